@@ -1,0 +1,157 @@
+"""FocusScorer: the public entry point for scoring images, stacks and tiles with a FocusNet.
+
+    >>> from napari_semfocus import FocusScorer
+    >>> scorer = FocusScorer.default()            # the shipped model, device "auto"
+    >>> scorer.score(stack, magnification=5000)   # one score per (H, W) frame
+
+The CLI, the napari widgets and the tests all score through this class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SemFocusError
+from .preprocess import TILE_HW, Window, as_frames, normalise, region_windows, to_model_input
+from .scale import encode_magnification
+
+DEFAULT_MODEL_NAME = "focusnet-resnet18-v1.safetensors"
+
+
+def default_model_path() -> Path:
+    """Where the shipped model lives inside the installed package."""
+    return Path(str(resources.files("napari_semfocus") / "models" / DEFAULT_MODEL_NAME))
+
+
+class FocusScorer:
+    """A loaded focus model on a device, ready to score frames."""
+
+    def __init__(self, model, metadata: dict | None = None, device="auto"):
+        import torch
+
+        from .devices import describe_device, resolve_device
+
+        self.device = resolve_device(device) if not isinstance(device, torch.device) else device
+        self.device_name = describe_device(self.device)
+        self.model = model.to(self.device).to(memory_format=torch.channels_last).eval()
+        self.metadata = dict(metadata or {})
+        self.tile_hw = tuple(self.metadata.get("input", {}).get("tile_hw", TILE_HW))
+
+    # ---- construction -------------------------------------------------------------------
+    @classmethod
+    def default(cls, device="auto") -> FocusScorer:
+        """The model shipped with the package (loaded offline)."""
+        path = default_model_path()
+        if not path.is_file():
+            raise SemFocusError(
+                "the default focus model is not shipped with this installation; "
+                "pass a checkpoint file (--checkpoint FILE / FocusScorer.from_checkpoint)."
+            )
+        return cls.from_checkpoint(path, device=device)
+
+    @classmethod
+    def from_checkpoint(cls, path, device="auto") -> FocusScorer:
+        from .checkpoint import load_checkpoint
+
+        model, meta = load_checkpoint(path)
+        meta["checkpoint_path"] = str(path)
+        return cls(model, meta, device=device)
+
+    @property
+    def needs_magnification(self) -> bool:
+        return bool(self.model.use_magnification)
+
+    @property
+    def name(self) -> str:
+        path = self.metadata.get("checkpoint_path")
+        return Path(path).name if path else f"FocusNet-{self.model.backbone}"
+
+    # ---- scoring --------------------------------------------------------------------------
+    def score(self, image, magnification=None, region: str = "whole", batch_size: int = 32,
+              exclude_bottom_rows: int = 0, name: str = "image") -> np.ndarray:
+        """One score per 2-D frame of ``image`` (2-D, (N, H, W) or RGB), as a float array (N,)."""
+        gen = self.score_iter(image, magnification, region, batch_size, exclude_bottom_rows, name)
+        while True:
+            try:
+                next(gen)
+            except StopIteration as stop:
+                return stop.value
+
+    def score_iter(self, image, magnification=None, region: str = "whole", batch_size: int = 32,
+                   exclude_bottom_rows: int = 0, name: str = "image"
+                   ) -> Iterator[tuple[int, int]]:
+        """Generator form of :meth:`score`: yields ``(tiles_done, tiles_total)`` after each batch
+        (a caller can stop between batches) and returns the scores array."""
+        frames = as_frames(image, name)
+        if exclude_bottom_rows:
+            if exclude_bottom_rows >= frames.shape[1] - 16:
+                raise SemFocusError(f"{name}: the data bar covers the whole frame.")
+            frames = frames[:, : frames.shape[1] - int(exclude_bottom_rows)]
+        mags = self._encoded_magnifications(magnification, len(frames), name)
+        windows = region_windows(frames.shape[1:], region, self.tile_hw)
+        per_frame = len(windows)
+        total = len(frames) * per_frame
+        tile_scores = np.empty(total, dtype=np.float64)
+        done = 0
+        for frame_ids, tiles in _batches(frames, windows, max(1, int(batch_size))):
+            m = None if mags is None else mags[frame_ids]
+            tile_scores[done : done + len(tiles)] = self.predict(tiles, m)
+            done += len(tiles)
+            yield done, total
+        return tile_scores.reshape(len(frames), per_frame).mean(axis=1)
+
+    def predict(self, tiles: np.ndarray, encoded_mag: np.ndarray | None) -> np.ndarray:
+        """Scores of a batch of normalised tiles (B, h, w) with encoded magnifications (B,)."""
+        import torch
+
+        x = to_model_input(tiles).to(self.device, non_blocking=True)
+        m = None if encoded_mag is None else torch.as_tensor(encoded_mag, dtype=torch.float32,
+                                                              device=self.device)
+        with torch.inference_mode(), _autocast(self.device):
+            out = self.model(x, m)
+        return out.float().cpu().numpy()
+
+    def _encoded_magnifications(self, magnification, n: int, name: str):
+        if magnification is None or (isinstance(magnification, float) and np.isnan(magnification)):
+            if self.needs_magnification:
+                raise SemFocusError(
+                    f"{name}: no magnification given, and the model {self.name} needs one."
+                )
+            return None
+        mags = np.atleast_1d(np.asarray(magnification, dtype=np.float64))
+        if mags.size == 1:
+            mags = np.repeat(mags, n)
+        if mags.size != n:
+            raise SemFocusError(f"{name}: {mags.size} magnifications given for {n} frames.")
+        if np.any(~np.isfinite(mags)) or np.any(mags <= 0):
+            raise SemFocusError(f"{name}: magnification must be a positive number, got {magnification!r}.")
+        return np.asarray(encode_magnification(mags), dtype=np.float32)
+
+
+def _batches(frames: np.ndarray, windows: Sequence[Window], batch_size: int):
+    """Yield (frame index per tile, normalised tiles) in batches; normalisation is per frame."""
+    ids, tiles = [], []
+    for i, frame in enumerate(frames):
+        norm = normalise(frame)
+        for w in windows:
+            ids.append(i)
+            tiles.append(w.cut(norm))
+            if len(tiles) == batch_size:
+                yield np.asarray(ids), np.stack(tiles)
+                ids, tiles = [], []
+    if tiles:
+        yield np.asarray(ids), np.stack(tiles)
+
+
+def _autocast(device):
+    import contextlib
+
+    import torch
+
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()

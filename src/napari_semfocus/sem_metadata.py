@@ -1,0 +1,122 @@
+"""SEM vendor metadata from TIFF files, through tifffile's parsers (FEI/Thermo Fisher and Zeiss).
+
+:func:`read_sem_metadata` returns a flat dict with the fields napari-semfocus uses, or ``{}`` for
+files without SEM metadata:
+
+- ``vendor``: "FEI/Thermo Fisher" or "Zeiss"
+- ``magnification``: as the instrument reports it (FEI: display width / horizontal field width)
+- ``pixel_size_m``: pixel size in metres
+- ``hfw_m``: horizontal field width in metres
+- ``voltage_kv``, ``working_distance_mm``, ``detector``
+- ``databar_rows``: rows of the vendor's data bar at the bottom of the stored image (FEI only;
+  for other files see :func:`napari_semfocus.databar.detect_databar_rows`)
+"""
+
+from __future__ import annotations
+
+import re
+
+VENDOR_FEI = "FEI/Thermo Fisher"
+VENDOR_ZEISS = "Zeiss"
+
+
+def read_sem_metadata(tif) -> dict:
+    """Metadata of an open ``tifffile.TiffFile`` (or ``{}`` when it has no SEM tags)."""
+    try:
+        fei = tif.fei_metadata
+    except Exception:
+        fei = None
+    if fei:
+        return _from_fei(fei, tif.pages[0].shape)
+    try:
+        zeiss = tif.sem_metadata
+    except Exception:
+        zeiss = None
+    if zeiss:
+        return _from_zeiss(zeiss, tif.pages[0].shape)
+    return {}
+
+
+def _num(value):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if v == v else None
+
+
+def _from_fei(fei: dict, shape) -> dict:
+    scan, ebeam, beam = fei.get("Scan", {}), fei.get("EBeam", {}), fei.get("Beam", {})
+    image, det = fei.get("Image", {}), fei.get("Detectors", {})
+    out = {"vendor": VENDOR_FEI}
+    pixel = _num(scan.get("PixelWidth"))
+    hfw = _num(ebeam.get("HFW")) or _num(scan.get("HorFieldsize"))
+    if pixel:
+        out["pixel_size_m"] = pixel
+    if hfw:
+        out["hfw_m"] = hfw
+        canvas = _num(image.get("MagCanvasRealWidth")) or 0.127
+        out["magnification"] = canvas / hfw
+    hv = _num(ebeam.get("HV")) or _num(beam.get("HV"))
+    if hv:
+        out["voltage_kv"] = hv / 1000.0
+    wd = _num(ebeam.get("WD"))
+    if wd:
+        out["working_distance_mm"] = wd * 1000.0
+    if det.get("Name"):
+        out["detector"] = f"{det.get('Name')} {det.get('Mode', '')}".strip()
+    res_y = _num(image.get("ResolutionY"))
+    if res_y and len(shape) >= 2 and shape[0] > res_y:
+        out["databar_rows"] = int(shape[0] - res_y)
+    else:
+        out["databar_rows"] = 0
+    return out
+
+
+_MAG_RE = re.compile(r"^\s*([0-9.]+)\s*([kKmM]?)\s*[xX]\s*$")
+_LENGTH_TO_M = {"pm": 1e-12, "nm": 1e-9, "µm": 1e-6, "um": 1e-6, "mm": 1e-3, "m": 1.0}
+
+
+def parse_zeiss_magnification(text) -> float | None:
+    """'5.72 K X' -> 5720.0; '250 X' -> 250.0; returns None when unparsable."""
+    if isinstance(text, (int, float)):
+        return float(text) or None
+    m = _MAG_RE.match(str(text))
+    if not m:
+        return None
+    factor = {"": 1.0, "k": 1e3, "m": 1e6}[m.group(2).lower()]
+    return float(m.group(1)) * factor
+
+
+def _zeiss_value(sem: dict, key: str):
+    """(value, unit) of a Zeiss ``ap_*`` entry, or (None, None)."""
+    entry = sem.get(key)
+    if not isinstance(entry, tuple) or len(entry) < 2:
+        return None, None
+    return entry[1], (entry[2] if len(entry) > 2 else "")
+
+
+def _from_zeiss(sem: dict, shape) -> dict:
+    out = {"vendor": VENDOR_ZEISS, "databar_rows": None}
+    mag, _ = _zeiss_value(sem, "ap_mag")
+    mag = parse_zeiss_magnification(mag) if mag is not None else None
+    if mag:
+        out["magnification"] = mag
+    px, unit = _zeiss_value(sem, "ap_image_pixel_size")
+    if px is None:
+        px, unit = _zeiss_value(sem, "ap_pixel_size")
+    px = _num(px)
+    if px and unit in _LENGTH_TO_M:
+        out["pixel_size_m"] = px * _LENGTH_TO_M[unit]
+        if len(shape) >= 2:
+            out["hfw_m"] = out["pixel_size_m"] * shape[1]
+    kv, unit = _zeiss_value(sem, "ap_actualkv")
+    if _num(kv):
+        out["voltage_kv"] = _num(kv) * (1e-3 if unit == "V" else 1.0)
+    wd, unit = _zeiss_value(sem, "ap_wd")
+    if _num(wd):
+        out["working_distance_mm"] = _num(wd) * (1e3 if unit == "m" else 1.0)
+    det = sem.get("dp_detector_type")
+    if isinstance(det, tuple) and len(det) > 1:
+        out["detector"] = str(det[1])
+    return out
