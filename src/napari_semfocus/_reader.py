@@ -1,0 +1,130 @@
+"""napari reader for SEM TIFFs with vendor metadata (FEI/Thermo Fisher, Zeiss).
+
+It claims a TIFF only when tifffile parses FEI or Zeiss SEM metadata in it (through
+:func:`napari_semfocus.sem_metadata.read_sem_metadata`); for every other file
+:func:`napari_get_reader` returns ``None`` so that napari's own readers handle it.
+
+Each file becomes an Image layer whose
+
+- ``scale`` is the pixel size in **micrometres** (µm) on both image axes (1 per slice for stacks),
+  with ``units`` set to µm where napari supports layer units, so napari's scale bar is right;
+- ``metadata`` holds ``magnification``, ``pixel_size_m``, ``pixel_size_um``, ``hfw_m``, ``vendor``,
+  ``voltage_kv``, ``working_distance_mm``, ``detector``, ``databar_rows`` (from the FEI metadata,
+  otherwise found by :func:`napari_semfocus.databar.detect_databar_rows`), ``databar_source``
+  ("metadata" or "detected") and ``path``.
+
+A file with a data bar also gets a Shapes layer: a rectangle over the bar, labelled as excluded
+from focus scoring (the Score focus widget leaves those rows out).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .databar import databar_rectangle, detect_databar_rows
+from .imageio import TIFF_SUFFIXES, SEMImage, read_image
+
+DATABAR_NOTE = "data bar: excluded from focus scoring"
+
+
+def napari_get_reader(path):
+    """Return :func:`read_sem_tiffs` when every path is a TIFF with SEM vendor metadata."""
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    if not paths or not all(is_sem_tiff(p) for p in paths):
+        return None
+    return read_sem_tiffs
+
+
+def is_sem_tiff(path) -> bool:
+    """True for a TIFF file in which tifffile finds FEI/Thermo Fisher or Zeiss SEM metadata."""
+    path = Path(path)
+    if path.suffix.lower() not in TIFF_SUFFIXES or not path.is_file():
+        return False
+    try:
+        import tifffile
+
+        from .sem_metadata import read_sem_metadata
+
+        with tifffile.TiffFile(path) as tif:
+            return bool(read_sem_metadata(tif))
+    except Exception:  # not a TIFF after all, damaged...: leave it to other readers
+        return False
+
+
+def read_sem_tiffs(path) -> list[tuple]:
+    """napari reader function: layer data tuples for one path or a list of paths."""
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    layers: list[tuple] = []
+    for p in paths:
+        layers.extend(sem_layer_tuples(read_image(p)))
+    return layers
+
+
+def layer_metadata(image: SEMImage) -> dict:
+    """The Image layer's ``metadata``: the file's SEM metadata plus the data bar height."""
+    meta = dict(image.metadata)
+    rows = meta.get("databar_rows")
+    if rows is None:
+        meta["databar_rows"] = int(detect_databar_rows(image.data, name=str(image.path)))
+        meta["databar_source"] = "detected"
+    else:
+        meta["databar_rows"] = int(rows)
+        meta["databar_source"] = "metadata"
+    if meta.get("pixel_size_m"):
+        meta["pixel_size_um"] = meta["pixel_size_m"] * 1e6
+    if image.path is not None:
+        meta["path"] = str(image.path)
+    return meta
+
+
+def sem_layer_tuples(image: SEMImage, name: str | None = None, metadata: dict | None = None
+                     ) -> list[tuple]:
+    """Image layer (plus data-bar Shapes layer when there is a bar) for one SEM image.
+
+    ``metadata`` overrides :func:`layer_metadata` (the sample data passes its own)."""
+    meta = layer_metadata(image) if metadata is None else dict(metadata)
+    name = name or (image.path.stem if image.path is not None else "SEM image")
+    data = image.data
+    rgb = data.ndim == 3 and data.shape[-1] in (3, 4)
+    spatial_ndim = data.ndim - (1 if rgb else 0)
+    pixel_um = meta.get("pixel_size_um")
+    kwargs: dict = {"name": name, "metadata": meta, "rgb": rgb}
+    if pixel_um:
+        kwargs["scale"] = (1.0,) * (spatial_ndim - 2) + (pixel_um, pixel_um)
+        if _layers_take_units():
+            kwargs["units"] = ("pixel",) * (spatial_ndim - 2) + ("µm", "µm")
+    layers = [(data, kwargs, "image")]
+    rows = int(meta.get("databar_rows") or 0)
+    if rows > 0:
+        height, width = (data.shape[-3:-1] if rgb else data.shape[-2:])
+        layers.append(databar_layer_tuple(height, width, rows, name, pixel_um))
+    return layers
+
+
+def databar_layer_tuple(height: int, width: int, rows: int, image_name: str,
+                        pixel_um: float | None = None) -> tuple:
+    """Shapes layer tuple: a labelled rectangle over the data bar of ``image_name``."""
+    kwargs = {
+        "name": f"{image_name} data bar (excluded)",
+        "shape_type": "rectangle",
+        "edge_color": "#ff9900",
+        "face_color": [1.0, 0.6, 0.0, 0.18],
+        "edge_width": max(1.0, 0.004 * width),
+        "features": {"note": [f"{DATABAR_NOTE} ({rows} rows)"]},
+        "text": {"string": "{note}", "color": "#ff9900", "size": 10, "anchor": "upper_left"},
+        "metadata": {"semfocus_role": "databar", "image_layer": image_name, "rows": rows},
+    }
+    if pixel_um:
+        kwargs["scale"] = (pixel_um, pixel_um)
+        if _layers_take_units():
+            kwargs["units"] = ("µm", "µm")
+    return ([databar_rectangle(height, width, rows)], kwargs, "shapes")
+
+
+def _layers_take_units() -> bool:
+    """Layer ``units`` came with napari 0.6; older versions reject the keyword."""
+    import inspect
+
+    from napari.layers import Image
+
+    return "units" in inspect.signature(Image.__init__).parameters
