@@ -12,6 +12,7 @@ from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableW
 from ._common import LayerScores
 
 TABLE_COLUMNS = ("layer", "slice", "magnification", "score")
+TABLE_HEADERS = ("Layer", "Slice", "Mag.", "Score")
 
 
 class _NumberItem(QTableWidgetItem):
@@ -33,7 +34,8 @@ class ScoreTable(QTableWidget):
 
     def __init__(self, parent=None):
         super().__init__(0, len(TABLE_COLUMNS), parent)
-        self.setHorizontalHeaderLabels([c.capitalize() for c in TABLE_COLUMNS])
+        self.setHorizontalHeaderLabels(list(TABLE_HEADERS))
+        self.horizontalHeaderItem(2).setToolTip("Magnification used for the score")
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.verticalHeader().setVisible(False)
@@ -107,7 +109,7 @@ class FocusCurvePlot:
     def clear(self) -> None:
         self.axes.clear()
         self._style("focus score")
-        self.canvas.draw_idle()
+        self.canvas.draw()
 
     def plot(self, results: Sequence[LayerScores], ylabel: str, score_range=None) -> None:
         """Curves of all results with more than one slice; the best slice marked per curve."""
@@ -131,4 +133,4 @@ class FocusCurvePlot:
             legend = ax.legend(fontsize=7, facecolor=self._bg, edgecolor=self._fg)
             for text in legend.get_texts():
                 text.set_color(self._fg)
-        self.canvas.draw_idle()
+        self.canvas.draw()

@@ -46,6 +46,9 @@ class Progress:
 
 def get_scorer(checkpoint: str | None, device: str):
     """The default model or a checkpoint on ``device``, loaded once and reused."""
+    from ._llvm_guard import guard_triton_import
+
+    guard_triton_import()  # before torch is first imported in the GUI process
     from ..scorer import FocusScorer
 
     key = (checkpoint, device)

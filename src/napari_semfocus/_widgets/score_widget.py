@@ -78,6 +78,7 @@ class ScoreFocusWidget(QWidget):
         self.last_run: RunResult | None = None
         self.worker = None
         self._cancel = threading.Event()
+        self._auto_magnification = ""  # what the field was filled with from metadata
         self._build()
         self._connect_viewer()
         self.refresh_layers()
@@ -93,7 +94,7 @@ class ScoreFocusWidget(QWidget):
         self.layer_list = with_tip(QListWidget(), (
             "Tick the image layers to score: 2-D images get one score, stacks (focus series, "
             "time series) one score per slice. RGB layers are converted to grey."))
-        self.layer_list.setMaximumHeight(84)
+        self.layer_list.setMaximumHeight(72)
         box_layout.addWidget(self.layer_list)
         self.databar_note = with_tip(QLabel(), (
             "Rows of the vendor's data bar (text strip at the bottom) are left out of scoring. "
@@ -142,7 +143,8 @@ class ScoreFocusWidget(QWidget):
         col.addLayout(form)
 
         # rarely used settings
-        self.advanced = QCollapsible("Advanced settings")
+        self.advanced = with_tip(QCollapsible("Advanced settings", expandedIcon="▼", collapsedIcon="▶"),
+                                 "Rarely needed: device, region and batch size of the model.")
         adv = QWidget()
         adv_form = QFormLayout(adv)
         self.device_combo = compact_combo(QComboBox())
@@ -184,23 +186,15 @@ class ScoreFocusWidget(QWidget):
         self.progress_bar = with_tip(QProgressBar(), "Progress of the current run.")
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setValue(0)
-        self.progress_bar.setTextVisible(False)
+        self.progress_bar.setFormat("%p%")
         col.addWidget(self.progress_bar)
         self.status_label = with_tip(QLabel("Ready."), "What the widget is doing.")
         self.status_label.setWordWrap(True)
         col.addWidget(self.status_label)
 
-        # results
+        # results: focus curve and best slice first (what most users want), then the table
         results = QGroupBox("Results")
         res_layout = QVBoxLayout(results)
-        self.table = with_tip(ScoreTable(), (
-            "Scores per layer and slice. Click a column header to sort."))
-        res_layout.addWidget(self.table)
-        self.export_button = with_tip(QPushButton("Export CSV…"), (
-            "Save the table as CSV with the command line's columns: path (the layer's file, or "
-            "its name), index (slice), magnification, score."))
-        self.export_button.setEnabled(False)
-        res_layout.addWidget(self.export_button)
         self.plot = FocusCurvePlot(dark=_dark_theme())
         with_tip(self.plot.canvas, "Focus curve: score against slice; the star marks the best slice.")
         res_layout.addWidget(self.plot.canvas)
@@ -212,6 +206,14 @@ class ScoreFocusWidget(QWidget):
         best_row.addWidget(self.curve_combo, 1)
         best_row.addWidget(self.best_button)
         res_layout.addLayout(best_row)
+        self.table = with_tip(ScoreTable(), (
+            "Scores per layer and slice. Click a column header to sort."))
+        res_layout.addWidget(self.table)
+        self.export_button = with_tip(QPushButton("Export CSV…"), (
+            "Save the table as CSV with the command line's columns: path (the layer's file, or "
+            "its name), index (slice), magnification, score."))
+        self.export_button.setEnabled(False)
+        res_layout.addWidget(self.export_button)
         col.addWidget(results)
         col.addStretch(1)
 
@@ -296,15 +298,19 @@ class ScoreFocusWidget(QWidget):
         mags = {lyr.name: layer_magnification(lyr) for lyr in layers}
         known = {m for m in mags.values() if m is not None}
         missing = [n for n, m in mags.items() if m is None]
-        self.magnification_edit.setText(format_magnification(known.pop()) if len(known) == 1
-                                        else "")
+        # show a value only when every ticked layer has that one; a different text at run time
+        # is the user's override for all ticked layers
+        self._auto_magnification = (format_magnification(known.pop())
+                                    if len(known) == 1 and not missing else "")
+        self.magnification_edit.setText(self._auto_magnification)
         if not layers:
             self.magnification_edit.setPlaceholderText("tick an image layer")
             self._hint("", "")
         elif missing:
             self.magnification_edit.setPlaceholderText("type the magnification, e.g. 5000")
             self._hint(f"No magnification in the metadata of {names(missing)}: type it above "
-                       "(the model needs it).", MISSING_STYLE)
+                       "(the model needs it; a typed value applies to all ticked layers).",
+                       MISSING_STYLE)
         elif len({m for m in mags.values()}) > 1:
             self.magnification_edit.setPlaceholderText("from each layer's metadata")
             self._hint("Layers differ: each uses its own magnification; a value typed here "
@@ -368,6 +374,8 @@ class ScoreFocusWidget(QWidget):
         except ValueError:
             raise SemFocusError(
                 f"Magnification {text.strip()!r} is not a positive number (e.g. 5000).") from None
+        if text.strip() == self._auto_magnification:
+            typed = None  # not an override: every layer uses its own metadata
         method = self.method_combo.currentData()
         checkpoint = None
         if method == MODEL_METHOD and self.model_combo.currentData() == CHECKPOINT_MODEL:
