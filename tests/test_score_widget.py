@@ -55,7 +55,7 @@ def series_viewer(make_napari_viewer):
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory):
+def untrained_checkpoint(tmp_path_factory):
     """An untrained, small FocusNet checkpoint: exercises the model path, not its accuracy."""
     from napari_semfocus._widgets._llvm_guard import guard_triton_import
 
@@ -66,7 +66,7 @@ def tiny_checkpoint(tmp_path_factory):
     from napari_semfocus.model import FocusNet
 
     torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("models") / "tiny-focusnet.safetensors"
+    path = tmp_path_factory.mktemp("models") / "untrained-focusnet.safetensors"
     save_checkpoint(FocusNet("mobilenet_v3_small", use_magnification=True), path)
     return path
 
@@ -182,10 +182,10 @@ def test_default_model_on_focus_series(series_viewer, qtbot, tmp_path):
 
 
 def test_checkpoint_model_path_runs_with_progress_and_device(series_viewer, qtbot,
-                                                             tiny_checkpoint):
+                                                             untrained_checkpoint):
     viewer, widget = series_viewer
     widget.set_method("model")
-    widget.set_checkpoint(tiny_checkpoint)
+    widget.set_checkpoint(untrained_checkpoint)
     widget.region_combo.setCurrentText("centre")
     widget.batch_spin.setValue(4)
     run_and_wait(qtbot, widget)
@@ -194,7 +194,7 @@ def test_checkpoint_model_path_runs_with_progress_and_device(series_viewer, qtbo
     assert widget.progress_bar.value() == widget.progress_bar.maximum()
     assert widget.device_label.text().startswith(("cpu", "cuda", "mps"))
     stored = viewer.layers[SERIES].metadata["semfocus"]
-    assert stored["model"] == tiny_checkpoint.name
+    assert stored["model"] == untrained_checkpoint.name
     assert stored["region"] == "centre"
     assert stored["device"] == widget.device_label.text()
 
@@ -279,7 +279,7 @@ def test_error_constant_image(make_napari_viewer, qtbot, errors):
 
 
 def test_error_missing_magnification_for_the_model(make_napari_viewer, qtbot, errors,
-                                                   tiny_checkpoint):
+                                                   untrained_checkpoint):
     viewer = make_napari_viewer()
     viewer.add_image(np.random.default_rng(0).random((64, 80)), name="no-mag")
     before = _snapshot(viewer)
@@ -287,7 +287,7 @@ def test_error_missing_magnification_for_the_model(make_napari_viewer, qtbot, er
     assert widget.magnification_edit.text() == ""
     assert "No magnification" in widget.magnification_hint.text()
     widget.set_method("model")
-    widget.set_checkpoint(tiny_checkpoint)
+    widget.set_checkpoint(untrained_checkpoint)
     run_and_wait(qtbot, widget)
     assert len(errors) == 1 and "magnification" in errors[0].lower()
     _assert_untouched(viewer, before)
@@ -308,6 +308,22 @@ def test_error_bad_checkpoint(make_napari_viewer, qtbot, errors, tmp_path, conte
     run_and_wait(qtbot, widget)
     assert len(errors) == 1 and "checkpoint" in errors[0].lower()
     assert errors[0].count(".") <= 4 and "\n" not in errors[0]  # one sentence, no traceback
+    _assert_untouched(viewer, before)
+
+
+def test_error_default_model_missing(make_napari_viewer, qtbot, errors, monkeypatch, tmp_path):
+    import napari_semfocus.scorer as scorer
+
+    monkeypatch.setattr(scorer, "default_model_path", lambda: tmp_path / "absent.safetensors")
+    viewer = make_napari_viewer()
+    viewer.add_image(np.random.default_rng(0).random((64, 80)), name="img",
+                     metadata={"magnification": 2000})
+    before = _snapshot(viewer)
+    widget = ScoreFocusWidget(viewer)
+    widget.set_method("model")
+    widget.set_checkpoint(None)
+    run_and_wait(qtbot, widget)
+    assert len(errors) == 1 and "default focus model is not installed" in errors[0]
     _assert_untouched(viewer, before)
 
 
@@ -336,11 +352,11 @@ def test_cancel_stops_and_stores_nothing(make_napari_viewer, qtbot):
     assert widget.run_button.isEnabled() and not widget.cancel_button.isEnabled()
 
 
-def test_worker_generator_checks_cancel_between_batches(tiny_checkpoint):
+def test_worker_generator_checks_cancel_between_batches(untrained_checkpoint):
     frames = np.random.default_rng(0).random((6, 240, 320)).astype(np.float32)
     settings = ScoreSettings(
         layers=(LayerInput("stack", frames, magnification=3000.0, databar_rows=0),),
-        method="model", checkpoint=str(tiny_checkpoint), device="cpu", batch_size=2)
+        method="model", checkpoint=str(untrained_checkpoint), device="cpu", batch_size=2)
     cancel = threading.Event()
     gen = score_layers(settings, cancel)
     updates = []
@@ -374,7 +390,7 @@ def test_layer_list_follows_the_viewer(make_napari_viewer):
     assert widget.selected_layer_names() == ["b"]
 
 
-def test_model_runs_in_a_gui_process_without_crashing(tmp_path, tiny_checkpoint):
+def test_model_runs_in_a_gui_process_without_crashing(tmp_path, untrained_checkpoint):
     """torch/torchvision first imported after the viewer is up (as for a user) must not crash
     the process (Mesa's LLVM vs triton's LLVM, see _llvm_guard); a fresh process, since this
     one may have imported torch before any viewer existed."""
@@ -392,7 +408,7 @@ def test_model_runs_in_a_gui_process_without_crashing(tmp_path, tiny_checkpoint)
                          metadata={{"magnification": 3000}})
         w = ScoreFocusWidget(viewer)
         w.set_method("model")
-        w.set_checkpoint({str(tiny_checkpoint)!r})
+        w.set_checkpoint({str(untrained_checkpoint)!r})
         w.run()
         t = time.time()
         while w.is_running and time.time() - t < 300:

@@ -109,7 +109,15 @@ class FocusCurvePlot:
     def clear(self) -> None:
         self.axes.clear()
         self._style("focus score")
+        self._placeholder("Score a stack (e.g. a focus series)\nto see its focus curve here.")
         self.canvas.draw()
+
+    def _placeholder(self, text: str) -> None:
+        ax = self.axes
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes,
+                color=self._fg, fontsize=8, alpha=0.8)
 
     def plot(self, results: Sequence[LayerScores], ylabel: str, score_range=None) -> None:
         """Curves of all results with more than one slice; the best slice marked per curve."""
@@ -127,8 +135,14 @@ class FocusCurvePlot:
                     markeredgecolor=self._fg, linestyle="none")
             ax.annotate(f"best: slice {best}", (best, res.scores[best]),
                         textcoords="offset points", xytext=(6, -12), color=self._fg, fontsize=8)
-        if score_range is not None:
-            ax.set_ylim(*score_range)
+        if not curves:
+            self._placeholder("Single frames have no focus curve:\nsee the table below.")
+        else:
+            from matplotlib.ticker import MaxNLocator
+
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if score_range is not None:
+                ax.set_ylim(*score_range)
         if len(curves) > 1:
             legend = ax.legend(fontsize=7, facecolor=self._bg, edgecolor=self._fg)
             for text in legend.get_texts():

@@ -49,8 +49,14 @@ def get_scorer(checkpoint: str | None, device: str):
     from ._llvm_guard import guard_triton_import
 
     guard_triton_import()  # before torch is first imported in the GUI process
-    from ..scorer import FocusScorer
+    from .. import scorer as scorer_module
 
+    FocusScorer = scorer_module.FocusScorer  # noqa: N806 (a class)
+    if not checkpoint and not scorer_module.default_model_path().is_file():
+        raise SemFocusError(
+            "The default focus model is not installed with napari-semfocus: choose "
+            "'Checkpoint file…' under Model, or a classical measure under Method."
+        )
     key = (checkpoint, device)
     if key not in _SCORERS:
         scorer = (FocusScorer.from_checkpoint(checkpoint, device=device) if checkpoint

@@ -385,7 +385,7 @@ class ScoreFocusWidget(QWidget):
             if not Path(checkpoint).is_file():
                 raise SemFocusError(f"Checkpoint {checkpoint} does not exist.")
         inputs = tuple(
-            LayerInput(name=lyr.name, data=lyr.data,
+            LayerInput(name=lyr.name, data=lyr.data[0] if lyr.multiscale else lyr.data,
                        magnification=typed if typed is not None else layer_magnification(lyr),
                        databar_rows=layer_databar_rows(lyr), rgb=bool(lyr.rgb),
                        path=layer_source_path(lyr))
