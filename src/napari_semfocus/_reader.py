@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .databar import databar_rectangle, detect_databar_rows
+from .databar import databar_rectangle
 from .imageio import TIFF_SUFFIXES, SEMImage, read_image
 
 DATABAR_NOTE = "data bar: excluded from focus scoring"
@@ -62,14 +62,9 @@ def read_sem_tiffs(path) -> list[tuple]:
 
 def layer_metadata(image: SEMImage) -> dict:
     """The Image layer's ``metadata``: the file's SEM metadata plus the data bar height."""
+    image.databar_rows  # noqa: B018  (detects the bar when the metadata does not give it)
     meta = dict(image.metadata)
-    rows = meta.get("databar_rows")
-    if rows is None:
-        meta["databar_rows"] = int(detect_databar_rows(image.data, name=str(image.path)))
-        meta["databar_source"] = "detected"
-    else:
-        meta["databar_rows"] = int(rows)
-        meta["databar_source"] = "metadata"
+    meta.setdefault("databar_source", "metadata")
     if meta.get("pixel_size_m"):
         meta["pixel_size_um"] = meta["pixel_size_m"] * 1e6
     if image.path is not None:

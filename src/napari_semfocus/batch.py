@@ -104,8 +104,8 @@ def score_files(plan, score_fn: Callable, log: Callable[[str], None] = lambda s:
                 f"{shown}: no magnification given and none found in the file's metadata; "
                 "pass --magnification or --manifest."
             )
-        log(f"[{k}/{len(plan)}] {shown}")
         scores = score_fn(img.data, mag, img.databar_rows, shown)
+        log(f"[{k}/{len(plan)}] {shown}")
         rows.extend(ScoreRow(shown, i, mag, float(s)) for i, s in enumerate(np.atleast_1d(scores)))
     return rows
 

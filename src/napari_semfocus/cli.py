@@ -44,9 +44,12 @@ def cmd_score(args) -> int:
     plan = plan_inputs(args.paths, args.magnification, args.manifest)
     scorer = (FocusScorer.from_checkpoint(args.checkpoint, device=args.device) if args.checkpoint
               else FocusScorer.default(device=args.device))
-    _eprint(f"semfocus: model {scorer.name} on {scorer.device_name}")
+    announced = []
 
     def score_fn(data, mag, databar, name):
+        if not announced:  # after the first file's checks, so a bad input prints one line only
+            _eprint(f"semfocus: model {scorer.name} on {scorer.device_name}")
+            announced.append(True)
         return scorer.score(data, mag, region=args.region, batch_size=args.batch_size,
                             exclude_bottom_rows=databar, name=name)
 

@@ -1,7 +1,126 @@
-"""``semfocus`` subcommands about models: make-dataset, train, evaluate (added as they land)."""
+"""``semfocus`` subcommands about models: make-dataset, train, evaluate."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 
 def register(sub) -> None:
     """Add this module's subcommands to the ``semfocus`` parser."""
+    from .devices import DEVICE_CHOICES
+    from .model import BACKBONES
+    from .training import OPTIMISERS
+
+    p = sub.add_parser("make-dataset", help="make labelled training/validation data from SEM images")
+    p.add_argument("--pool", required=True, help="folder of sharp SEM images with manifest.csv")
+    p.add_argument("--out", required=True)
+    p.add_argument("--n-train", type=int, default=12000)
+    p.add_argument("--n-val", type=int, default=800)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_make_dataset)
+
+    p = sub.add_parser("train", help="train or fine-tune a focus model")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", help="folder written by make-dataset")
+    src.add_argument("--annotations", help="CSV with path,magnification,score (fine-tuning)")
+    p.add_argument("--init", default="scratch",
+                   help="'scratch', 'default' (the shipped model) or a checkpoint file")
+    p.add_argument("--backbone", default="resnet18", choices=BACKBONES)
+    p.add_argument("--no-magnification", action="store_true", help="train without the magnification input")
+    p.add_argument("--out", required=True, help="folder for last/best checkpoints")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--steps-per-epoch", type=int)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--optimiser", default="sgd", choices=OPTIMISERS)
+    p.add_argument("--warmup-steps", type=int, default=0)
+    p.add_argument("--crop", type=int, nargs=2, default=(240, 320), metavar=("H", "W"))
+    p.add_argument("--small-crop", type=int, nargs=2, metavar=("H", "W"))
+    p.add_argument("--small-crop-epochs", type=int, default=0)
+    p.add_argument("--freeze-trunk", action="store_true")
+    p.add_argument("--val-fraction", type=float, default=0.2, help="with --annotations: images held out")
+    p.add_argument("--val-max-frames", type=int, default=400)
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="RMSE, Spearman, AUC of a model and the classical measures")
+    p.add_argument("--manifest", required=True, help="CSV with path,magnification,label[,series]")
+    p.add_argument("--checkpoint", help="model file; default: the shipped model")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--no-classical", action="store_true", help="skip the classical measures")
+    p.add_argument("--output", help="report path prefix: writes PREFIX.json and PREFIX.md")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_make_dataset(args) -> int:
+    from .dataset import make_dataset
+
+    paths = make_dataset(args.pool, args.out, n_train=args.n_train, n_val=args.n_val, seed=args.seed)
+    for k, v in paths.items():
+        print(f"{k}: {v}", file=sys.stderr)
+    return 0
+
+
+def _load_init(init: str, backbone: str, use_mag: bool):
+    from .checkpoint import load_checkpoint
+    from .model import FocusNet
+    from .scorer import default_model_path
+
+    if init == "scratch":
+        return FocusNet(backbone, use_magnification=use_mag), {"parent": None}
+    path = default_model_path() if init == "default" else Path(init)
+    model, meta = load_checkpoint(path)
+    return model, {"parent": path.name, "parent_metrics": meta.get("metrics")}
+
+
+def cmd_train(args) -> int:
+    from .labelled import LabelledSet
+    from .training import BatchDone, EpochDone, Finished, TrainConfig, train
+
+    if args.dataset:
+        train_set = LabelledSet.from_cache(args.dataset)
+        val_set = LabelledSet.from_manifest(Path(args.dataset) / "val" / "manifest.csv")
+        data_info = {"dataset": str(args.dataset)}
+    else:
+        full = LabelledSet.from_manifest(args.annotations, label_column="score")
+        train_set, val_set = full.split_by_group(args.val_fraction, seed=args.seed)
+        data_info = {"annotations": str(args.annotations)}
+    model, parent = _load_init(args.init, args.backbone, not args.no_magnification)
+    config = TrainConfig(
+        epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
+        lr=args.lr, optimiser=args.optimiser, warmup_steps=args.warmup_steps, crop_hw=args.crop,
+        small_crop_hw=args.small_crop, small_crop_epochs=args.small_crop_epochs,
+        freeze_trunk=args.freeze_trunk, device=args.device, seed=args.seed,
+        val_max_frames=args.val_max_frames)
+    meta = {"provenance": {**parent, **data_info}}
+    print(f"semfocus train: {len(train_set)} training frames, {len(val_set)} validation frames",
+          file=sys.stderr)
+    for upd in train(model, train_set, val_set, config, args.out, meta, resume=args.resume):
+        if isinstance(upd, BatchDone):
+            bar = "#" * int(30 * upd.step / upd.steps)
+            print(f"\repoch {upd.epoch + 1} [{bar:<30}] {upd.step}/{upd.steps} loss {upd.loss:.3f}",
+                  end="", file=sys.stderr, flush=True)
+        elif isinstance(upd, EpochDone):
+            val = "n/a" if upd.val_rmse is None else f"{upd.val_rmse:.3f}"
+            print(f"\nepoch {upd.epoch}/{upd.epochs}: train loss {upd.train_loss:.3f}, "
+                  f"val RMSE {val}{' (best)' if upd.is_best else ''}, {upd.seconds:.0f} s",
+                  file=sys.stderr, flush=True)
+        elif isinstance(upd, Finished):
+            print(f"best model: {upd.best_path} (val RMSE {upd.best_val_rmse}; "
+                  f"before training {upd.initial_val_rmse})", file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluation import evaluate_manifest, write_report
+    from .scorer import FocusScorer
+
+    scorer = (FocusScorer.from_checkpoint(args.checkpoint, device=args.device) if args.checkpoint
+              else FocusScorer.default(device=args.device))
+    report = evaluate_manifest(scorer, args.manifest, classical=not args.no_classical)
+    text = write_report(report, args.output)
+    print(text)
+    return 0

@@ -31,7 +31,14 @@ class SEMImage:
 
     @property
     def databar_rows(self) -> int:
-        return int(self.metadata.get("databar_rows") or 0)
+        """Rows of the vendor data bar at the bottom: from the metadata (FEI), else detected
+        once (a uniform strip with text) and remembered in ``metadata``."""
+        if self.metadata.get("databar_rows") is None:
+            from .databar import detect_databar_rows
+
+            self.metadata["databar_rows"] = detect_databar_rows(self.data, str(self.path or "image"))
+            self.metadata["databar_source"] = "detected"
+        return int(self.metadata["databar_rows"])
 
 
 def read_image(path) -> SEMImage:

@@ -58,12 +58,18 @@ class LabelledSet:
 
     @classmethod
     def from_cache(cls, folder, prefix: str = "train") -> LabelledSet:
-        """Load a dataset written by ``napari_semfocus.dataset`` (images memory-mapped)."""
+        """Load a training cache written by ``napari_semfocus.dataset`` (images memory-mapped)."""
+        import csv
+
         folder = Path(folder)
         images = np.load(folder / f"{prefix}_images.npy", mmap_mode="r")
-        meta = np.load(folder / f"{prefix}_meta.npz", allow_pickle=False)
-        groups = meta["source"] if "source" in meta else np.arange(len(images))
-        return cls(images, meta["label"], meta["magnification"], groups)
+        with open(folder / f"{prefix}_meta.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        if len(rows) != len(images):
+            raise SemFocusError(f"{folder}: {len(images)} images but {len(rows)} metadata rows.")
+        return cls(images, np.array([float(r["label"]) for r in rows]),
+                   np.array([float(r["magnification"]) for r in rows]),
+                   np.array([r["source"] for r in rows]))
 
     @classmethod
     def from_manifest(cls, manifest, label_column: str = "label") -> LabelledSet:
