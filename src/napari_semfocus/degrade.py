@@ -252,22 +252,29 @@ def zero_frame(shape_hw, rng: np.random.Generator, kind: str | None = None) -> t
     else:
         level = rng.uniform(0.1, 0.9)
     img = np.full((H, W), level, np.float32)
-    if rng.random() < 0.3:  # gentle shading across the frame (detector geometry)
-        yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-        a = rng.uniform(0, 2 * np.pi)
-        img += (rng.uniform(0.0, 0.06) * (np.cos(a) * xx / W + np.sin(a) * yy / H)).astype(
-            np.float32)
     if kind == "noise":
-        noise = NoiseSettings(dose=float(np.exp(rng.uniform(np.log(1.0), np.log(300.0)))),
-                              read_sigma=float(rng.uniform(0.005, 0.15)),
-                              line_sigma=float(rng.uniform(0, 0.03)) if rng.random() < 0.4 else 0,
-                              line_gain_sigma=0.0)
+        noise = NoiseSettings(
+            dose=float(np.exp(rng.uniform(np.log(1.0), np.log(300.0)))),
+            read_sigma=float(rng.uniform(0.005, 0.15)),
+            line_sigma=float(rng.uniform(0, 0.03)) if rng.random() < 0.4 else 0,
+            line_gain_sigma=0.0,
+        )
     else:
-        noise = NoiseSettings(dose=float("inf") if rng.random() < 0.5 else
-                              float(np.exp(rng.uniform(np.log(50.0), np.log(5000.0)))),
-                              read_sigma=float(rng.uniform(0.0, 0.02)),
-                              line_sigma=0.0, line_gain_sigma=0.0)
+        noise = NoiseSettings(
+            dose=float("inf") if rng.random() < 0.5
+            else float(np.exp(rng.uniform(np.log(50.0), np.log(5000.0)))),
+            read_sigma=float(rng.uniform(0.0, 0.02)),
+            line_sigma=0.0,
+            line_gain_sigma=0.0,
+        )
     out = add_noise(img, noise, rng)
     if kind == "noise" and rng.random() < 0.3:  # detector bandwidth: slightly correlated noise
         out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.3, 1.0))
+    if kind == "noise" and rng.random() < 0.3:
+        # a faint shading, below the noise (a stronger ramp would look like a blurred sample
+        # once the frame is contrast-stretched)
+        yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+        a = rng.uniform(0, 2 * np.pi)
+        ramp = np.cos(a) * xx / W + np.sin(a) * yy / H
+        out += (rng.uniform(0.0, 0.7) * float(out.std()) * ramp).astype(np.float32)
     return out, kind

@@ -2,9 +2,11 @@
 
 :func:`load_pool` reads ``manifest.csv`` and every image through :func:`imageio.read_image`, turns
 it grey (:func:`preprocess.as_frames`), crops the data bar away (the manifest's
-``databar_rows_bottom``) and attaches a magnification, a sample type (the folder) and a *group*:
-files that show the same field of view (several detectors, or a crop of another file) share a
-group, so that a train/validation split by group never leaks a field.
+``databar_rows_bottom``, corrected in :data:`DATABAR_OVERRIDE` where the sheet showed it wrong)
+and attaches a magnification, a sample type (the folder), the smallest area-downscale factor that
+makes it sharp (:data:`MIN_FACTOR`) and a *group* (:func:`group_of`): files that show one field of
+view (several detectors, a crop, before/after a correction) or one specimen share a group, so a
+train/validation split by group never leaks a field.
 
 Magnification, in order of preference:
 
@@ -17,7 +19,9 @@ Magnification, in order of preference:
 4. :data:`FOLDER_MAGNIFICATION`: a plausible value for folders that publish none (see comments).
 
 :data:`EXCLUDED` lists the frames that are not sharp enough to be a "score 10" source; they were
-chosen by eye on ``docs/images/pool-contact-sheet.png`` and 1:1 crops.
+chosen by eye on ``docs/images/pool-contact-sheet.png`` (:func:`pool_contact_sheet`) and on 1:1
+and zoomed crops. :class:`Source` and :func:`cut_window` give the data generator its windows: a
+downscaled cut-out with a margin, preferring windows with visible structure.
 """
 
 from __future__ import annotations
