@@ -9,6 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
+# torch/torchvision first: imported after a napari viewer has loaded Mesa's LLVM, triton's own
+# LLVM would clash with it (see napari_semfocus._widgets._llvm_guard).
+import torch  # noqa: F401
+import torchvision  # noqa: F401
+
 POOL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sem-pool"
 FEI_FILE = POOL / "lungcells_lacunarity" / "DC_v2__CS_DCs_12000x_A.tif"
 ZEISS_FILE = POOL / "fibresem" / "test.tif"
@@ -45,7 +50,6 @@ def blur_series(pool_image):
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory, pool_image):
     """A FocusNet-resnet18 trained for a few dozen steps on blurred crops of one real image."""
-    import torch
 
     from napari_semfocus.labelled import LabelledSet
     from napari_semfocus.model import FocusNet

@@ -88,6 +88,11 @@ def cmd_train(args) -> int:
         full = LabelledSet.from_manifest(args.annotations, label_column="score")
         train_set, val_set = full.split_by_group(args.val_fraction, seed=args.seed)
         data_info = {"annotations": str(args.annotations)}
+    if args.val_max_frames and len(val_set) > args.val_max_frames:  # a fixed random subset
+        import numpy as np
+
+        pick = np.random.default_rng(args.seed).permutation(len(val_set))[: args.val_max_frames]
+        val_set = val_set.subset(np.sort(pick))
     model, parent = _load_init(args.init, args.backbone, not args.no_magnification)
     config = TrainConfig(
         epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,

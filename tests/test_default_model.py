@@ -1,0 +1,45 @@
+"""The shipped default model: loads offline and orders real SEM images by focus."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_semfocus.scorer import FocusScorer, default_model_path
+
+from .conftest import blur
+
+pytestmark = pytest.mark.skipif(not default_model_path().is_file(),
+                                reason="the default model file is not in this checkout")
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    return FocusScorer.default(device="cpu")
+
+
+def test_metadata_describes_the_model(scorer):
+    meta = scorer.metadata
+    assert meta["architecture"]["backbone"] == "resnet18"
+    assert meta["architecture"]["use_magnification"] is True
+    assert meta["weights_dtype"] == "float16"
+    assert default_model_path().stat().st_size < 25e6
+
+
+def test_sharp_pool_image_above_its_blurred_copies(scorer, pool_image):
+    sigmas = [0.0, 1.5, 3.0, 6.0, 12.0]
+    frames = np.stack([blur(pool_image, s) for s in sigmas])
+    scores = scorer.score(frames, magnification=6000)
+    assert np.all(np.diff(scores) < 0), scores
+    assert scores[0] > 8.0 and scores[-1] < 5.0, scores
+
+
+def test_flat_and_noise_frames_score_near_zero(scorer):
+    rng = np.random.default_rng(0)
+    frames = np.stack([
+        np.full((480, 640), 250, np.uint8),
+        np.zeros((480, 640), np.uint8),
+        np.clip(128 + 20 * rng.standard_normal((480, 640)), 0, 255).astype(np.uint8),
+    ])
+    scores = scorer.score(frames, magnification=5000)
+    assert np.all(scores < 1.0), scores
