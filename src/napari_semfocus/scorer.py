@@ -104,6 +104,15 @@ class FocusScorer:
             yield done, total
         return tile_scores.reshape(len(frames), per_frame).mean(axis=1)
 
+    def focus_map(self, image, magnification=None, tile=TILE_HW, stride=None, mode: str = "shared",
+                  exclude_bottom_rows: int = 0, batch_size: int = 32, name: str = "image"):
+        """Focus score per tile of a 2-D frame on a regular grid (default stride: half a tile):
+        a :class:`~napari_semfocus.tiling.FocusMap`. ``tiling.focus_map`` is the generator form."""
+        from .tiling import focus_map, run_to_end
+
+        return run_to_end(focus_map(self, image, magnification, tile, stride, mode,
+                                    exclude_bottom_rows, batch_size=batch_size, name=name))
+
     def predict(self, tiles: np.ndarray, encoded_mag: np.ndarray | None) -> np.ndarray:
         """Scores of a batch of normalised tiles (B, h, w) with encoded magnifications (B,)."""
         import torch

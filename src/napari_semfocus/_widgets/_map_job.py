@@ -1,0 +1,79 @@
+"""The work behind the Focus map widget, as a generator for ``napari.qt.threading`` (no Qt).
+
+:func:`map_layer` takes a :class:`MapSettings` snapshot, yields ``Status`` / ``Progress`` updates,
+checks a cancel flag between windows / batches and returns a :class:`MapResult` holding the
+:class:`~napari_semfocus.tiling.FocusMap`. All numbers come from ``tiling.focus_map``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import SemFocusError
+from ..tiling import FocusMap
+from ._common import MODEL_METHOD, LayerInput
+from ._score_job import Progress, Status, check_scorable, get_scorer
+
+
+@dataclass(frozen=True)
+class MapSettings:
+    """Everything a map run needs, read from the widget once before the worker starts."""
+
+    layer: LayerInput  # ``data`` is the 2-D frame to map (the current slice of a stack)
+    slice_index: tuple[int, ...] = ()  # position of that frame in the layer's leading axes
+    method: str = MODEL_METHOD
+    checkpoint: str | None = None
+    device: str = "auto"
+    mode: str = "shared"
+    tile_hw: tuple[int, int] = (240, 320)
+    stride_hw: tuple[int, int] | None = None  # None: half a tile
+
+
+@dataclass
+class MapResult:
+    settings: MapSettings
+    fmap: FocusMap | None = None
+    model_name: str = ""
+    device_name: str = ""
+    cancelled: bool = False
+
+
+def map_layer(settings: MapSettings, cancel: threading.Event
+              ) -> Generator[Status | Progress, None, MapResult]:
+    from ..tiling import focus_map
+
+    result = MapResult(settings)
+    layer = settings.layer
+    data = np.asarray(layer.data)
+    check_scorable(layer, data)
+    scorer = None
+    if settings.method == MODEL_METHOD:
+        yield Status("loading the focus model…")
+        scorer = get_scorer(settings.checkpoint, settings.device)
+        result.model_name, result.device_name = scorer.name, scorer.device_name
+        yield Status(f"model {scorer.name} on {scorer.device_name}", scorer.device_name)
+        if scorer.needs_magnification and layer.magnification is None:
+            raise SemFocusError(
+                f"layer '{layer.name}' has no magnification in its metadata and the model "
+                f"{scorer.name} needs one: type it into the Magnification field.")
+    else:
+        result.model_name, result.device_name = settings.method, "cpu (classical measure)"
+        yield Status(f"classical measure {settings.method}", result.device_name)
+    steps = focus_map(scorer, data, layer.magnification, settings.tile_hw, settings.stride_hw,
+                      settings.mode, exclude_bottom_rows=layer.databar_rows,
+                      method=settings.method, name=f"layer '{layer.name}'")
+    while True:
+        if cancel.is_set():
+            steps.close()
+            result.cancelled = True
+            return result
+        try:
+            done, total = next(steps)
+        except StopIteration as stop:
+            result.fmap = stop.value
+            return result
+        yield Progress(layer.name, 0, 1, done, total)

@@ -1,0 +1,373 @@
+"""Focus map: the dock widget that maps focus tile by tile over an image layer.
+
+Thin over the core: its fields are read once into a :class:`~._map_job.MapSettings` snapshot,
+:func:`~._map_job.map_layer` (``tiling.focus_map``) runs in a ``napari.qt.threading`` worker with a
+progress bar and Cancel, and the :class:`~napari_semfocus.tiling.FocusMap` becomes an Image layer
+over the source layer: ``scale``/``translate`` from ``FocusMap.napari_scale/napari_translate`` put
+each cell over its tile (also with a physical pixel size), contrast limits 0-10 for the model,
+a colour bar, the grid and the settings in ``layer.metadata``. napari's status bar shows the score
+under the mouse. For a stack, the slice shown in the viewer is mapped.
+
+Public API (tests, scripts)::
+
+    w = FocusMapWidget(viewer); w.set_layer("Half-focused frame"); w.set_method("brenner")
+    w.run(); ...; w.map_layer_out; w.export_tiff("map.tif"); w.export_csv("map.csv")
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..errors import SemFocusError
+from ._common import (
+    MODEL_METHOD,
+    LayerInput,
+    compact_combo,
+    fit_scroll_width,
+    form_row,
+    format_magnification,
+    image_layers,
+    layer_databar_rows,
+    layer_magnification,
+    layer_source_path,
+    notify_error,
+    notify_info,
+    parse_magnification,
+    scroll_wrapped,
+    with_tip,
+)
+from ._map_job import MapResult, MapSettings, map_layer
+from ._score_job import Progress, Status
+
+COLORMAPS = ("magma", "viridis", "inferno", "turbo", "plasma")
+
+
+def _spin(lo, hi, value, step=1):
+    s = QSpinBox()
+    s.setRange(lo, hi)
+    s.setSingleStep(step)
+    s.setValue(value)
+    return s
+
+
+class FocusMapWidget(QWidget):
+    """Dock widget: a tile-wise focus map of one image layer, as an overlay Image layer."""
+
+    def __init__(self, napari_viewer):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.worker = None
+        self.last_run: MapResult | None = None
+        self.map_layer_out = None
+        self._cancel = threading.Event()
+        self._build()
+        for ev in ("inserted", "removed", "moved"):
+            getattr(self.viewer.layers.events, ev).connect(lambda _e: self.refresh_layers())
+        self.refresh_layers()
+
+    # ---- construction ----------------------------------------------------------------------
+    def _build(self) -> None:
+        content = QWidget()
+        col = QVBoxLayout(content)
+        form = QFormLayout()
+        self.layer_combo = compact_combo(QComboBox())
+        form_row(form, "Image layer", self.layer_combo,
+                 "The layer to map; for a stack, the slice shown in the viewer is mapped.")
+        self.magnification_edit = QLineEdit()
+        form_row(form, "Magnification", self.magnification_edit,
+                 "Instrument magnification, filled from the layer's metadata; edit to override.")
+        self.method_combo = compact_combo(QComboBox())
+        self.method_combo.addItem("FocusNet model (score 0–10)", MODEL_METHOD)
+        from ..measures import MEASURES
+
+        for name in MEASURES:
+            self.method_combo.addItem(f"{name} (classical measure)", name)
+        form_row(form, "Method", self.method_combo,
+                 "The focus model (0-10) or a classical measure (larger = sharper) per tile.")
+        self.checkpoint_edit = QLineEdit()
+        self.checkpoint_edit.setPlaceholderText("empty: the shipped default model")
+        form_row(form, "Checkpoint", self.checkpoint_edit,
+                 "A model file (.safetensors); leave empty for the shipped model.")
+        self.mode_combo = compact_combo(QComboBox())
+        self.mode_combo.addItem("shared trunk (fast)", "shared")
+        self.mode_combo.addItem("crop each tile (exact)", "crop")
+        form_row(form, "Mode", self.mode_combo, (
+            "shared: the network runs once over the frame and its features are averaged over "
+            "each tile (overlap is nearly free); crop: every tile is cut out and scored."))
+        tile_row = QWidget()
+        tl = QHBoxLayout(tile_row)
+        tl.setContentsMargins(0, 0, 0, 0)
+        self.tile_h, self.tile_w = _spin(32, 4096, 240, 16), _spin(32, 4096, 320, 16)
+        tl.addWidget(self.tile_h)
+        tl.addWidget(QLabel("×"))
+        tl.addWidget(self.tile_w)
+        form_row(form, "Tile (h × w)", tile_row, "Tile size in pixels (the model's 240 × 320).")
+        stride_row = QWidget()
+        sl = QHBoxLayout(stride_row)
+        sl.setContentsMargins(0, 0, 0, 0)
+        self.stride_h, self.stride_w = _spin(0, 4096, 0, 8), _spin(0, 4096, 0, 8)
+        self.stride_h.setSpecialValueText("½ tile")
+        self.stride_w.setSpecialValueText("½ tile")
+        sl.addWidget(self.stride_h)
+        sl.addWidget(QLabel("×"))
+        sl.addWidget(self.stride_w)
+        form_row(form, "Stride (h × w)", stride_row,
+                 "Step between tiles in pixels; 0 = half a tile (overlapping tiles).")
+        self.colormap_combo = compact_combo(QComboBox())
+        self.colormap_combo.addItems(list(COLORMAPS))
+        form_row(form, "Colormap", self.colormap_combo, "Colormap of the focus-map layer.")
+        self.opacity_spin = QDoubleSpinBox()
+        self.opacity_spin.setRange(0.0, 1.0)
+        self.opacity_spin.setSingleStep(0.05)
+        self.opacity_spin.setValue(0.5)
+        form_row(form, "Opacity", self.opacity_spin, "Opacity of the focus-map layer.")
+        col.addLayout(form)
+
+        buttons = QHBoxLayout()
+        self.run_button = with_tip(QPushButton("Map focus"), "Compute the focus map.")
+        self.cancel_button = with_tip(QPushButton("Cancel"), "Stop after the current window.")
+        self.cancel_button.setEnabled(False)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        col.addLayout(buttons)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        col.addWidget(self.progress_bar)
+        self.status_label = QLabel("Ready.")
+        self.status_label.setWordWrap(True)
+        col.addWidget(self.status_label)
+        export = QHBoxLayout()
+        self.tiff_button = with_tip(QPushButton("Export TIFF…"),
+                                    "Save the score grid as a float32 TIFF (NaN: not scored).")
+        self.csv_button = with_tip(QPushButton("Export CSV…"),
+                                   "Save row, column, y, x (tile centre), score, certainty.")
+        for b in (self.tiff_button, self.csv_button):
+            b.setEnabled(False)
+            export.addWidget(b)
+        col.addLayout(export)
+        col.addStretch(1)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.scroll_area = scroll_wrapped(content)
+        outer.addWidget(self.scroll_area)
+        self.setMinimumWidth(320)
+
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.tiff_button.clicked.connect(lambda: self.export_tiff())
+        self.csv_button.clicked.connect(lambda: self.export_csv())
+        self.layer_combo.currentIndexChanged.connect(lambda _i: self._fill_magnification())
+        self.method_combo.currentIndexChanged.connect(lambda _i: self._update_enabled())
+        self.colormap_combo.currentTextChanged.connect(self._restyle)
+        self.opacity_spin.valueChanged.connect(lambda _v: self._restyle())
+        self._update_enabled()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().showEvent(event)
+        fit_scroll_width(self.scroll_area)
+
+    def _update_enabled(self) -> None:
+        model = self.method_combo.currentData() == MODEL_METHOD
+        self.checkpoint_edit.setEnabled(model)
+        self.mode_combo.setEnabled(model)
+
+    def _restyle(self, *_):
+        layer = self.map_layer_out
+        if layer is not None and layer in self.viewer.layers:
+            layer.colormap = self.colormap_combo.currentText()
+            layer.opacity = float(self.opacity_spin.value())
+
+    # ---- layers ----------------------------------------------------------------------------
+    def _sources(self) -> list:
+        return [lyr for lyr in image_layers(self.viewer) if "semfocus_map" not in lyr.metadata]
+
+    def refresh_layers(self) -> None:
+        current = self.layer_combo.currentText()
+        names = [lyr.name for lyr in self._sources()]
+        self.layer_combo.blockSignals(True)
+        self.layer_combo.clear()
+        self.layer_combo.addItems(names)
+        if current in names:
+            self.layer_combo.setCurrentText(current)
+        self.layer_combo.blockSignals(False)
+        self._fill_magnification()
+
+    def _fill_magnification(self) -> None:
+        layer = self.source_layer()
+        self.magnification_edit.setText(
+            format_magnification(layer_magnification(layer)) if layer is not None else "")
+
+    def source_layer(self):
+        name = self.layer_combo.currentText()
+        return self.viewer.layers[name] if name and name in self.viewer.layers else None
+
+    def set_layer(self, name: str) -> None:
+        self.layer_combo.setCurrentText(name)
+
+    def set_method(self, method: str) -> None:
+        index = self.method_combo.findData(method)
+        if index < 0:
+            raise ValueError(f"unknown method {method!r}")
+        self.method_combo.setCurrentIndex(index)
+
+    # ---- running ---------------------------------------------------------------------------
+    def snapshot_settings(self) -> MapSettings:
+        layer = self.source_layer()
+        if layer is None:
+            raise SemFocusError("There is no image layer to map: open an image or a sample first.")
+        text = self.magnification_edit.text()
+        try:
+            mag = parse_magnification(text)
+        except ValueError:
+            raise SemFocusError(f"Magnification {text.strip()!r} is not a positive number.") from None
+        data = layer.data[0] if layer.multiscale else layer.data
+        lead = layer.ndim - 2
+        index = tuple(int(v) for v in self.viewer.dims.current_step[-layer.ndim:][:lead]) \
+            if lead > 0 else ()
+        index = tuple(min(max(i, 0), n - 1) for i, n in zip(index, data.shape[:lead], strict=False))
+        frame = data[index] if index else data
+        method = self.method_combo.currentData()
+        checkpoint = self.checkpoint_edit.text().strip() or None
+        if method == MODEL_METHOD and checkpoint and not Path(checkpoint).is_file():
+            raise SemFocusError(f"Checkpoint {checkpoint} does not exist.")
+        tile = (int(self.tile_h.value()), int(self.tile_w.value()))
+        sh, sw = int(self.stride_h.value()), int(self.stride_w.value())
+        stride = (sh or tile[0] // 2, sw or tile[1] // 2)
+        inp = LayerInput(name=layer.name, data=frame, magnification=mag,
+                         databar_rows=layer_databar_rows(layer), rgb=bool(layer.rgb),
+                         path=layer_source_path(layer))
+        return MapSettings(layer=inp, slice_index=index, method=method, checkpoint=checkpoint,
+                           mode=self.mode_combo.currentData(), tile_hw=tile, stride_hw=stride)
+
+    @property
+    def is_running(self) -> bool:
+        return self.worker is not None
+
+    def run(self) -> None:
+        if self.is_running:
+            return
+        try:
+            settings = self.snapshot_settings()
+        except SemFocusError as exc:
+            notify_error(str(exc))
+            return
+        from napari.qt.threading import thread_worker
+
+        self._cancel = threading.Event()
+        job = thread_worker(map_layer, start_thread=False, ignore_errors=True)
+        self.worker = job(settings, self._cancel)
+        self.worker.yielded.connect(self._on_update)
+        self.worker.returned.connect(self._on_returned)
+        self.worker.errored.connect(self._on_error)
+        self.worker.finished.connect(self._on_finished)
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress_bar.setValue(0)
+        self.status_label.setText("Starting…")
+        self.worker.start()
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self._cancel.set()
+            self.status_label.setText("Cancelling…")
+
+    def _on_update(self, update) -> None:
+        if isinstance(update, Status):
+            self.status_label.setText(update.text[:1].upper() + update.text[1:])
+        elif isinstance(update, Progress):
+            self.progress_bar.setValue(int(round(1000 * update.fraction)))
+            self.status_label.setText(f"Mapping '{update.layer_name}': {update.done}/"
+                                      f"{update.total} tiles")
+
+    def _on_error(self, exc: Exception) -> None:
+        message = str(exc) if isinstance(exc, SemFocusError) else \
+            f"Focus map failed: {type(exc).__name__}: {exc}"
+        self.status_label.setText(message)
+        notify_error(message)
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+
+    def _on_returned(self, result: MapResult) -> None:
+        self.last_run = result
+        if result.cancelled or result.fmap is None:
+            self.status_label.setText("Cancelled; no map was made.")
+            notify_info("Focus map cancelled.")
+            return
+        self.progress_bar.setValue(1000)
+        self.show_map(result)
+
+    # ---- results ---------------------------------------------------------------------------
+    def show_map(self, result: MapResult) -> None:
+        """Add (or replace) the overlay layer ``<source> focus map`` over the source layer."""
+        s, fmap = result.settings, result.fmap
+        name = f"{s.layer.name} focus map"
+        if s.layer.name not in self.viewer.layers:
+            return
+        src = self.viewer.layers[s.layer.name]
+        kwargs = fmap.layer_kwargs(src.scale[-2:], src.translate[-2:])
+        if getattr(src, "units", None) is not None:  # napari >= 0.5: physical units (e.g. µm)
+            kwargs["units"] = tuple(src.units)[-2:]
+        kwargs["metadata"]["semfocus_map"].update(
+            source_layer=s.layer.name, slice_index=list(s.slice_index), device=result.device_name,
+            databar_rows_excluded=s.layer.databar_rows)
+        if name in self.viewer.layers:
+            self.viewer.layers.remove(name)
+        self.map_layer_out = self.viewer.add_image(
+            fmap.scores, name=name, colormap=self.colormap_combo.currentText(),
+            opacity=float(self.opacity_spin.value()), blending="translucent", **kwargs)
+        self.map_layer_out.colorbar.visible = True
+        self.tiff_button.setEnabled(True)
+        self.csv_button.setEnabled(True)
+        import numpy as np
+
+        finite = fmap.scores[np.isfinite(fmap.scores)]
+        self.status_label.setText(
+            f"Done ({result.model_name} on {result.device_name}): {fmap.shape[0]} × "
+            f"{fmap.shape[1]} tiles, scores {finite.min():.3g}–{finite.max():.3g}.")
+
+    def _save_path(self, path, caption, default, filt):
+        if path is not None:
+            return Path(path)
+        path, _ = QFileDialog.getSaveFileName(self, caption, default, filt)
+        return Path(path) if path else None
+
+    def export_tiff(self, path=None) -> Path | None:
+        """Write the score grid (float32 TIFF, settings as JSON in its description)."""
+        from ..cli_map import write_tiff
+
+        if self.last_run is None or self.last_run.fmap is None:
+            return None
+        path = self._save_path(path, "Export focus map", "focus-map.tif", "TIFF (*.tif)")
+        if path:
+            write_tiff(self.last_run.fmap, path)
+            self.status_label.setText(f"Focus map written to {path}.")
+        return path
+
+    def export_csv(self, path=None) -> Path | None:
+        """Write row, column, y, x (tile centre), score, certainty per tile."""
+        if self.last_run is None or self.last_run.fmap is None:
+            return None
+        path = self._save_path(path, "Export focus map", "focus-map.csv", "CSV (*.csv)")
+        if path:
+            path.write_text(self.last_run.fmap.to_csv(), encoding="utf-8")
+            self.status_label.setText(f"Focus map written to {path}.")
+        return path
