@@ -100,6 +100,8 @@ def test_custom_stride_data_bar_and_bad_input():
     assert fmap.shape == (8, round(900 / 96)) and fmap.stride_hw == (64, 96)
     ys, _ = fmap.tile_centres()
     assert ys[-1] + 64 / 2 <= 512 + 64 / 4  # no cell over the data bar
+    small = run_to_end(focus_map(None, img[:100, :150], method="brenner"))  # below one tile
+    assert small.shape == (1, 1) and small.tile_hw == (100, 150) and np.isfinite(small.scores).all()
     from napari_semfocus.errors import SemFocusError
 
     with pytest.raises(SemFocusError, match="mode"):

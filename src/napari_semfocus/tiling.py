@@ -43,6 +43,9 @@ from .preprocess import NORMALISATION, TILE_HW, as_frames, is_rgb
 
 MODES = ("shared", "crop")
 FEATURE_STRIDE = 32  # pixels per trunk feature cell (ResNet / MobileNet / EfficientNet)
+# Feature cell i is centred on input pixel 32 i (every stride-2 layer is "same"-padded, so output
+# j sits over input 2 j): it stands for pixels [32 i - 16, 32 i + 16) of its window.
+FEATURE_SHIFT = 16
 MIN_INSIDE = 0.5  # tiles with less of their area inside the scored image are NaN
 WINDOW_PX = 2048  # core size of a trunk window in shared mode (plus halo)
 CSV_COLUMNS = ("row", "column", "y", "x", "score", "certainty")
@@ -187,10 +190,11 @@ def _footprints(origin: int, n: int, tile: int, stride: int, length: int):
 def _area_weights(lo: np.ndarray, hi: np.ndarray, start: int, n_cells: int) -> np.ndarray:
     """(n_tiles, n_cells) weights: the share of each tile's [lo, hi) in each feature cell of a
     window starting at pixel ``start``; rows sum to 1 (mean over the footprint)."""
-    edges = start + FEATURE_STRIDE * np.arange(n_cells + 1)
+    edges = start - FEATURE_SHIFT + FEATURE_STRIDE * np.arange(n_cells + 1)
+    edges[-1] = max(edges[-1], int(hi.max()))  # the last cell also stands for the last pixels
     c0, c1 = edges[:-1][None], edges[1:][None]
     overlap = np.clip(np.minimum(hi[:, None], c1) - np.maximum(lo[:, None], c0), 0, None)
-    return (overlap / np.maximum(hi - lo, 1)[:, None]).astype(np.float32)
+    return (overlap / np.maximum(overlap.sum(1), 1)[:, None]).astype(np.float32)
 
 
 # ---- normalisation without a whole-frame float copy ----------------------------------------------
@@ -252,6 +256,7 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None, mode
     sy, sx = (max(1, th // 2), max(1, tw // 2)) if stride is None else (int(v) for v in stride)
     if min(th, tw) < 32:
         raise SemFocusError(f"tile {th} x {tw} is too small; use at least 32 x 32 pixels.")
+    th, tw = min(th, H), min(tw, W)  # a frame smaller than a tile is one tile (as in ``score``)
     oy, ny = grid_axis(H, th, sy)
     ox, nx = grid_axis(W, tw, sx)
     ylo, yhi, yin = _footprints(oy, ny, th, sy, H)

@@ -238,8 +238,8 @@ class FocusMapWidget(QWidget):
             raise SemFocusError(f"Magnification {text.strip()!r} is not a positive number.") from None
         data = layer.data[0] if layer.multiscale else layer.data
         lead = layer.ndim - 2
-        index = tuple(int(v) for v in self.viewer.dims.current_step[-layer.ndim:][:lead]) \
-            if lead > 0 else ()
+        point = layer.world_to_data(self.viewer.dims.point[-layer.ndim:])  # the shown slice
+        index = tuple(int(round(float(v))) for v in point[:lead]) if lead > 0 else ()
         index = tuple(min(max(i, 0), n - 1) for i, n in zip(index, data.shape[:lead], strict=False))
         frame = data[index] if index else data
         method = self.method_combo.currentData()
