@@ -160,8 +160,9 @@ def test_model_map_both_modes_and_windows(half, untrained, monkeypatch):
     assert shared.shape == crop.shape == (4, 5) and shared.mode == "shared" and crop.mode == "crop"
     assert np.all(np.isfinite(shared.scores)) and np.all(np.isfinite(crop.scores))
     assert np.all((shared.scores >= 0) & (shared.scores <= 10))
-    monkeypatch.setattr(tiling, "WINDOW_PX", 400)  # 2 x 3 windows for this frame
-    gen = focus_map(untrained, data, 127.0, mode="shared")
+    small_tiles = untrained.focus_map(data, 127.0, tile=(96, 128))  # one window: the frame
+    monkeypatch.setattr(tiling, "WINDOW_PX", 256)  # 11 x 12 tiles in 4 x 6 windows
+    gen = focus_map(untrained, data, 127.0, tile=(96, 128), mode="shared")
     progress = []
     while True:
         try:
@@ -169,8 +170,10 @@ def test_model_map_both_modes_and_windows(half, untrained, monkeypatch):
         except StopIteration as stop:
             windowed = stop.value
             break
-    assert len(progress) > 2 and progress[-1] == (20, 20)
-    np.testing.assert_allclose(windowed.scores, shared.scores, atol=0.05)
+    assert windowed.shape == (11, 12) and len(progress) > 10 and progress[-1] == (132, 132)
+    # windows with a halo of one tile: a development checkpoint of the shipped model differed
+    # from the one-window map by 0.0014 points on average, 0.012 at most, on this frame
+    np.testing.assert_allclose(windowed.scores, small_tiles.scores, atol=0.05)
     gen = focus_map(untrained, data, 127.0, mode="crop")
     next(gen)
     gen.close()  # cancel between batches
@@ -188,13 +191,15 @@ def test_half_focused_sample_sharp_side_scores_higher_in_both_modes(half, defaul
 
 @needs_default
 def test_shared_and_crop_modes_agree(half, default_scorer):
-    """Shared-trunk pooling versus cutting every tile, on the half-focused sample: measured mean
-    absolute difference 0.19 points, largest 0.45 (development checkpoint); bounds 0.6 / 1.5."""
+    """Shared-trunk pooling versus cutting every tile, on the half-focused sample (4 x 5 tiles of
+    240 x 320 at half-tile stride): measured mean absolute difference 0.30 points, largest 0.86,
+    with a development checkpoint of the shipped model's training run (epoch 1; the sharp/blurred
+    margin was 4.9 points shared, 5.0 crop). Bounds 0.75 / 2.0."""
     data, meta = half
     shared = default_scorer.focus_map(data, meta["magnification"], mode="shared")
     crop = default_scorer.focus_map(data, meta["magnification"], mode="crop")
     diff = np.abs(shared.scores - crop.scores)
-    assert diff.mean() <= 0.6 and diff.max() <= 1.5, diff
+    assert diff.mean() <= 0.75 and diff.max() <= 2.0, diff
 
 
 # ---- CLI --------------------------------------------------------------------------------------

@@ -273,7 +273,7 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None, mode
     else:
         enc = scorer._encoded_magnifications(magnification, 1, name)
         if mode == "shared":
-            steps = _shared_tiles(scorer, frame, lo, span, enc, geo, (th, tw), scores)
+            steps = _shared_tiles(scorer, frame, lo, span, enc, geo, (th, tw), (sy, sx), scores)
         else:
             steps = _crop_tiles(scorer, frame, lo, span, enc, geo, scores, batch_size)
         mode_used, model_name = mode, scorer.name
@@ -347,7 +347,7 @@ def _blocks(n: int, stride: int, tile: int) -> list[tuple[int, int]]:
     return [(a, min(n, a + per)) for a in range(0, n, per)]
 
 
-def _shared_tiles(scorer, frame, lo, span, enc, geo, tile_hw, scores):
+def _shared_tiles(scorer, frame, lo, span, enc, geo, tile_hw, stride_hw, scores):
     """Shared-trunk mode: trunk over windows (core + halo >= 1 tile), area-weighted pooling of
     the feature map over each tile's footprint, then the head."""
     import torch
@@ -362,10 +362,9 @@ def _shared_tiles(scorer, frame, lo, span, enc, geo, tile_hw, scores):
     halo_x = FEATURE_STRIDE * math.ceil(tw / FEATURE_STRIDE)
     model, device = scorer.model, scorer.device
     total, done = int(valid.sum()), 0
-    sy = int(ylo[1] - ylo[0]) if len(ylo) > 1 else th
-    sx = int(xlo[1] - xlo[0]) if len(xlo) > 1 else tw
-    for r0, r1 in _blocks(len(ylo), max(sy, 1), th):
-        for c0, c1 in _blocks(len(xlo), max(sx, 1), tw):
+    sy, sx = stride_hw
+    for r0, r1 in _blocks(len(ylo), sy, th):
+        for c0, c1 in _blocks(len(xlo), sx, tw):
             ok = valid[r0:r1, c0:c1]
             if not ok.any():
                 continue
