@@ -7,6 +7,7 @@ def main():
     viewer = napari.Viewer(title="napari-semfocus")
     for key in ("sem_image", "half_focused", "focus_series"):
         viewer.open_sample("napari-semfocus", key)
+    viewer.window.add_plugin_dock_widget("napari-semfocus", "Focus map")
     viewer.window.add_plugin_dock_widget("napari-semfocus", "Score focus")
     napari.run()
 

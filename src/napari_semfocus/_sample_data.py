@@ -42,15 +42,11 @@ def sample_path(filename: str) -> Path:
 
 def load_sample(filename: str) -> SEMImage:
     """Pixel data and the metadata stored in a sample TIFF's JSON description."""
-    import tifffile
+    from .imageio import read_image
 
-    path = sample_path(filename)
-    with tifffile.TiffFile(path) as tif:
-        data = tif.asarray()
-        meta = dict(tif.shaped_metadata[0]) if tif.shaped_metadata else {}
-    meta.pop("shape", None)
-    meta["path"] = str(path)
-    return SEMImage(data=data, metadata=meta, path=path)
+    image = read_image(sample_path(filename))
+    image.metadata["path"] = str(image.path)
+    return image
 
 
 def _layers(filename: str, name: str) -> list[tuple]:

@@ -67,7 +67,7 @@ def _read_tiff(path: Path):
 
     try:
         with tifffile.TiffFile(path) as tif:
-            meta = read_sem_metadata(tif)
+            meta = read_sem_metadata(tif) or _json_metadata(tif)
             series = tif.series[0]
             data = series.asarray()
             if data.ndim == 3 and series.axes[-1:] == "S" and data.shape[-1] in (3, 4):
@@ -79,6 +79,20 @@ def _read_tiff(path: Path):
     except Exception as exc:
         raise ImageReadError(f"{path}: not a readable TIFF file ({_short(exc)}).") from None
     return np.asarray(data), meta
+
+
+
+
+def _json_metadata(tif) -> dict:
+    """SEM fields a TIFF written by tifffile keeps in its JSON description (our sample data,
+    or files written with ``tifffile.imwrite(..., metadata={"magnification": ...})``)."""
+    try:
+        shaped = tif.shaped_metadata
+    except Exception:
+        return {}
+    if not shaped:
+        return {}
+    return {k: v for k, v in dict(shaped[0]).items() if k != "shape"}
 
 
 def _read_other(path: Path) -> np.ndarray:
