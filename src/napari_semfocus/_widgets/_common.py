@@ -1,15 +1,19 @@
 """Helpers shared by the dock widgets: which layers can be scored, what their metadata says,
-the plain settings snapshot handed to worker threads, notifications, and small Qt builders.
+the plain settings snapshot handed to worker threads, notifications, small Qt builders, and the
+run / cancel plumbing of a worker thread (:class:`WorkerMixin`).
 
 Nothing here does numerical work; the worker side (``_score_job``) never touches Qt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ..errors import SemFocusError
 
 MODEL_METHOD = "model"
 
@@ -165,10 +169,17 @@ def scroll_wrapped(content):
 
 def fit_scroll_width(area) -> None:
     """Make a scroll area (no horizontal scrolling) wide enough for its content, so that nothing
-    is cut off at the right; call it once styles are applied (e.g. from ``showEvent``)."""
+    is cut off at the right; call it once styles are applied (e.g. from ``showEvent``).
+
+    The widget holding the area gets at least that minimum width too: an explicit, smaller
+    ``setMinimumWidth`` on it would otherwise let its dock stay narrower than the area."""
     content = area.widget()
     width = content.minimumSizeHint().width() + area.verticalScrollBar().sizeHint().width()
-    area.setMinimumWidth(width + 2 * area.frameWidth() + 2)
+    width += 2 * area.frameWidth() + 2
+    area.setMinimumWidth(width)
+    owner = area.parentWidget()
+    if owner is not None and owner.minimumWidth() < width:
+        owner.setMinimumWidth(width)
 
 
 def compact_combo(combo, chars: int = 12):
@@ -186,3 +197,133 @@ def format_magnification(value: float | None) -> str:
 
 def names(items: Sequence) -> str:
     return ", ".join(f"'{n}'" for n in items)
+
+
+# ---- the worker thread behind a dock widget -------------------------------------------------
+class WorkerMixin:
+    """Run / cancel plumbing shared by the dock widgets (mix in before ``QWidget``), with the
+    builders of the run controls and the scroll area, and ``set_method``.
+
+    The widget provides ``worker`` (``None`` when idle), ``method_combo``, the controls made by
+    ``_add_run_controls``, ``snapshot_settings()`` (raises
+    :class:`SemFocusError` for bad input), ``_on_returned(result)``, and the class attributes
+    below. The job is a generator function ``job(settings, cancel)`` (``_score_job`` /
+    ``_map_job``) yielding ``Status`` / ``Progress`` updates; it runs in a
+    ``napari.qt.threading`` worker and stops between steps once the ``threading.Event`` is set.
+    """
+
+    #: the generator function run in the worker thread, ``job(settings, cancel)``
+    worker_job: Callable
+    #: start of the status line when the job raised something other than SemFocusError
+    failure_text: str = "Failed"
+
+    # -- construction (call from the widget's ``_build``) --
+    def _add_run_controls(self, col, run_text: str, run_tip: str, cancel_tip: str) -> None:
+        """Add Run / Cancel buttons, the progress bar and the status line to layout ``col``."""
+        from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton
+
+        buttons = QHBoxLayout()
+        self.run_button = with_tip(QPushButton(run_text), run_tip)
+        self.cancel_button = with_tip(QPushButton("Cancel"), cancel_tip)
+        self.cancel_button.setEnabled(False)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        col.addLayout(buttons)
+        self.progress_bar = with_tip(QProgressBar(), "Progress of the current run.")
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("%p%")
+        col.addWidget(self.progress_bar)
+        self.status_label = with_tip(QLabel("Ready."), "What the widget is doing.")
+        self.status_label.setWordWrap(True)
+        col.addWidget(self.status_label)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+
+    def _set_scrolled_content(self, content, min_width: int) -> None:
+        """Put ``content`` into the widget inside a vertical-only scroll area
+        (``self.scroll_area``, sized to the content in ``showEvent``)."""
+        from qtpy.QtWidgets import QVBoxLayout
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.scroll_area = scroll_wrapped(content)
+        outer.addWidget(self.scroll_area)
+        self.setMinimumWidth(min_width)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().showEvent(event)
+        fit_scroll_width(self.scroll_area)
+
+    def set_method(self, method: str) -> None:
+        """``"model"`` or the name of a classical measure (``measures.MEASURES``)."""
+        index = self.method_combo.findData(method)
+        if index < 0:
+            raise ValueError(f"unknown method {method!r}")
+        self.method_combo.setCurrentIndex(index)
+
+    # -- running --
+    def _progress_text(self, update) -> str:
+        """Status line for a ``Progress`` update."""
+        return f"{update.layer_name}: {update.done}/{update.total}"
+
+    def _on_status(self, update) -> None:
+        """Hook for a ``Status`` update (after the status line is set)."""
+
+    @property
+    def is_running(self) -> bool:
+        return self.worker is not None
+
+    def run(self) -> None:
+        """Start the job in a worker thread (no-op while one is running)."""
+        if self.is_running:
+            return
+        try:
+            settings = self.snapshot_settings()
+        except SemFocusError as exc:
+            notify_error(str(exc))
+            return
+        from napari.qt.threading import thread_worker
+
+        self._cancel = threading.Event()
+        # errors are shown by _on_error as one-sentence notifications, not re-raised
+        job = thread_worker(type(self).worker_job, start_thread=False, ignore_errors=True)
+        self.worker = job(settings, self._cancel)
+        self.worker.yielded.connect(self._on_update)
+        self.worker.returned.connect(self._on_returned)
+        self.worker.errored.connect(self._on_error)
+        self.worker.finished.connect(self._on_finished)
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress_bar.setValue(0)
+        self.status_label.setText("Starting…")
+        self.worker.start()
+
+    def cancel(self) -> None:
+        """Ask the running worker to stop after its current step."""
+        if self.worker is not None:
+            self._cancel.set()
+            self.status_label.setText("Cancelling…")
+
+    def _on_update(self, update) -> None:
+        from ._score_job import Progress, Status
+
+        if isinstance(update, Status):
+            self.status_label.setText(update.text[:1].upper() + update.text[1:])
+            self._on_status(update)
+        elif isinstance(update, Progress):
+            self.progress_bar.setValue(int(round(1000 * update.fraction)))
+            self.status_label.setText(self._progress_text(update))
+
+    def _on_error(self, exc: Exception) -> None:
+        if isinstance(exc, SemFocusError):
+            message = str(exc)
+        else:
+            message = f"{self.failure_text}: {type(exc).__name__}: {exc}"
+        self.status_label.setText(message)
+        notify_error(message)
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)

@@ -13,10 +13,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SemFocusError
 from ..tiling import FocusMap
 from ._common import MODEL_METHOD, LayerInput
-from ._score_job import Progress, Status, check_scorable, get_scorer
+from ._score_job import (
+    CANCELLED,
+    Progress,
+    Status,
+    check_magnification,
+    check_scorable,
+    drive_steps,
+    load_method,
+)
 
 
 @dataclass(frozen=True)
@@ -50,30 +57,15 @@ def map_layer(settings: MapSettings, cancel: threading.Event
     layer = settings.layer
     data = np.asarray(layer.data)
     check_scorable(layer, data)
-    scorer = None
-    if settings.method == MODEL_METHOD:
-        yield Status("loading the focus model…")
-        scorer = get_scorer(settings.checkpoint, settings.device)
-        result.model_name, result.device_name = scorer.name, scorer.device_name
-        yield Status(f"model {scorer.name} on {scorer.device_name}", scorer.device_name)
-        if scorer.needs_magnification and layer.magnification is None:
-            raise SemFocusError(
-                f"layer '{layer.name}' has no magnification in its metadata and the model "
-                f"{scorer.name} needs one: type it into the Magnification field.")
-    else:
-        result.model_name, result.device_name = settings.method, "cpu (classical measure)"
-        yield Status(f"classical measure {settings.method}", result.device_name)
+    scorer = yield from load_method(settings.method, settings.checkpoint, settings.device, result)
+    if scorer is not None:
+        check_magnification(scorer, layer)
     steps = focus_map(scorer, data, layer.magnification, settings.tile_hw, settings.stride_hw,
                       settings.mode, exclude_bottom_rows=layer.databar_rows,
                       method=settings.method, name=f"layer '{layer.name}'")
-    while True:
-        if cancel.is_set():
-            steps.close()
-            result.cancelled = True
-            return result
-        try:
-            done, total = next(steps)
-        except StopIteration as stop:
-            result.fmap = stop.value
-            return result
-        yield Progress(layer.name, 0, 1, done, total)
+    fmap = yield from drive_steps(steps, cancel, layer.name, 0, 1)
+    if fmap is CANCELLED:
+        result.cancelled = True
+    else:
+        result.fmap = fmap
+    return result

@@ -88,19 +88,55 @@ def check_scorable(layer: LayerInput, data: np.ndarray) -> None:
         )
 
 
+def check_magnification(scorer, layer: LayerInput) -> None:
+    """Raise :class:`SemFocusError` when the model needs a magnification the layer lacks."""
+    if scorer.needs_magnification and layer.magnification is None:
+        raise SemFocusError(
+            f"layer '{layer.name}' has no magnification in its metadata and the model "
+            f"{scorer.name} needs one: type it into the Magnification field."
+        )
+
+
+def load_method(method: str, checkpoint: str | None, device: str, result
+                ) -> Generator[Status, None, object]:
+    """Yield the status of loading ``method``; fill ``result.model_name`` / ``device_name``;
+    return the :class:`FocusScorer` for the model, ``None`` for a classical measure.
+    (Use with ``yield from`` inside a job generator.)"""
+    if method == MODEL_METHOD:
+        yield Status("loading the focus model…")
+        scorer = get_scorer(checkpoint, device)
+        result.model_name, result.device_name = scorer.name, scorer.device_name
+        yield Status(f"model {scorer.name} on {scorer.device_name}", scorer.device_name)
+        return scorer
+    result.model_name, result.device_name = method, "cpu (classical measure)"
+    yield Status(f"classical measure {method}", result.device_name)
+    return None
+
+
+CANCELLED = object()  # what drive_steps returns when the cancel flag stopped it
+
+
+def drive_steps(steps: Generator, cancel: threading.Event, layer_name: str, layer_index: int,
+                n_layers: int) -> Generator[Progress, None, object]:
+    """Run ``steps`` (a generator yielding ``(done, total)`` and returning a value), yielding a
+    :class:`Progress` per step and checking ``cancel`` before each; return the steps' value, or
+    :data:`CANCELLED` (after closing ``steps``) once ``cancel`` is set."""
+    while True:
+        if cancel.is_set():
+            steps.close()
+            return CANCELLED
+        try:
+            done, total = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        yield Progress(layer_name, layer_index, n_layers, done, total)
+
+
 def score_layers(settings: ScoreSettings, cancel: threading.Event
                  ) -> Generator[Status | Progress, None, RunResult]:
     """Score every layer of ``settings``; stop between batches once ``cancel`` is set."""
     result = RunResult(settings=settings)
-    scorer = None
-    if settings.method == MODEL_METHOD:
-        yield Status("loading the focus model…")
-        scorer = get_scorer(settings.checkpoint, settings.device)
-        result.model_name, result.device_name = scorer.name, scorer.device_name
-        yield Status(f"model {scorer.name} on {scorer.device_name}", scorer.device_name)
-    else:
-        result.model_name, result.device_name = settings.method, "cpu (classical measure)"
-        yield Status(f"classical measure {settings.method}", result.device_name)
+    scorer = yield from load_method(settings.method, settings.checkpoint, settings.device, result)
 
     n = len(settings.layers)
     for k, layer in enumerate(settings.layers):
@@ -110,28 +146,18 @@ def score_layers(settings: ScoreSettings, cancel: threading.Event
             steps = _model_steps(scorer, layer, data, settings)
         else:
             steps = _measure_steps(layer, data, settings.method)
-        while True:
-            if cancel.is_set():
-                steps.close()
-                result.cancelled = True
-                return result
-            try:
-                done, total = next(steps)
-            except StopIteration as stop:
-                scores = np.asarray(stop.value, dtype=np.float64)
-                break
-            yield Progress(layer.name, k, n, done, total)
+        value = yield from drive_steps(steps, cancel, layer.name, k, n)
+        if value is CANCELLED:
+            result.cancelled = True
+            return result
+        scores = np.asarray(value, dtype=np.float64)
         result.layers.append(LayerScores(layer.name, scores, layer.magnification,
                                          layer.databar_rows, layer.path))
     return result
 
 
 def _model_steps(scorer, layer: LayerInput, data, settings: ScoreSettings):
-    if scorer.needs_magnification and layer.magnification is None:
-        raise SemFocusError(
-            f"layer '{layer.name}' has no magnification in its metadata and the model "
-            f"{scorer.name} needs one: type it into the Magnification field."
-        )
+    check_magnification(scorer, layer)
     return scorer.score_iter(data, layer.magnification, region=settings.region,
                              batch_size=settings.batch_size,
                              exclude_bottom_rows=layer.databar_rows, name=f"layer '{layer.name}'")

@@ -27,7 +27,6 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -38,22 +37,20 @@ from ..errors import SemFocusError
 from ._common import (
     MODEL_METHOD,
     LayerInput,
+    WorkerMixin,
     compact_combo,
-    fit_scroll_width,
     form_row,
     format_magnification,
     image_layers,
     layer_databar_rows,
     layer_magnification,
     layer_source_path,
-    notify_error,
     notify_info,
     parse_magnification,
-    scroll_wrapped,
     with_tip,
 )
 from ._map_job import MapResult, MapSettings, map_layer
-from ._score_job import Progress, Status
+from ._score_job import Progress
 
 COLORMAPS = ("magma", "viridis", "inferno", "turbo", "plasma")
 
@@ -66,8 +63,11 @@ def _spin(lo, hi, value, step=1):
     return s
 
 
-class FocusMapWidget(QWidget):
+class FocusMapWidget(WorkerMixin, QWidget):
     """Dock widget: a tile-wise focus map of one image layer, as an overlay Image layer."""
+
+    worker_job = staticmethod(map_layer)
+    failure_text = "Focus map failed"
 
     def __init__(self, napari_viewer):
         super().__init__()
@@ -139,19 +139,8 @@ class FocusMapWidget(QWidget):
         form_row(form, "Opacity", self.opacity_spin, "Opacity of the focus-map layer.")
         col.addLayout(form)
 
-        buttons = QHBoxLayout()
-        self.run_button = with_tip(QPushButton("Map focus"), "Compute the focus map.")
-        self.cancel_button = with_tip(QPushButton("Cancel"), "Stop after the current window.")
-        self.cancel_button.setEnabled(False)
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        col.addLayout(buttons)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 1000)
-        col.addWidget(self.progress_bar)
-        self.status_label = QLabel("Ready.")
-        self.status_label.setWordWrap(True)
-        col.addWidget(self.status_label)
+        self._add_run_controls(col, "Map focus", "Compute the focus map.",
+                               "Stop after the current window.")
         export = QHBoxLayout()
         self.tiff_button = with_tip(QPushButton("Export TIFF…"),
                                     "Save the score grid as a float32 TIFF (NaN: not scored).")
@@ -162,14 +151,8 @@ class FocusMapWidget(QWidget):
             export.addWidget(b)
         col.addLayout(export)
         col.addStretch(1)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        self.scroll_area = scroll_wrapped(content)
-        outer.addWidget(self.scroll_area)
-        self.setMinimumWidth(320)
+        self._set_scrolled_content(content, 320)
 
-        self.run_button.clicked.connect(self.run)
-        self.cancel_button.clicked.connect(self.cancel)
         self.tiff_button.clicked.connect(lambda: self.export_tiff())
         self.csv_button.clicked.connect(lambda: self.export_csv())
         self.layer_combo.currentIndexChanged.connect(lambda _i: self._fill_magnification())
@@ -177,10 +160,6 @@ class FocusMapWidget(QWidget):
         self.colormap_combo.currentTextChanged.connect(self._restyle)
         self.opacity_spin.valueChanged.connect(lambda _v: self._restyle())
         self._update_enabled()
-
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        super().showEvent(event)
-        fit_scroll_width(self.scroll_area)
 
     def _update_enabled(self) -> None:
         model = self.method_combo.currentData() == MODEL_METHOD
@@ -220,12 +199,6 @@ class FocusMapWidget(QWidget):
     def set_layer(self, name: str) -> None:
         self.layer_combo.setCurrentText(name)
 
-    def set_method(self, method: str) -> None:
-        index = self.method_combo.findData(method)
-        if index < 0:
-            raise ValueError(f"unknown method {method!r}")
-        self.method_combo.setCurrentIndex(index)
-
     # ---- running ---------------------------------------------------------------------------
     def snapshot_settings(self) -> MapSettings:
         layer = self.source_layer()
@@ -255,56 +228,9 @@ class FocusMapWidget(QWidget):
         return MapSettings(layer=inp, slice_index=index, method=method, checkpoint=checkpoint,
                            mode=self.mode_combo.currentData(), tile_hw=tile, stride_hw=stride)
 
-    @property
-    def is_running(self) -> bool:
-        return self.worker is not None
-
-    def run(self) -> None:
-        if self.is_running:
-            return
-        try:
-            settings = self.snapshot_settings()
-        except SemFocusError as exc:
-            notify_error(str(exc))
-            return
-        from napari.qt.threading import thread_worker
-
-        self._cancel = threading.Event()
-        job = thread_worker(map_layer, start_thread=False, ignore_errors=True)
-        self.worker = job(settings, self._cancel)
-        self.worker.yielded.connect(self._on_update)
-        self.worker.returned.connect(self._on_returned)
-        self.worker.errored.connect(self._on_error)
-        self.worker.finished.connect(self._on_finished)
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.progress_bar.setValue(0)
-        self.status_label.setText("Starting…")
-        self.worker.start()
-
-    def cancel(self) -> None:
-        if self.worker is not None:
-            self._cancel.set()
-            self.status_label.setText("Cancelling…")
-
-    def _on_update(self, update) -> None:
-        if isinstance(update, Status):
-            self.status_label.setText(update.text[:1].upper() + update.text[1:])
-        elif isinstance(update, Progress):
-            self.progress_bar.setValue(int(round(1000 * update.fraction)))
-            self.status_label.setText(f"Mapping '{update.layer_name}': {update.done}/"
-                                      f"{update.total} tiles")
-
-    def _on_error(self, exc: Exception) -> None:
-        message = str(exc) if isinstance(exc, SemFocusError) else \
-            f"Focus map failed: {type(exc).__name__}: {exc}"
-        self.status_label.setText(message)
-        notify_error(message)
-
-    def _on_finished(self) -> None:
-        self.worker = None
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
+    # ---- running (run, cancel, is_running: WorkerMixin) -------------------------------------
+    def _progress_text(self, update: Progress) -> str:
+        return f"Mapping '{update.layer_name}': {update.done}/{update.total} tiles"
 
     def _on_returned(self, result: MapResult) -> None:
         self.last_run = result

@@ -29,7 +29,6 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -44,8 +43,8 @@ from ._common import (
     LayerScores,
     RunResult,
     ScoreSettings,
+    WorkerMixin,
     compact_combo,
-    fit_scroll_width,
     form_row,
     format_magnification,
     image_layers,
@@ -53,10 +52,8 @@ from ._common import (
     layer_magnification,
     layer_source_path,
     names,
-    notify_error,
     notify_info,
     parse_magnification,
-    scroll_wrapped,
     with_tip,
 )
 from ._results import FocusCurvePlot, ScoreTable
@@ -68,8 +65,11 @@ MISSING_STYLE = "color: #f0a030;"
 NOTE_STYLE = "color: #9aa0a6;"
 
 
-class ScoreFocusWidget(QWidget):
+class ScoreFocusWidget(WorkerMixin, QWidget):
     """Dock widget: per-slice focus scores of image layers, table, focus curve, best slice."""
+
+    worker_job = staticmethod(score_layers)
+    failure_text = "Scoring failed"
 
     def __init__(self, napari_viewer):
         super().__init__()
@@ -175,22 +175,8 @@ class ScoreFocusWidget(QWidget):
         col.addWidget(self.advanced)
 
         # run / cancel / progress
-        buttons = QHBoxLayout()
-        self.run_button = with_tip(QPushButton("Score focus"), "Score the ticked layers.")
-        self.cancel_button = with_tip(QPushButton("Cancel"),
-                                      "Stop scoring after the current batch.")
-        self.cancel_button.setEnabled(False)
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        col.addLayout(buttons)
-        self.progress_bar = with_tip(QProgressBar(), "Progress of the current run.")
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setValue(0)
-        self.progress_bar.setFormat("%p%")
-        col.addWidget(self.progress_bar)
-        self.status_label = with_tip(QLabel("Ready."), "What the widget is doing.")
-        self.status_label.setWordWrap(True)
-        col.addWidget(self.status_label)
+        self._add_run_controls(col, "Score focus", "Score the ticked layers.",
+                               "Stop scoring after the current batch.")
 
         # results: focus curve and best slice first (what most users want), then the table
         results = QGroupBox("Results")
@@ -217,14 +203,8 @@ class ScoreFocusWidget(QWidget):
         col.addWidget(results)
         col.addStretch(1)
 
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        self.scroll_area = scroll_wrapped(content)
-        outer.addWidget(self.scroll_area)
-        self.setMinimumWidth(340)
+        self._set_scrolled_content(content, 340)
 
-        self.run_button.clicked.connect(self.run)
-        self.cancel_button.clicked.connect(self.cancel)
         self.export_button.clicked.connect(lambda: self.export_csv())
         self.best_button.clicked.connect(lambda: self.go_to_best_slice())
         self.browse_button.clicked.connect(self._browse_checkpoint)
@@ -232,10 +212,6 @@ class ScoreFocusWidget(QWidget):
         self.model_combo.currentIndexChanged.connect(self._update_enabled)
         self.layer_list.itemChanged.connect(lambda _item: self._on_selection_changed())
         self._update_enabled()
-
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        super().showEvent(event)
-        fit_scroll_width(self.scroll_area)
 
     def _connect_viewer(self) -> None:
         events = self.viewer.layers.events
@@ -332,13 +308,6 @@ class ScoreFocusWidget(QWidget):
         self.magnification_hint.setVisible(bool(text))
 
     # ---- settings ----------------------------------------------------------------------------
-    def set_method(self, method: str) -> None:
-        """``"model"`` or the name of a classical measure (``measures.MEASURES``)."""
-        index = self.method_combo.findData(method)
-        if index < 0:
-            raise ValueError(f"unknown method {method!r}")
-        self.method_combo.setCurrentIndex(index)
-
     def set_checkpoint(self, path) -> None:
         """Score with the checkpoint at ``path`` (``None``: the shipped default model)."""
         if path is None:
@@ -395,65 +364,14 @@ class ScoreFocusWidget(QWidget):
                              region=self.region_combo.currentText(),
                              batch_size=int(self.batch_spin.value()))
 
-    # ---- running -----------------------------------------------------------------------------
-    @property
-    def is_running(self) -> bool:
-        return self.worker is not None
+    # ---- running (run, cancel, is_running: WorkerMixin) -------------------------------------
+    def _on_status(self, update: Status) -> None:
+        if update.device_name:
+            self.device_label.setText(update.device_name)
 
-    def run(self) -> None:
-        """Start scoring the ticked layers in a worker thread (no-op while one is running)."""
-        if self.is_running:
-            return
-        try:
-            settings = self.snapshot_settings()
-        except SemFocusError as exc:
-            notify_error(str(exc))
-            return
-        from napari.qt.threading import thread_worker
-
-        self._cancel = threading.Event()
-        # errors are shown by _on_error as one-sentence notifications, not re-raised
-        job = thread_worker(score_layers, start_thread=False, ignore_errors=True)
-        self.worker = job(settings, self._cancel)
-        self.worker.yielded.connect(self._on_update)
-        self.worker.returned.connect(self._on_returned)
-        self.worker.errored.connect(self._on_error)
-        self.worker.finished.connect(self._on_finished)
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.progress_bar.setValue(0)
-        self.status_label.setText("Starting…")
-        self.worker.start()
-
-    def cancel(self) -> None:
-        """Ask the running worker to stop after its current batch."""
-        if self.worker is not None:
-            self._cancel.set()
-            self.status_label.setText("Cancelling…")
-
-    def _on_update(self, update) -> None:
-        if isinstance(update, Status):
-            self.status_label.setText(update.text[:1].upper() + update.text[1:])
-            if update.device_name:
-                self.device_label.setText(update.device_name)
-        elif isinstance(update, Progress):
-            self.progress_bar.setValue(int(round(1000 * update.fraction)))
-            self.status_label.setText(
-                f"Scoring '{update.layer_name}' ({update.layer_index + 1}/{update.n_layers}): "
+    def _progress_text(self, update: Progress) -> str:
+        return (f"Scoring '{update.layer_name}' ({update.layer_index + 1}/{update.n_layers}): "
                 f"{update.done}/{update.total}")
-
-    def _on_error(self, exc: Exception) -> None:
-        if isinstance(exc, SemFocusError):
-            message = str(exc)
-        else:
-            message = f"Scoring failed: {type(exc).__name__}: {exc}"
-        self.status_label.setText(message)
-        notify_error(message)
-
-    def _on_finished(self) -> None:
-        self.worker = None
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
 
     def _on_returned(self, result: RunResult) -> None:
         self.last_run = result
