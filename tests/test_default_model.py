@@ -31,7 +31,10 @@ def test_sharp_pool_image_above_its_blurred_copies(scorer, pool_image):
     frames = np.stack([blur(pool_image, s) for s in sigmas])
     scores = scorer.score(frames, magnification=6000)
     assert np.all(np.diff(scores) < 0), scores
-    assert scores[0] > 8.0 and scores[-1] < 5.0, scores
+    # labels of the blurred copies (if the 2x-downscaled frame were perfectly sharp): 10, 7.6,
+    # 6.1, 4.6, 3.1; this 12,000x frame is itself slightly soft at 2x, so the top is lower
+    assert scores[0] > 7.5 and scores[-1] < 4.0, scores
+    assert abs(scores[-1] - 3.1) < 1.0, scores
 
 
 def test_flat_and_noise_frames_score_near_zero(scorer):

@@ -114,7 +114,8 @@ class FocusScorer:
                                     exclude_bottom_rows, batch_size=batch_size, name=name))
 
     def predict(self, tiles: np.ndarray, encoded_mag: np.ndarray | None) -> np.ndarray:
-        """Scores of a batch of normalised tiles (B, h, w) with encoded magnifications (B,)."""
+        """Scores of a batch of normalised tiles (B, h, w) with encoded magnifications (B,).
+        Perfectly uniform tiles (white, black, grey) score 0 without asking the model."""
         import torch
 
         x = to_model_input(tiles).to(self.device, non_blocking=True)
@@ -122,7 +123,10 @@ class FocusScorer:
                                                               device=self.device)
         with torch.inference_mode(), _autocast(self.device):
             out = self.model(x, m)
-        return out.float().cpu().numpy()
+        scores = out.float().cpu().numpy()
+        # a tile without any contrast holds no sample: 0 by the scale's definition
+        scores[np.ptp(tiles.reshape(len(tiles), -1), axis=1) == 0] = 0.0
+        return scores
 
     def _encoded_magnifications(self, magnification, n: int, name: str):
         if magnification is None or (isinstance(magnification, float) and np.isnan(magnification)):
