@@ -161,3 +161,16 @@ def test_scorer_errors(tiny_checkpoint, blur_series):
         scorer.score(frame, 5000, region="middle")
     with pytest.raises(SemFocusError, match="not available"):
         FocusScorer.from_checkpoint(tiny_checkpoint[0], device="cuda:7")
+
+
+def test_atomic_write_gives_usual_file_mode(tmp_path):
+    import os
+
+    from napari_semfocus.checkpoint import atomic_write
+
+    target = tmp_path / "out.csv"
+    atomic_write(target, lambda tmp: open(tmp, "w").write("a,b\n"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.read_text() == "a,b\n"
+    assert (target.stat().st_mode & 0o777) == (0o666 & ~umask)
