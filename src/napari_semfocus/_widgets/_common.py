@@ -200,6 +200,28 @@ def names(items: Sequence) -> str:
 
 
 # ---- the worker thread behind a dock widget -------------------------------------------------
+def ask_save_path(parent, path, caption: str, default: str, file_filter: str):
+    """``path`` as a Path, or the file the user picks in a save dialog (None when cancelled)."""
+    from pathlib import Path
+
+    if path is None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(parent, caption, default, file_filter)
+        if not path:
+            return None
+    return Path(path)
+
+
+def write_text_file(path, text: str) -> None:
+    """Write an export atomically (temp file + rename), like every file the core writes."""
+    from pathlib import Path
+
+    from ..checkpoint import atomic_write
+
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
 class WorkerMixin:
     """Run / cancel plumbing shared by the dock widgets (mix in before ``QWidget``), with the
     builders of the run controls and the scroll area, and ``set_method``.

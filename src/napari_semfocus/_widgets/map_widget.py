@@ -22,7 +22,6 @@ from pathlib import Path
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -38,6 +37,7 @@ from ._common import (
     MODEL_METHOD,
     LayerInput,
     WorkerMixin,
+    ask_save_path,
     compact_combo,
     form_row,
     format_magnification,
@@ -48,6 +48,7 @@ from ._common import (
     notify_info,
     parse_magnification,
     with_tip,
+    write_text_file,
 )
 from ._map_job import MapResult, MapSettings, map_layer
 from ._score_job import Progress
@@ -270,19 +271,13 @@ class FocusMapWidget(WorkerMixin, QWidget):
             f"Done ({result.model_name} on {result.device_name}): {fmap.shape[0]} × "
             f"{fmap.shape[1]} tiles, scores {finite.min():.3g}–{finite.max():.3g}.")
 
-    def _save_path(self, path, caption, default, filt):
-        if path is not None:
-            return Path(path)
-        path, _ = QFileDialog.getSaveFileName(self, caption, default, filt)
-        return Path(path) if path else None
-
     def export_tiff(self, path=None) -> Path | None:
         """Write the score grid (float32 TIFF, settings as JSON in its description)."""
         from ..cli_map import write_tiff
 
         if self.last_run is None or self.last_run.fmap is None:
             return None
-        path = self._save_path(path, "Export focus map", "focus-map.tif", "TIFF (*.tif)")
+        path = ask_save_path(self, path, "Export focus map", "focus-map.tif", "TIFF (*.tif)")
         if path:
             write_tiff(self.last_run.fmap, path)
             self.status_label.setText(f"Focus map written to {path}.")
@@ -292,8 +287,8 @@ class FocusMapWidget(WorkerMixin, QWidget):
         """Write row, column, y, x (tile centre), score, certainty per tile."""
         if self.last_run is None or self.last_run.fmap is None:
             return None
-        path = self._save_path(path, "Export focus map", "focus-map.csv", "CSV (*.csv)")
+        path = ask_save_path(self, path, "Export focus map", "focus-map.csv", "CSV (*.csv)")
         if path:
-            path.write_text(self.last_run.fmap.to_csv(), encoding="utf-8")
+            write_text_file(path, self.last_run.fmap.to_csv())
             self.status_label.setText(f"Focus map written to {path}.")
         return path

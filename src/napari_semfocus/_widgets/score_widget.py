@@ -44,6 +44,7 @@ from ._common import (
     RunResult,
     ScoreSettings,
     WorkerMixin,
+    ask_save_path,
     compact_combo,
     form_row,
     format_magnification,
@@ -55,6 +56,7 @@ from ._common import (
     notify_info,
     parse_magnification,
     with_tip,
+    write_text_file,
 )
 from ._results import FocusCurvePlot, ScoreTable
 from ._score_job import Progress, Status, score_layers
@@ -426,13 +428,11 @@ class ScoreFocusWidget(WorkerMixin, QWidget):
 
     def export_csv(self, path=None) -> Path | None:
         """Write the table to ``path`` (asks for a file when ``None``); returns the path."""
+        path = ask_save_path(self, path, "Export focus scores", "focus-scores.csv",
+                             "CSV files (*.csv)")
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Export focus scores", "focus-scores.csv",
-                                                  "CSV files (*.csv)")
-            if not path:
-                return None
-        path = Path(path)
-        path.write_text(self.table.csv_text(), encoding="utf-8")
+            return None
+        write_text_file(path, self.table.csv_text())
         self.status_label.setText(f"Scores written to {path}.")
         return path
 
