@@ -116,7 +116,8 @@ def load_checkpoint(path, expected_backbone: str | None = None) -> tuple[FocusNe
         raise CheckpointError(
             f"checkpoint {path} holds a FocusNet-{backbone}, not the FocusNet-{expected_backbone} asked for."
         )
-    model = FocusNet(backbone, use_magnification=bool(arch.get("use_magnification", True)))
+    model = FocusNet(backbone, use_magnification=bool(arch.get("use_magnification", True)),
+                     output_margin=float(arch.get("output_margin", 0.0)))
     try:
         state = load_file(str(path))
     except Exception as exc:

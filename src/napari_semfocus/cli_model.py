@@ -28,6 +28,9 @@ def register(sub) -> None:
                    help="'scratch', 'default' (the shipped model) or a checkpoint file")
     p.add_argument("--backbone", default="resnet18", choices=BACKBONES)
     p.add_argument("--no-magnification", action="store_true", help="train without the magnification input")
+    p.add_argument("--output-margin", type=float,
+                   help="score = (10 + 2 margin) sigmoid(z) - margin, clipped to 0..10 when scoring "
+                        "(default: 0.5 from scratch, the init model's own otherwise)")
     p.add_argument("--out", required=True, help="folder for last/best checkpoints")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--steps-per-epoch", type=int)
@@ -64,16 +67,21 @@ def cmd_make_dataset(args) -> int:
     return 0
 
 
-def _load_init(init: str, backbone: str, use_mag: bool):
+def _load_init(init: str, backbone: str, use_mag: bool, output_margin: float | None = None):
     from .checkpoint import load_checkpoint
     from .model import FocusNet
     from .scorer import default_model_path
 
     if init == "scratch":
-        return FocusNet(backbone, use_magnification=use_mag), {"parent": None}
-    path = default_model_path() if init == "default" else Path(init)
-    model, meta = load_checkpoint(path)
-    return model, {"parent": path.name, "parent_metrics": meta.get("metrics")}
+        model = FocusNet(backbone, use_magnification=use_mag)
+        parent = {"parent": None}
+    else:
+        path = default_model_path() if init == "default" else Path(init)
+        model, meta = load_checkpoint(path)
+        parent = {"parent": path.name, "parent_metrics": meta.get("metrics")}
+    if output_margin is not None:
+        model.output_margin = float(output_margin)
+    return model, parent
 
 
 def cmd_train(args) -> int:
@@ -93,7 +101,8 @@ def cmd_train(args) -> int:
 
         pick = np.random.default_rng(args.seed).permutation(len(val_set))[: args.val_max_frames]
         val_set = val_set.subset(np.sort(pick))
-    model, parent = _load_init(args.init, args.backbone, not args.no_magnification)
+    model, parent = _load_init(args.init, args.backbone, not args.no_magnification,
+                               args.output_margin)
     config = TrainConfig(
         epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
         lr=args.lr, optimiser=args.optimiser, warmup_steps=args.warmup_steps, crop_hw=args.crop,

@@ -49,12 +49,21 @@ def _first_linear(module: nn.Module) -> nn.Linear:
 
 class FocusNet(nn.Module):
     """Score regressor. ``forward(x, m)`` takes (B, 3, H, W) normalised images and (B,) encoded
-    magnifications in [0, 1] and returns (B,) scores in [0, 10]."""
+    magnifications in [0, 1] and returns (B,) scores in [0, 10].
 
-    def __init__(self, backbone: str = "resnet18", use_magnification: bool = True):
+    The head's output z is mapped to ``(10 + 2 * output_margin) * sigmoid(z) - output_margin``:
+    with a margin the ends of the scale (0 for noise, 10 for perfect focus) are reached at a
+    finite z instead of only asymptotically, which a plain ``10 * sigmoid`` (margin 0, the v1
+    model) cannot do, so it under-scores sharp frames. In eval mode scores are clipped to [0, 10];
+    in training mode they are not, so the loss keeps its gradient at the ends.
+    """
+
+    def __init__(self, backbone: str = "resnet18", use_magnification: bool = True,
+                 output_margin: float = 0.5):
         super().__init__()
         self.backbone = backbone
         self.use_magnification = bool(use_magnification)
+        self.output_margin = float(output_margin)
         self.trunk, self.feature_dim = build_trunk(backbone)
         self.pool = nn.AdaptiveAvgPool2d(1)
         in_dim = self.feature_dim + (1 if self.use_magnification else 0)
@@ -72,6 +81,7 @@ class FocusNet(nn.Module):
             "use_magnification": self.use_magnification,
             "head_hidden": list(HEAD_HIDDEN),
             "feature_dim": self.feature_dim,
+            "output_margin": self.output_margin,
         }
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -85,7 +95,9 @@ class FocusNet(nn.Module):
             if m is None:
                 raise SemFocusError("this model needs a magnification for every image.")
             feats = torch.cat([feats, m.to(feats).reshape(-1, 1)], dim=1)
-        return SCORE_MAX * torch.sigmoid(self.head(feats).squeeze(1))
+        m_ = self.output_margin
+        score = (SCORE_MAX + 2 * m_) * torch.sigmoid(self.head(feats).squeeze(1)) - m_
+        return score if self.training or not m_ else score.clamp(0.0, SCORE_MAX)
 
     def forward(self, x: torch.Tensor, m: torch.Tensor | None = None) -> torch.Tensor:
         return self.score_features(self.features(x), m)
