@@ -9,29 +9,12 @@ on the values), CPU and CUDA where present. Prints a Markdown table and the rati
 from __future__ import annotations
 
 import argparse
-import time
 
-import numpy as np
 import torch
 
+from napari_semfocus.compare import images_per_second
 from napari_semfocus.devices import describe_device
 from napari_semfocus.model import FocusNet
-from napari_semfocus.scorer import FocusScorer
-
-
-def images_per_second(backbone: str, device: str, batch: int, batches: int) -> float:
-    scorer = FocusScorer(FocusNet(backbone), device=device)
-    tiles = np.random.default_rng(0).standard_normal((batch, 240, 320)).astype(np.float32)
-    mags = np.full(batch, 0.5, np.float32)
-    scorer.predict(tiles, mags)  # warm-up
-    if scorer.device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(batches):
-        scorer.predict(tiles, mags)
-    if scorer.device.type == "cuda":
-        torch.cuda.synchronize()
-    return batch * batches / (time.perf_counter() - t0)
 
 
 def main(argv=None) -> str:
@@ -43,8 +26,8 @@ def main(argv=None) -> str:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     lines = ["| device | resnet18 img/s | resnet50 img/s | resnet18 / resnet50 |", "|---|---|---|---|"]
     for dev in devices:
-        r18 = images_per_second("resnet18", dev, args.batch, args.batches)
-        r50 = images_per_second("resnet50", dev, args.batch, args.batches)
+        r18 = images_per_second(FocusNet("resnet18"), dev, args.batch, args.batches)
+        r50 = images_per_second(FocusNet("resnet50"), dev, args.batch, args.batches)
         name = describe_device(torch.device(dev))
         lines.append(f"| {name} | {r18:.1f} | {r50:.1f} | {r18 / r50:.2f} |")
     text = "\n".join(lines) + f"\n\nBatch {args.batch} at 240 x 320, {args.batches} timed batches.\n"

@@ -1,4 +1,4 @@
-"""``semfocus`` subcommands about models: make-dataset, train, evaluate."""
+"""``semfocus`` subcommands about models: make-dataset, train, evaluate, compare."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ def register(sub) -> None:
     """Add this module's subcommands to the ``semfocus`` parser."""
     from .devices import DEVICE_CHOICES
     from .model import BACKBONES
-    from .training import OPTIMISERS
 
     p = sub.add_parser("make-dataset", help="make labelled training/validation data from SEM images")
     p.add_argument("--pool", required=True, help="folder of sharp SEM images with manifest.csv")
@@ -32,20 +31,10 @@ def register(sub) -> None:
                    help="score = (10 + 2 margin) sigmoid(z) - margin, clipped to 0..10 when scoring "
                         "(default: 0.5 from scratch, the init model's own otherwise)")
     p.add_argument("--out", required=True, help="folder for last/best checkpoints")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--steps-per-epoch", type=int)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--optimiser", default="sgd", choices=OPTIMISERS)
-    p.add_argument("--warmup-steps", type=int, default=0)
-    p.add_argument("--crop", type=int, nargs=2, default=(240, 320), metavar=("H", "W"))
-    p.add_argument("--small-crop", type=int, nargs=2, metavar=("H", "W"))
-    p.add_argument("--small-crop-epochs", type=int, default=0)
+    add_recipe_args(p)
     p.add_argument("--freeze-trunk", action="store_true")
     p.add_argument("--val-fraction", type=float, default=0.2, help="with --annotations: images held out")
     p.add_argument("--val-max-frames", type=int, default=400)
-    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
     p.set_defaults(func=cmd_train)
 
@@ -56,6 +45,68 @@ def register(sub) -> None:
     p.add_argument("--no-classical", action="store_true", help="skip the classical measures")
     p.add_argument("--output", help="report path prefix: writes PREFIX.json and PREFIX.md")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="train candidate backbones with one recipe and tabulate them")
+    p.add_argument("--dataset", required=True, help="folder written by make-dataset")
+    p.add_argument("--out", required=True, help="folder for each candidate's checkpoints")
+    p.add_argument("--candidates", nargs="+", default=[*BACKBONES, "resnet18/no-mag"],
+                   help="backbones; BACKBONE/no-mag is the network without the magnification input")
+    add_recipe_args(p)
+    p.add_argument("--val-max-frames", type=int, default=None,
+                   help="judge on a fixed random subset of the validation frames")
+    p.add_argument("--precision", type=float, default=0.95, help="gate target precision")
+    p.add_argument("--accept-score", type=float, default=7.0, help="gate: acceptable when label >= this")
+    p.add_argument("--retrain", action="store_true", help="train again even where OUT/<candidate> has a model")
+    p.add_argument("--output", help="report path prefix: writes PREFIX.json and PREFIX.md")
+    p.set_defaults(func=cmd_compare)
+
+
+def add_recipe_args(p) -> None:
+    """The training-recipe options shared by ``train`` and ``compare``."""
+    from .devices import DEVICE_CHOICES
+    from .training import OPTIMISERS
+
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--steps-per-epoch", type=int)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--optimiser", default="sgd", choices=OPTIMISERS)
+    p.add_argument("--warmup-steps", type=int, default=0)
+    p.add_argument("--crop", type=int, nargs=2, default=(240, 320), metavar=("H", "W"))
+    p.add_argument("--small-crop", type=int, nargs=2, metavar=("H", "W"))
+    p.add_argument("--small-crop-epochs", type=int, default=0)
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--seed", type=int, default=0)
+
+
+def recipe_from_args(args, **extra):
+    """A :class:`TrainConfig` from the options added by :func:`add_recipe_args`."""
+    from .training import TrainConfig
+
+    return TrainConfig(
+        epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
+        lr=args.lr, optimiser=args.optimiser, warmup_steps=args.warmup_steps, crop_hw=args.crop,
+        small_crop_hw=args.small_crop, small_crop_epochs=args.small_crop_epochs,
+        device=args.device, seed=args.seed, **extra)
+
+
+def _dataset_sets(folder, val_max_frames=None, seed=0):
+    """Training cache and validation manifest of a make-dataset folder."""
+    from .labelled import LabelledSet
+
+    train_set = LabelledSet.from_cache(folder)
+    val_set = LabelledSet.from_manifest(Path(folder) / "val" / "manifest.csv")
+    return train_set, _val_subset(val_set, val_max_frames, seed)
+
+
+def _val_subset(val_set, max_frames, seed):
+    """A fixed random subset of at most ``max_frames`` validation frames (all when None)."""
+    if not max_frames or len(val_set) <= max_frames:
+        return val_set
+    import numpy as np
+
+    pick = np.random.default_rng(seed).permutation(len(val_set))[:max_frames]
+    return val_set.subset(np.sort(pick))
 
 
 def cmd_make_dataset(args) -> int:
@@ -86,29 +137,20 @@ def _load_init(init: str, backbone: str, use_mag: bool, output_margin: float | N
 
 def cmd_train(args) -> int:
     from .labelled import LabelledSet
-    from .training import BatchDone, EpochDone, Finished, TrainConfig, train
+    from .training import BatchDone, EpochDone, Finished, train
 
     if args.dataset:
-        train_set = LabelledSet.from_cache(args.dataset)
-        val_set = LabelledSet.from_manifest(Path(args.dataset) / "val" / "manifest.csv")
+        train_set, val_set = _dataset_sets(args.dataset)
         data_info = {"dataset": str(args.dataset)}
     else:
         full = LabelledSet.from_manifest(args.annotations, label_column="score")
         train_set, val_set = full.split_by_group(args.val_fraction, seed=args.seed)
         data_info = {"annotations": str(args.annotations)}
-    if args.val_max_frames and len(val_set) > args.val_max_frames:  # a fixed random subset
-        import numpy as np
-
-        pick = np.random.default_rng(args.seed).permutation(len(val_set))[: args.val_max_frames]
-        val_set = val_set.subset(np.sort(pick))
+    val_set = _val_subset(val_set, args.val_max_frames, args.seed)
     model, parent = _load_init(args.init, args.backbone, not args.no_magnification,
                                args.output_margin)
-    config = TrainConfig(
-        epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
-        lr=args.lr, optimiser=args.optimiser, warmup_steps=args.warmup_steps, crop_hw=args.crop,
-        small_crop_hw=args.small_crop, small_crop_epochs=args.small_crop_epochs,
-        freeze_trunk=args.freeze_trunk, device=args.device, seed=args.seed,
-        val_max_frames=args.val_max_frames)
+    config = recipe_from_args(args, freeze_trunk=args.freeze_trunk,
+                              val_max_frames=args.val_max_frames)
     meta = {"provenance": {**parent, **data_info}}
     print(f"semfocus train: {len(train_set)} training frames, {len(val_set)} validation frames",
           file=sys.stderr)
@@ -137,4 +179,18 @@ def cmd_evaluate(args) -> int:
     report = evaluate_manifest(scorer, args.manifest, classical=not args.no_classical)
     text = write_report(report, args.output)
     print(text)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare, parse_candidate, write_report
+
+    for cand in args.candidates:
+        parse_candidate(cand)  # fail before any training
+    train_set, val_set = _dataset_sets(args.dataset, args.val_max_frames, args.seed)
+    config = recipe_from_args(args, val_max_frames=None)
+    report = compare(args.candidates, train_set, val_set, config, args.out, args.precision,
+                     args.accept_score, reuse=not args.retrain,
+                     log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(write_report(report, args.output))
     return 0
