@@ -23,8 +23,9 @@ def register(sub) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", help="folder written by make-dataset")
     src.add_argument("--annotations", help="CSV with path,magnification,score (fine-tuning)")
-    p.add_argument("--init", default="scratch",
-                   help="'scratch', 'default' (the shipped model) or a checkpoint file")
+    p.add_argument("--init", default=None,
+                   help="'scratch', 'default' (the shipped model) or a checkpoint file "
+                        "(default: scratch with --dataset, default with --annotations)")
     p.add_argument("--backbone", default="resnet18", choices=BACKBONES)
     p.add_argument("--no-magnification", action="store_true", help="train without the magnification input")
     p.add_argument("--output-margin", type=float,
@@ -136,18 +137,14 @@ def _load_init(init: str, backbone: str, use_mag: bool, output_margin: float | N
 
 
 def cmd_train(args) -> int:
-    from .labelled import LabelledSet
-    from .training import BatchDone, EpochDone, Finished, train
+    from .training import train
 
-    if args.dataset:
-        train_set, val_set = _dataset_sets(args.dataset)
-        data_info = {"dataset": str(args.dataset)}
-    else:
-        full = LabelledSet.from_manifest(args.annotations, label_column="score")
-        train_set, val_set = full.split_by_group(args.val_fraction, seed=args.seed)
-        data_info = {"annotations": str(args.annotations)}
+    if args.annotations:  # fine-tuning on expert scores: the same code as the Fine-tune widget
+        return cmd_finetune(args)
+    train_set, val_set = _dataset_sets(args.dataset)
+    data_info = {"dataset": str(args.dataset)}
     val_set = _val_subset(val_set, args.val_max_frames, args.seed)
-    model, parent = _load_init(args.init, args.backbone, not args.no_magnification,
+    model, parent = _load_init(args.init or "scratch", args.backbone, not args.no_magnification,
                                args.output_margin)
     config = recipe_from_args(args, freeze_trunk=args.freeze_trunk,
                               val_max_frames=args.val_max_frames)
@@ -155,18 +152,61 @@ def cmd_train(args) -> int:
     print(f"semfocus train: {len(train_set)} training frames, {len(val_set)} validation frames",
           file=sys.stderr)
     for upd in train(model, train_set, val_set, config, args.out, meta, resume=args.resume):
-        if isinstance(upd, BatchDone):
-            bar = "#" * int(30 * upd.step / upd.steps)
-            print(f"\repoch {upd.epoch + 1} [{bar:<30}] {upd.step}/{upd.steps} loss {upd.loss:.3f}",
-                  end="", file=sys.stderr, flush=True)
-        elif isinstance(upd, EpochDone):
+        _print_update(upd)
+    return 0
+
+
+def _print_update(upd) -> None:
+    """Progress of ``train`` / ``finetune`` on stderr."""
+    from .training import BatchDone, EpochDone, Finished
+
+    if isinstance(upd, BatchDone):
+        bar = "#" * int(30 * upd.step / upd.steps)
+        print(f"\repoch {upd.epoch + 1} [{bar:<30}] {upd.step}/{upd.steps} loss {upd.loss:.3f}",
+              end="", file=sys.stderr, flush=True)
+    elif isinstance(upd, EpochDone):
+        val = "n/a" if upd.val_rmse is None else f"{upd.val_rmse:.3f}"
+        print(f"\nepoch {upd.epoch}/{upd.epochs}: train loss {upd.train_loss:.3f}, "
+              f"val RMSE {val}{' (best)' if upd.is_best else ''}, {upd.seconds:.0f} s",
+              file=sys.stderr, flush=True)
+    elif isinstance(upd, Finished):
+        print(f"best model: {upd.best_path} (val RMSE {upd.best_val_rmse}; "
+              f"before training {upd.initial_val_rmse})", file=sys.stderr)
+
+
+def cmd_finetune(args) -> int:
+    """``train --annotations CSV``: :func:`napari_semfocus.finetune.finetune`, the code behind
+    the Fine-tune widget; the fine-tuned model (with its provenance) is OUT/best.safetensors."""
+    from .annotations import AnnotationTable
+    from .finetune import Evaluated, Prepared, drive, finetune
+
+    table = AnnotationTable.load_csv(args.annotations)
+    config = recipe_from_args(args, freeze_trunk=args.freeze_trunk,
+                              val_max_frames=args.val_max_frames)
+
+    def show(upd):
+        if isinstance(upd, Prepared):
+            print(f"semfocus train: fine-tuning {upd.parent} on {len(table)} annotations: "
+                  f"{upd.train_frames} training frames ({len(upd.train_images)} images), "
+                  f"{upd.val_frames} validation frames ({len(upd.val_images)} images), "
+                  f"{upd.device_name}", file=sys.stderr)
+        elif isinstance(upd, Evaluated):
             val = "n/a" if upd.val_rmse is None else f"{upd.val_rmse:.3f}"
-            print(f"\nepoch {upd.epoch}/{upd.epochs}: train loss {upd.train_loss:.3f}, "
-                  f"val RMSE {val}{' (best)' if upd.is_best else ''}, {upd.seconds:.0f} s",
-                  file=sys.stderr, flush=True)
-        elif isinstance(upd, Finished):
-            print(f"best model: {upd.best_path} (val RMSE {upd.best_val_rmse}; "
-                  f"before training {upd.initial_val_rmse})", file=sys.stderr)
+            print(f"validation RMSE before fine-tuning: {val}", file=sys.stderr)
+        else:
+            _print_update(upd)
+
+    gen = finetune(table, config, init=args.init or "default", val_fraction=args.val_fraction,
+                   out_dir=args.out, resume=args.resume, source=Path(args.annotations).resolve(),
+                   backbone=args.backbone, use_magnification=not args.no_magnification,
+                   output_margin=args.output_margin)
+    result = drive(gen, show)
+    if not result.trained:
+        print("nothing was trained.", file=sys.stderr)
+        return 0
+    path = result.save(Path(args.out) / "best.safetensors")
+    print(f"fine-tuned model: {path} (validation RMSE {result.val_rmse_before} before, "
+          f"{result.val_rmse_after} after)", file=sys.stderr)
     return 0
 
 
