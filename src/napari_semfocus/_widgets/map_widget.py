@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import SemFocusError
+from ._active_model import follow as follow_active_model
 from ._common import (
     MODEL_METHOD,
     LayerInput,
@@ -81,6 +82,7 @@ class FocusMapWidget(WorkerMixin, QWidget):
         for ev in ("inserted", "removed", "moved"):
             getattr(self.viewer.layers.events, ev).connect(lambda _e: self.refresh_layers())
         self.refresh_layers()
+        follow_active_model(self)  # "Use for scoring" in the Fine-tune widget
 
     # ---- construction ----------------------------------------------------------------------
     def _build(self) -> None:
@@ -199,6 +201,10 @@ class FocusMapWidget(WorkerMixin, QWidget):
 
     def set_layer(self, name: str) -> None:
         self.layer_combo.setCurrentText(name)
+
+    def set_checkpoint(self, path) -> None:
+        """Map with the checkpoint at ``path`` (``None``: the shipped default model)."""
+        self.checkpoint_edit.setText("" if path is None else str(path))
 
     # ---- running ---------------------------------------------------------------------------
     def snapshot_settings(self) -> MapSettings:

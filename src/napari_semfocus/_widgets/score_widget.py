@@ -37,6 +37,7 @@ from qtpy.QtWidgets import (
 from superqt import QCollapsible
 
 from ..errors import SemFocusError
+from ._active_model import follow as follow_active_model
 from ._common import (
     MODEL_METHOD,
     LayerInput,
@@ -84,6 +85,7 @@ class ScoreFocusWidget(WorkerMixin, QWidget):
         self._build()
         self._connect_viewer()
         self.refresh_layers()
+        follow_active_model(self)  # "Use for scoring" in the Fine-tune widget
 
     # ---- construction ----------------------------------------------------------------------
     def _build(self) -> None:
