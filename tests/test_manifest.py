@@ -35,7 +35,8 @@ def test_contributions_are_the_ones_that_exist():
     from npe2 import PluginManifest
 
     c = PluginManifest.from_file(MANIFEST).contributions
-    assert [w.display_name for w in c.widgets] == ["Score focus", "Focus map", "Fine-tune"]
+    assert [w.display_name for w in c.widgets] == ["Score focus", "Focus map", "Acceptance gate",
+                                                   "Fine-tune"]
     assert {s.display_name for s in c.sample_data} == {
         "SEM focus series", "SEM image", "Half-focused frame"}
     (reader,) = c.readers
@@ -56,4 +57,4 @@ def test_manifest_is_the_installed_plugin():
         pytest.skip("napari-semfocus is not installed in this environment (pip install -e .)")
     installed = pm.get_manifest("napari-semfocus")
     assert {w.display_name for w in installed.contributions.widgets} == {
-        "Score focus", "Focus map", "Fine-tune"}
+        "Score focus", "Focus map", "Acceptance gate", "Fine-tune"}

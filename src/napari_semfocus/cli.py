@@ -103,9 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands():
     """Subcommands that live beside their core modules (training, evaluation, datasets...)."""
-    from . import cli_map, cli_model
+    from . import cli_gate, cli_map, cli_model
 
-    return [cli_model.register, cli_map.register]
+    return [cli_model.register, cli_map.register, cli_gate.register]
 
 
 def main(argv=None) -> int:
