@@ -183,7 +183,9 @@ def test_calibrate_apply_to_focus_series(gate_viewer, qtbot, tmp_path, labelled_
 
 
 def test_bad_gate_file_and_missing_gate_are_reported(gate_viewer, tmp_path, errors):
-    _, widget = gate_viewer
+    viewer, widget = gate_viewer
+    viewer.layers[SERIES].name = "renamed series"
+    assert widget.selected_layer_names() == ["renamed series"]
     widget.apply_gate()  # no gate yet
     assert errors == ["No gate: load a gate file or calibrate one first."]
     bad = tmp_path / "bad.json"

@@ -60,6 +60,9 @@ def register(sub) -> None:
 
     p = gsub.add_parser("apply", help="accept or reject images, stack slices and folders")
     _add_inputs(p)  # PATH..., --magnification | --manifest, --output
+    for action in p._actions:
+        if action.dest == "paths":
+            action.help = "image files, stacks or folders of images (TIFF, PNG, JPEG)"
     p.add_argument("--gate", required=True, help="gate file written by 'semfocus gate calibrate'")
     p.add_argument("--checkpoint",
                    help="model file; default: the gate's model (the shipped one, or the file "

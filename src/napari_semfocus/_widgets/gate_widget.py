@@ -406,7 +406,15 @@ class AcceptanceGateWidget(WorkerMixin, QWidget):
     def _connect_viewer(self) -> None:
         events = self.viewer.layers.events
         for ev in (events.inserted, events.removed, events.moved):
-            ev.connect(lambda _e=None: self.refresh_layers())
+            ev.connect(self._on_layers_changed)
+        for layer in self.viewer.layers:
+            layer.events.name.connect(lambda _e: self.refresh_layers())
+
+    def _on_layers_changed(self, event=None) -> None:
+        layer = getattr(event, "value", None)
+        if layer is not None and hasattr(layer, "events") and hasattr(layer.events, "name"):
+            layer.events.name.connect(lambda _e: self.refresh_layers())
+        self.refresh_layers()
 
     def _update_enabled(self) -> None:
         has = bool(self.results)
