@@ -1,11 +1,11 @@
 """Fine-tune: the dock widget that teaches the focus model a lab's own expert scores.
 
 Thin over the core: annotations live in an :class:`~napari_semfocus.annotations.AnnotationTable`
-(CSV save/load, folder + CSV, summary and warnings), training is
-:func:`napari_semfocus.finetune.finetune` run by :func:`~._finetune_job.finetune_job` in a
-``napari.qt.threading`` worker; the widget relays its typed updates to two progress bars and a
-live plot, and Stop ends training after the current batch, keeping the best model so far. The
-layers and files of the user are only read.
+edited in the :class:`~._annotation_panel.AnnotationPanel` (shown slice, table, CSV save/load,
+folder + CSV, summary and warnings), training is :func:`napari_semfocus.finetune.finetune` run by
+:func:`~._finetune_job.finetune_job` in a ``napari.qt.threading`` worker; the widget relays its
+typed updates to two progress bars and a live plot, and Stop ends training after the current
+batch, keeping the best model so far. The layers and files of the user are only read.
 
 Public API (tests, scripts)::
 
@@ -18,12 +18,9 @@ Public API (tests, scripts)::
 from __future__ import annotations
 
 import threading
-import weakref
 from pathlib import Path
 
-import numpy as np
 from qtpy.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -31,14 +28,11 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -48,27 +42,28 @@ from ..errors import SemFocusError
 from ..finetune import Evaluated, FineTuneResult, Prepared
 from ..training import BatchDone, EpochDone, Finished, TrainConfig
 from . import _active_model
+from ._annotation_panel import SHORTCUT, AnnotationPanel, bind_shortcut
 from ._common import (
     WorkerMixin,
     ask_save_path,
     compact_combo,
     form_row,
-    format_magnification,
-    image_layers,
-    layer_databar_rows,
-    layer_magnification,
-    layer_source_path,
     notify_error,
     notify_info,
-    parse_magnification,
     with_tip,
 )
 from ._finetune_job import FineTuneSettings, finetune_job
 from ._training_plot import TrainingPlot
 
-SHORTCUT = "Shift-S"  # "score this slice": free in napari's default key bindings
-WARN_STYLE = "color: #f0a030;"
+__all__ = ["SHORTCUT", "FineTuneWidget"]
+
 DEFAULT_INIT, CHECKPOINT_INIT = "default", "checkpoint"
+
+
+def _panel_api(name: str) -> property:
+    """The annotation panel's ``name``, kept on the widget (its public API predates the panel)."""
+    return property(lambda self: getattr(self.annotation_panel, name),
+                    doc=f"``annotation_panel.{name}``")
 
 
 class FineTuneWidget(WorkerMixin, QWidget):
@@ -77,33 +72,52 @@ class FineTuneWidget(WorkerMixin, QWidget):
     worker_job = staticmethod(finetune_job)
     failure_text = "Fine-tuning failed"
 
+    # the annotation panel's widgets, state and methods (tests, scripts)
+    layer_combo = _panel_api("layer_combo")
+    slice_label = _panel_api("slice_label")
+    magnification_edit = _panel_api("magnification_edit")
+    score_spin = _panel_api("score_spin")
+    add_button = _panel_api("add_button")
+    table = _panel_api("table")
+    remove_button = _panel_api("remove_button")
+    save_csv_button = _panel_api("save_csv_button")
+    load_csv_button = _panel_api("load_csv_button")
+    load_folder_button = _panel_api("load_folder_button")
+    summary_label = _panel_api("summary_label")
+    warning_label = _panel_api("warning_label")
+    annotations = _panel_api("annotations")
+    summary = _panel_api("summary")
+    refresh_layers = _panel_api("refresh_layers")
+    source_layer = _panel_api("source_layer")
+    set_layer = _panel_api("set_layer")
+    current_slice = _panel_api("current_slice")
+    set_slice = _panel_api("set_slice")
+    add_annotation = _panel_api("add_annotation")
+    remove_selected = _panel_api("remove_selected")
+    save_csv = _panel_api("save_csv")
+    load_csv = _panel_api("load_csv")
+    load_folder = _panel_api("load_folder")
+
     def __init__(self, napari_viewer):
         super().__init__()
         self.viewer = napari_viewer
         self.worker = None
         self._cancel = threading.Event()
-        self.annotations = AnnotationTable()
         self.result: FineTuneResult | None = None
         self.saved_path: Path | None = None
-        self._auto_magnification = ""
         self._build()
-        for ev in ("inserted", "removed", "moved"):
-            getattr(self.viewer.layers.events, ev).connect(lambda _e: self.refresh_layers())
-        self.viewer.layers.selection.events.active.connect(self._on_active_layer)
-        self.viewer.dims.events.current_step.connect(lambda _e: self._show_slice())
-        _bind_shortcut(self.viewer, self)
-        self.refresh_layers()
-        self._refresh_table()
+        self._connect_viewer()
 
     # ---- construction ----------------------------------------------------------------------
     def _build(self) -> None:
         content = QWidget()
         col = QVBoxLayout(content)
-        col.addWidget(self._build_annotate())
-        col.addWidget(self._build_table())
+        self.annotation_panel = AnnotationPanel(self.viewer)
+        col.addWidget(self.annotation_panel)
         col.addWidget(self._build_training())
         self._add_run_controls(col, "Train", "Fine-tune the model on the annotations.",
                                "Stop after the current batch; the best model so far is kept.")
+        self.annotation_panel.status.connect(self.status_label.setText)
         self.cancel_button.setText("Stop")
         self.progress_bar.setFormat("epoch %v / %m")
         self.batch_bar = with_tip(QProgressBar(), "Batches of the current epoch.")
@@ -117,76 +131,16 @@ class FineTuneWidget(WorkerMixin, QWidget):
         col.addStretch(1)
         self._set_scrolled_content(content, 360)
 
-    def _build_annotate(self) -> QGroupBox:
-        box = QGroupBox("Annotate")
-        form = QFormLayout(box)
-        self.layer_combo = compact_combo(QComboBox())
-        form_row(form, "Image layer", self.layer_combo,
-                 "The layer to annotate; for a stack, the slice shown in the viewer.")
-        self.slice_label = with_tip(QLabel(), "The slice of the layer shown in the viewer.")
-        form.addRow("Slice", self.slice_label)
-        self.magnification_edit = QLineEdit()
-        form_row(form, "Magnification", self.magnification_edit,
-                 "From the layer's metadata; type it when the layer has none (e.g. 5000).")
-        row = QWidget()
-        hl = QHBoxLayout(row)
-        hl.setContentsMargins(0, 0, 0, 0)
-        self.score_spin = QDoubleSpinBox()
-        self.score_spin.setRange(0.0, 10.0)
-        self.score_spin.setDecimals(1)
-        self.score_spin.setSingleStep(0.5)
-        self.score_spin.setValue(10.0)
-        with_tip(self.score_spin, "The expert's focus score: 10 = perfectly focused, "
-                                  "1 = sample just recognisable, 0 = no sample.")
-        self.add_button = with_tip(QPushButton("Add annotation"), (
-            f"Give the shown image or slice this score ({SHORTCUT} over the canvas does the "
-            "same). A slice annotated again gets the new score."))
-        hl.addWidget(self.score_spin)
-        hl.addWidget(self.add_button, 1)
-        form.addRow("Score", row)
-        self.add_button.clicked.connect(lambda: self.add_annotation())
-        self.layer_combo.currentIndexChanged.connect(lambda _i: self._on_layer_changed())
-        return box
-
-    def _build_table(self) -> QGroupBox:
-        box = QGroupBox("Annotations")
-        col = QVBoxLayout(box)
-        self.table = with_tip(QTableWidget(0, 4), "Double-click a score to edit it.")
-        self.table.setHorizontalHeaderLabels(["Layer", "Slice", "Mag.", "Score"])
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.verticalHeader().setVisible(False)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.table.setMinimumHeight(130)
-        col.addWidget(self.table)
-        buttons = QHBoxLayout()
-        self.remove_button = with_tip(QPushButton("Remove"), "Remove the selected rows.")
-        self.save_csv_button = with_tip(QPushButton("Save CSV…"),
-                                        "Save the table: layer,slice,magnification,score,path.")
-        self.load_csv_button = with_tip(QPushButton("Load CSV…"), (
-            "Replace the table by a saved one (or any CSV with path,magnification,score)."))
-        self.load_folder_button = with_tip(QPushButton("Folder + CSV…"), (
-            "Replace the table by a folder of images and a CSV path,magnification,score "
-            "(optional slice), paths relative to the folder."))
-        for b in (self.remove_button, self.save_csv_button, self.load_csv_button,
-                  self.load_folder_button):
-            buttons.addWidget(b)
-        col.addLayout(buttons)
-        self.summary_label = with_tip(QLabel(), "Spread of the annotations over the score range "
-                                                "and magnifications.")
-        self.summary_label.setWordWrap(True)
-        col.addWidget(self.summary_label)
-        self.warning_label = QLabel()
-        self.warning_label.setWordWrap(True)
-        self.warning_label.setStyleSheet(WARN_STYLE)
-        col.addWidget(self.warning_label)
-        self.table.itemChanged.connect(self._on_item_changed)
-        self.remove_button.clicked.connect(lambda: self.remove_selected())
-        self.save_csv_button.clicked.connect(lambda: self.save_csv())
-        self.load_csv_button.clicked.connect(lambda: self.load_csv())
-        self.load_folder_button.clicked.connect(lambda: self.load_folder())
-        return box
+    def _connect_viewer(self) -> None:
+        """Keep the annotation panel in step with the viewer; these callbacks hold the widget, so
+        it lives as long as the viewer does."""
+        panel = self.annotation_panel
+        for ev in ("inserted", "removed", "moved"):
+            getattr(self.viewer.layers.events, ev).connect(lambda _e: self.refresh_layers())
+        self.viewer.layers.selection.events.active.connect(panel.follow_active_layer)
+        self.viewer.dims.events.current_step.connect(
+            lambda _e: self.annotation_panel.show_slice())
+        bind_shortcut(self.viewer, panel)
 
     def _build_training(self) -> QGroupBox:
         from ..devices import DEVICE_CHOICES
@@ -293,166 +247,6 @@ class FineTuneWidget(WorkerMixin, QWidget):
         if path:
             self.init_edit.setText(path)
 
-    # ---- layers and the current slice -------------------------------------------------------
-    def refresh_layers(self) -> None:
-        current = self.layer_combo.currentText()
-        names = [lyr.name for lyr in image_layers(self.viewer)
-                 if "semfocus_map" not in (lyr.metadata or {})]
-        self.layer_combo.blockSignals(True)
-        self.layer_combo.clear()
-        self.layer_combo.addItems(names)
-        if current in names:
-            self.layer_combo.setCurrentText(current)
-        self.layer_combo.blockSignals(False)
-        self._on_layer_changed()
-
-    def _on_active_layer(self, event=None) -> None:
-        layer = self.viewer.layers.selection.active
-        if layer is not None and self.layer_combo.findText(layer.name) >= 0:
-            self.layer_combo.setCurrentText(layer.name)
-
-    def _on_layer_changed(self) -> None:
-        layer = self.source_layer()
-        self._auto_magnification = format_magnification(layer_magnification(layer)) if layer else ""
-        self.magnification_edit.setText(self._auto_magnification)
-        self.magnification_edit.setPlaceholderText(
-            "type the magnification, e.g. 5000" if layer is not None else "open an image")
-        self._show_slice()
-
-    def source_layer(self):
-        name = self.layer_combo.currentText()
-        return self.viewer.layers[name] if name and name in self.viewer.layers else None
-
-    def set_layer(self, name: str) -> None:
-        self.layer_combo.setCurrentText(name)
-
-    def current_slice(self, layer=None) -> int:
-        """Flat index of the slice of ``layer`` shown in the viewer (0 for a 2-D image)."""
-        layer = layer or self.source_layer()
-        lead = _lead_shape(layer)
-        if not lead:
-            return 0
-        point = layer.world_to_data(self.viewer.dims.point[-layer.ndim:])
-        index = [min(max(int(round(float(v))), 0), n - 1) for v, n in zip(point, lead, strict=False)]
-        return int(np.ravel_multi_index(index, lead))
-
-    def set_slice(self, index: int, layer=None) -> None:
-        """Show slice ``index`` (flat) of ``layer`` (default: the chosen one) in the viewer."""
-        layer = layer or self.source_layer()
-        lead = _lead_shape(layer)
-        offset = self.viewer.dims.ndim - layer.ndim
-        for axis, i in enumerate(np.unravel_index(int(index), lead)):
-            world = float(layer.translate[axis] + layer.scale[axis] * int(i))
-            self.viewer.dims.set_point(offset + axis, world)
-
-    def _show_slice(self) -> None:
-        layer = self.source_layer()
-        lead = _lead_shape(layer) if layer is not None else ()
-        self.slice_label.setText("—" if layer is None else (
-            f"{self.current_slice(layer)} (of 0–{int(np.prod(lead)) - 1})" if lead else "2-D image"))
-
-    # ---- annotating ----------------------------------------------------------------------------
-    def add_annotation(self, score: float | None = None) -> Annotation | None:
-        """Annotate the shown slice of the chosen layer with ``score`` (default: the spin box)."""
-        layer = self.source_layer()
-        try:
-            if layer is None:
-                raise SemFocusError("There is no image layer to annotate: open an image first.")
-            text = self.magnification_edit.text()
-            try:
-                mag = parse_magnification(text)
-            except ValueError:
-                raise SemFocusError(f"Magnification {text.strip()!r} is not a positive number.") from None
-            if mag is None:
-                raise SemFocusError(f"Layer '{layer.name}' has no magnification in its metadata: "
-                                    "type it in the Magnification field.")
-            value = float(self.score_spin.value() if score is None else score)
-            ann = Annotation(layer.name, self.current_slice(layer), mag, value,
-                             layer_source_path(layer))
-        except SemFocusError as exc:
-            notify_error(str(exc))
-            return None
-        index = self.annotations.add(ann)
-        self._refresh_table()
-        self.table.selectRow(index)
-        self.status_label.setText(f"'{ann.layer}' slice {ann.slice}: score {ann.score:g}.")
-        return ann
-
-    def remove_selected(self) -> None:
-        rows = sorted({i.row() for i in self.table.selectedIndexes()})
-        if rows:
-            self.annotations.remove(rows)
-            self._refresh_table()
-
-    def _refresh_table(self) -> None:
-        from qtpy.QtCore import Qt
-
-        self.table.blockSignals(True)
-        self.table.setRowCount(len(self.annotations))
-        for i, r in enumerate(self.annotations):
-            cells = (r.layer, str(r.slice), format_magnification(r.magnification), f"{r.score:g}")
-            for j, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if j < 3:
-                    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
-                if j == 0 and r.path:
-                    item.setToolTip(r.path)
-                self.table.setItem(i, j, item)
-        self.table.blockSignals(False)
-        summary = self.annotations.summary()
-        lines = summary.text().split("\n")
-        self.summary_label.setText("\n".join(lines[: len(lines) - len(summary.warnings)]))
-        self.warning_label.setText("\n".join(summary.warnings))
-        self.warning_label.setVisible(bool(summary.warnings))
-        self.summary = summary
-
-    def _on_item_changed(self, item) -> None:
-        if item.column() != 3:
-            return
-        try:
-            self.annotations.set_score(item.row(), float(item.text()))
-        except (ValueError, SemFocusError):
-            notify_error(f"Score {item.text()!r} is not a number between 0 and 10.")
-        self._refresh_table()
-
-    # ---- CSV ---------------------------------------------------------------------------------
-    def save_csv(self, path=None) -> Path | None:
-        path = ask_save_path(self, path, "Save annotations", "annotations.csv", "CSV (*.csv)")
-        if path is not None:
-            self.annotations.save_csv(path)
-            self.status_label.setText(f"{len(self.annotations)} annotations written to {path}.")
-        return path
-
-    def load_csv(self, path=None) -> bool:
-        if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Load annotations", "", "CSV (*.csv)")
-            if not path:
-                return False
-        return self._load(path, None)
-
-    def load_folder(self, folder=None, csv_path=None) -> bool:
-        """A folder of images and a CSV ``path,magnification,score`` (paths relative to it)."""
-        if folder is None:
-            folder = QFileDialog.getExistingDirectory(self, "Folder of images")
-            if not folder:
-                return False
-        if csv_path is None:
-            csv_path, _ = QFileDialog.getOpenFileName(self, "Scores (path,magnification,score)",
-                                                      str(folder), "CSV (*.csv)")
-            if not csv_path:
-                return False
-        return self._load(csv_path, folder)
-
-    def _load(self, path, folder) -> bool:
-        try:
-            self.annotations = AnnotationTable.load_csv(path, image_folder=folder)
-        except SemFocusError as exc:
-            notify_error(str(exc))
-            return False
-        self._refresh_table()
-        self.status_label.setText(f"{len(self.annotations)} annotations loaded from {path}.")
-        return True
-
     # ---- training (run, cancel, is_running: WorkerMixin) ---------------------------------------
     def snapshot_settings(self) -> FineTuneSettings:
         """Read every field and the annotated frames of open layers (on the UI thread)."""
@@ -469,26 +263,7 @@ class FineTuneWidget(WorkerMixin, QWidget):
             device=self.device_combo.currentText())
         table = AnnotationTable(Annotation(**vars(r)) for r in self.annotations)
         return FineTuneSettings(table, config, init, float(self.val_spin.value()),
-                                self._open_frames(table))
-
-    def _open_frames(self, table: AnnotationTable) -> dict:
-        """Frames of annotated slices whose layer is open (its file, if any, must match)."""
-        frames = {}
-        for r in table:
-            if r.layer not in self.viewer.layers:
-                continue
-            layer = self.viewer.layers[r.layer]
-            path = layer_source_path(layer)
-            if r.path and path and Path(path).resolve() != Path(r.path).resolve():
-                continue
-            lead = _lead_shape(layer)
-            if r.slice >= max(1, int(np.prod(lead))):
-                raise SemFocusError(f"Layer '{r.layer}' has no slice {r.slice}.")
-            data = layer.data[0] if layer.multiscale else layer.data
-            frame = np.asarray(data[np.unravel_index(r.slice, lead)] if lead else data)
-            bar = layer_databar_rows(layer)
-            frames[r.key] = frame[: frame.shape[0] - bar] if bar else frame
-        return frames
+                                self.annotation_panel.open_frames(table))
 
     def run(self) -> None:
         if not self.is_running:
@@ -583,29 +358,6 @@ def _spin(lo, hi, value, step=1) -> QSpinBox:
     s.setSingleStep(step)
     s.setValue(value)
     return s
-
-
-def _lead_shape(layer) -> tuple:
-    """Shape of the slice axes of an image layer (() for a 2-D image)."""
-    if layer is None:
-        return ()
-    data = layer.data[0] if layer.multiscale else layer.data
-    return tuple(int(n) for n in np.shape(data)[: layer.ndim - 2])
-
-
-def _bind_shortcut(viewer, widget) -> None:
-    """``Shift-S`` over the canvas adds an annotation (the newest Fine-tune widget's)."""
-    ref = weakref.ref(widget)
-
-    def add_annotation(_viewer):
-        w = ref()
-        if w is not None:
-            try:
-                w.add_annotation()
-            except RuntimeError:  # the widget's Qt object is gone
-                pass
-
-    viewer.bind_key(SHORTCUT, add_annotation, overwrite=True)
 
 
 def _dark_theme() -> bool:
