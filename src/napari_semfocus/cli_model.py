@@ -119,33 +119,16 @@ def cmd_make_dataset(args) -> int:
     return 0
 
 
-def _load_init(init: str, backbone: str, use_mag: bool, output_margin: float | None = None):
-    from .checkpoint import load_checkpoint
-    from .model import FocusNet
-    from .scorer import default_model_path
-
-    if init == "scratch":
-        model = FocusNet(backbone, use_magnification=use_mag)
-        parent = {"parent": None}
-    else:
-        path = default_model_path() if init == "default" else Path(init)
-        model, meta = load_checkpoint(path)
-        parent = {"parent": path.name, "parent_metrics": meta.get("metrics")}
-    if output_margin is not None:
-        model.output_margin = float(output_margin)
-    return model, parent
-
-
 def cmd_train(args) -> int:
+    from .finetune import load_parent
     from .training import train
 
     if args.annotations:  # fine-tuning on expert scores: the same code as the Fine-tune widget
         return cmd_finetune(args)
-    train_set, val_set = _dataset_sets(args.dataset)
+    train_set, val_set = _dataset_sets(args.dataset, args.val_max_frames, args.seed)
     data_info = {"dataset": str(args.dataset)}
-    val_set = _val_subset(val_set, args.val_max_frames, args.seed)
-    model, parent = _load_init(args.init or "scratch", args.backbone, not args.no_magnification,
-                               args.output_margin)
+    model, parent = load_parent(args.init or "scratch", args.backbone, not args.no_magnification,
+                                args.output_margin)
     config = recipe_from_args(args, freeze_trunk=args.freeze_trunk,
                               val_max_frames=args.val_max_frames)
     meta = {"provenance": {**parent, **data_info}}
