@@ -20,16 +20,10 @@ from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_
 
 from napari_semfocus.cli import main
 from napari_semfocus.errors import SemFocusError
-from napari_semfocus.gate import (
-    Gate,
-    calibrate,
-    figures_at,
-    held_out_check,
-    labels_from_column,
-    model_fingerprint,
-    plot_pr_curve,
-    pr_curve,
-)
+from napari_semfocus.gate import calibrate, figures_at, held_out_check, pr_curve
+from napari_semfocus.gate_file import Gate, model_fingerprint
+from napari_semfocus.gate_labels import labels_from_column
+from napari_semfocus.gate_plot import plot_pr_curve
 from napari_semfocus.scale import label_for_added_blur
 from napari_semfocus.scorer import FocusScorer, default_model_path
 

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from napari_semfocus._widgets.gate_widget import AcceptanceGateWidget
-from napari_semfocus.gate import Gate, calibrate
+from napari_semfocus.gate import calibrate
+from napari_semfocus.gate_file import Gate
 from napari_semfocus.scale import label_for_added_blur
 from napari_semfocus.scorer import default_model_path
 

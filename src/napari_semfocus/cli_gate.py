@@ -3,8 +3,9 @@
     semfocus gate calibrate --manifest CSV --precision 0.95 --output gate.json [--plot pr.png]
     semfocus gate apply PATH... --gate gate.json [--output decisions.csv]
 
-All decisions come from :mod:`napari_semfocus.gate` (as in the Acceptance gate widget); images
-are read and scored by :mod:`napari_semfocus.batch` (as ``semfocus score``).
+All decisions come from :mod:`napari_semfocus.gate` and :mod:`~napari_semfocus.gate_file` (as in
+the Acceptance gate widget); images are read and scored by :mod:`napari_semfocus.batch` (as
+``semfocus score``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ def register(sub) -> None:
     """Add ``gate calibrate`` and ``gate apply`` to the ``semfocus`` parser."""
     from .cli import _add_inputs
     from .devices import DEVICE_CHOICES
-    from .gate import DEFAULT_ACCEPT_SCORE, DEFAULT_TARGET_PRECISION
+    from .gate import DEFAULT_TARGET_PRECISION
+    from .gate_labels import DEFAULT_ACCEPT_SCORE
     from .preprocess import REGIONS
 
     gate = sub.add_parser("gate", help="accept/reject images at a chosen precision (calibrate, apply)")
@@ -87,16 +89,14 @@ def _load_scorer(checkpoint, device):
 def cmd_calibrate(args) -> int:
     import numpy as np
 
-    from .gate import (
-        Gate,
-        calibrate,
-        check_target,
-        held_out_check,
+    from .gate import calibrate, check_target, held_out_check
+    from .gate_file import Gate
+    from .gate_labels import (
         labels_from_column,
-        plot_pr_curve,
         read_calibration_manifest,
         score_calibration_images,
     )
+    from .gate_plot import plot_pr_curve
 
     check_target(args.precision)
     if args.hold_out is not None and not 0 < args.hold_out < 1:
@@ -197,7 +197,7 @@ def expand_folders(paths) -> list[str]:
 def cmd_apply(args) -> int:
     from .batch import plan_inputs, score_files
     from .cli import _write_text
-    from .gate import Gate, decisions_csv, model_fingerprint, resolve_checkpoint
+    from .gate_file import Gate, decisions_csv, model_fingerprint, resolve_checkpoint
 
     gate = Gate.load(args.gate)
     plan = plan_inputs(expand_folders(args.paths), args.magnification, args.manifest)

@@ -1,0 +1,260 @@
+"""The panels of the Acceptance gate widget: the gate in use (file, figures, precision-recall
+plot), calibration, apply, and the decisions (rejected-slice list and a sortable table).
+
+The ``build_*`` functions make one panel and set its controls as attributes of the widget ``w``
+(as Qt Designer's ``setupUi`` does), so the widget and scripts reach them by the same names;
+the widget connects the signals.
+"""
+
+from __future__ import annotations
+
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QColor
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QCollapsible
+
+from ..gate import DEFAULT_TARGET_PRECISION
+from ..gate_labels import DEFAULT_ACCEPT_SCORE
+from ._common import form_row, with_tip
+from ._results import _NumberItem
+
+NOTE_STYLE = "color: #9aa0a6;"
+ACCEPT_BG = QColor(40, 160, 80, 90)
+REJECT_BG = QColor(220, 60, 60, 110)
+TABLE_HEADERS = ("Slice", "Score", "Accepted", "Layer")
+
+
+# ---- the panels -------------------------------------------------------------------------------
+def build_gate_box(w) -> QGroupBox:
+    """The gate in use: file and Load…, its summary, the PR plot, Save gate…"""
+    box = QGroupBox("Gate")
+    form = QFormLayout(box)
+    w.gate_edit = with_tip(QLineEdit(), "Gate file (JSON) written by this widget or by "
+                                        "'semfocus gate calibrate'.")
+    w.gate_edit.setPlaceholderText("gate.json")
+    w.load_button = with_tip(QPushButton("Load…"), "Load a gate file.")
+    form.addRow("Gate file", _line_with_button(w.gate_edit, w.load_button))
+    w.gate_label = with_tip(QLabel("No gate: load a gate file or calibrate one below."),
+                            "The threshold in use and its figures on the calibration data.")
+    w.gate_label.setWordWrap(True)
+    w.gate_label.setStyleSheet(NOTE_STYLE)
+    form.addRow(w.gate_label)
+    w.pr_plot = PRPlot(dark_theme())
+    w.figure, w.canvas = w.pr_plot.figure, w.pr_plot.canvas
+    form.addRow(w.canvas)
+    w.save_gate_button = with_tip(QPushButton("Save gate…"),
+                                  "Write the calibrated gate to a JSON file.")
+    w.save_gate_button.setEnabled(False)
+    form.addRow(w.save_gate_button)
+    return box
+
+
+def build_calibrate_section(w) -> QCollapsible:
+    """Calibration from a labelled manifest (collapsible: not needed once a gate file exists)."""
+    w.calibrate_section = with_tip(
+        QCollapsible("Calibrate from labelled images", expandedIcon="▼", collapsedIcon="▶"),
+        "Choose the threshold on labelled images (expert scores or accept/reject labels).")
+    cal = QWidget()
+    cform = QFormLayout(cal)
+    w.manifest_edit = QLineEdit()
+    w.manifest_edit.setPlaceholderText("manifest.csv")
+    w.manifest_browse = with_tip(QPushButton("Browse…"), "Choose the manifest CSV.")
+    form_row(cform, "Manifest", _line_with_button(w.manifest_edit, w.manifest_browse), (
+        "CSV with a path column (relative to the CSV's folder), the label column and "
+        "optionally magnification (else from each file's metadata)."))
+    w.label_column_edit = QLineEdit("label")
+    form_row(cform, "Label column", w.label_column_edit, (
+        "Expert scores (numbers: acceptable when >= Accept score) or accept/reject words."))
+    w.accept_spin = QDoubleSpinBox()
+    w.accept_spin.setRange(0.0, 10.0)
+    w.accept_spin.setSingleStep(0.5)
+    w.accept_spin.setValue(DEFAULT_ACCEPT_SCORE)
+    form_row(cform, "Accept score", w.accept_spin, (
+        "An image is acceptable when its expert score is at least this (1 for 0/1 labels)."))
+    w.precision_spin = QDoubleSpinBox()
+    w.precision_spin.setDecimals(3)
+    w.precision_spin.setRange(0.5, 1.0)
+    w.precision_spin.setSingleStep(0.01)
+    w.precision_spin.setValue(DEFAULT_TARGET_PRECISION)
+    form_row(cform, "Target precision", w.precision_spin, (
+        "Fraction of accepted images that must be acceptable. The gate takes the threshold "
+        "reaching it with the highest recall. After a calibration, changing it re-chooses "
+        "the threshold at once (no rescoring)."))
+    w.checkpoint_edit = QLineEdit()
+    w.checkpoint_edit.setPlaceholderText("empty: the shipped model / the gate's model")
+    form_row(cform, "Model", w.checkpoint_edit, (
+        "Checkpoint (.safetensors) to calibrate with; empty = the shipped default model. "
+        "Applying uses the gate's own model (this file when given)."))
+    w.calibrate_button = with_tip(QPushButton("Calibrate"), (
+        "Score the manifest's images (worker thread) and choose the threshold."))
+    cform.addRow(w.calibrate_button)
+    w.calibrate_section.addWidget(cal)
+    w.calibrate_section.expand(animate=False)
+    return w.calibrate_section
+
+
+def build_apply_box(w) -> QGroupBox:
+    """The layers to accept/reject, Reuse scores, and the run controls (``WorkerMixin``)."""
+    box = QGroupBox("Apply to image layers")
+    alay = QVBoxLayout(box)
+    w.layer_list = with_tip(QListWidget(), (
+        "Tick the image layers to accept/reject: one decision per 2-D image or stack slice."))
+    w.layer_list.setMaximumHeight(64)
+    alay.addWidget(w.layer_list)
+    w.reuse_check = with_tip(QCheckBox("Reuse scores already in the layer"), (
+        "Use the scores Score focus stored in the layer when they come from the gate's model "
+        "(same model file name and region, one per slice); otherwise the layer is scored."))
+    w.reuse_check.setChecked(True)
+    alay.addWidget(w.reuse_check)
+    w._add_run_controls(alay, "Apply gate", "Score the ticked layers and accept/reject "
+                        "each image or slice.", "Stop after the current batch.")
+    return box
+
+
+def build_decisions_box(w) -> QGroupBox:
+    """Summary, the rejected slices (Next rejected, Export CSV…) and the decisions table."""
+    box = QGroupBox("Decisions")
+    rlay = QVBoxLayout(box)
+    w.summary_label = QLabel("")
+    w.summary_label.setWordWrap(True)
+    rlay.addWidget(w.summary_label)
+    rlay.addWidget(QLabel("Rejected slices (click to go there):"))
+    w.rejected_list = with_tip(QListWidget(), "Click a rejected image/slice to show it.")
+    w.rejected_list.setMaximumHeight(110)
+    rlay.addWidget(w.rejected_list)
+    buttons = QHBoxLayout()
+    w.next_button = with_tip(QPushButton("Next rejected"),
+                             "Go to the next rejected slice (wraps around).")
+    w.export_button = with_tip(QPushButton("Export CSV…"), (
+        "Save the decisions as CSV: path (the layer's file, or its name), index (slice), "
+        "magnification, score, accepted (1/0) — the columns of 'semfocus gate apply'."))
+    buttons.addWidget(w.next_button)
+    buttons.addWidget(w.export_button)
+    rlay.addLayout(buttons)
+    w.table = with_tip(DecisionTable(), "Score and decision per layer and slice.")
+    rlay.addWidget(w.table)
+    return box
+
+
+def _line_with_button(edit, button) -> QWidget:
+    row = QWidget()
+    lay = QHBoxLayout(row)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.addWidget(edit)
+    lay.addWidget(button)
+    return row
+
+
+# ---- the views --------------------------------------------------------------------------------
+def fill_rejected_list(list_widget: QListWidget, results) -> None:
+    """One item per rejected image/slice of ``results``; its data is (layer name, slice)."""
+    list_widget.clear()
+    for res in results:
+        for i in res.rejected_slices:
+            text = (f"{res.layer_name}: slice {i} (score {res.scores[i]:.2f})"
+                    if len(res.scores) > 1 else f"{res.layer_name} (score {res.scores[i]:.2f})")
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, (res.layer_name, i))
+            list_widget.addItem(item)
+
+
+class DecisionTable(QTableWidget):
+    """One row per (layer, slice): slice, score, accepted, layer (rows tinted). Sortable."""
+
+    def __init__(self, parent=None):
+        super().__init__(0, len(TABLE_HEADERS), parent)
+        self.setHorizontalHeaderLabels(list(TABLE_HEADERS))
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.verticalHeader().setVisible(False)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        header.setSortIndicator(0, Qt.SortOrder.AscendingOrder)  # by slice, as scored
+        self.setSortingEnabled(True)
+        self.setMinimumHeight(160)
+
+    def set_results(self, results) -> None:
+        self.setSortingEnabled(False)
+        rows = [(r, i) for r in results for i in range(len(r.scores))]
+        self.setRowCount(len(rows))
+        for row, (res, i) in enumerate(rows):
+            ok = bool(res.accepted[i])
+            cells = [_NumberItem(i, str(i)), _NumberItem(res.scores[i], f"{res.scores[i]:.2f}"),
+                     _NumberItem(int(ok), "yes" if ok else "no"), QTableWidgetItem(res.layer_name)]
+            for col, item in enumerate(cells):
+                item.setBackground(ACCEPT_BG if ok else REJECT_BG)
+                self.setItem(row, col, item)
+        self.setSortingEnabled(True)
+
+    def rows(self) -> list[tuple[str, int, float, bool]]:
+        """(layer, slice, score, accepted) in the order shown."""
+        role = Qt.ItemDataRole.UserRole
+        return [(self.item(r, 3).text(), int(self.item(r, 0).data(role)),
+                 float(self.item(r, 1).data(role)), bool(self.item(r, 2).data(role)))
+                for r in range(self.rowCount())]
+
+
+class PRPlot:
+    """Matplotlib canvas with the precision-recall curve of a calibration or a gate file (the
+    core's plot, as written by ``semfocus gate calibrate --plot``), or a placeholder text."""
+
+    PLACEHOLDER = "Calibrate to see the precision-recall curve."
+
+    def __init__(self, dark: bool = True):
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        self.dark = dark
+        self.figure = Figure(figsize=(3.4, 2.6), dpi=100)
+        self.canvas = with_tip(FigureCanvasQTAgg(self.figure), (
+            "Precision-recall curve of the calibration images: the dot is the gate, the dashed "
+            "line the target precision."))
+        self.canvas.setMinimumHeight(220)
+        self.placeholder()
+
+    def placeholder(self, text: str = PLACEHOLDER) -> None:
+        fg, bg = ("#d6d6d6", "#262930") if self.dark else ("#202020", "#ffffff")
+        self.figure.clear()
+        self.figure.set_facecolor(bg)
+        ax = self.figure.add_subplot(1, 1, 1)
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, color=fg, fontsize=8,
+                transform=ax.transAxes)
+        self.canvas.draw()
+
+    def show(self, source) -> None:
+        """The curve of ``source`` (a Calibration or a Gate); the placeholder for None."""
+        from ..gate_plot import plot_pr_curve
+
+        if source is None:
+            self.placeholder()
+            return
+        plot_pr_curve(source, figure=self.figure, dark=self.dark, compact=True)
+        self.canvas.draw()
+
+
+def dark_theme() -> bool:
+    try:
+        from napari.settings import get_settings
+
+        return get_settings().appearance.theme != "light"
+    except Exception:
+        return True
