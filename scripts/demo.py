@@ -9,6 +9,9 @@ def main():
         viewer.open_sample("napari-semfocus", key)
     viewer.window.add_plugin_dock_widget("napari-semfocus", "Focus map")
     viewer.window.add_plugin_dock_widget("napari-semfocus", "Score focus")
+    # the other two as tabs beside Score focus
+    viewer.window.add_plugin_dock_widget("napari-semfocus", "Acceptance gate", tabify=True)
+    viewer.window.add_plugin_dock_widget("napari-semfocus", "Fine-tune", tabify=True)
     napari.run()
 
 
