@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .batch import read_manifest
+from .gate import format_figure
 from .imageio import read_image
 from .measures import MEASURES, measure
 
@@ -106,9 +107,10 @@ def report_markdown(report: dict) -> str:
     head = ["method", "RMSE"] + [f"RMSE {b}" for b in bands] + ["within-series rho", "AUC", "zero frames"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, m in report["methods"].items():
-        cells = [name, _f(m["rmse"])] + [_f(m["bands"][b]["rmse"]) for b in bands]
-        cells += [_f(m["spearman_within_series"]), _f(m["auc_sharp_vs_blurred"]),
-                  _f(m["zero_frames_mean_score"])]
+        figures = [m["rmse"]] + [m["bands"][b]["rmse"] for b in bands]
+        figures += [m["spearman_within_series"], m["auc_sharp_vs_blurred"],
+                    m["zero_frames_mean_score"]]
+        cells = [name] + [format_figure(v) for v in figures]
         lines.append("| " + " | ".join(cells) + " |")
     counts = ", ".join(f"{b}: {report['methods']['model']['bands'][b]['n']}" for b in bands)
     lines.append("")
@@ -116,10 +118,6 @@ def report_markdown(report: dict) -> str:
                  f"{report['methods']['model']['n']} frames ({counts}); "
                  f"{report['methods']['model']['n_series']} series.")
     return "\n".join(lines)
-
-
-def _f(v):
-    return "n/a" if v is None else f"{v:.3f}"
 
 
 def write_report(report: dict, prefix=None) -> str:

@@ -268,7 +268,8 @@ def scores_array(scores) -> np.ndarray:
 
 
 def format_figure(v) -> str:
-    """A precision, recall or F1 with 3 decimals; ``n/a`` for None."""
+    """A figure (precision, recall, F1, RMSE, ...) with 3 decimals; ``n/a`` for None (the gate's
+    summaries and the evaluation report)."""
     return "n/a" if v is None else f"{v:.3f}"
 
 

@@ -7,7 +7,7 @@ Folder + CSV, the spread summary and its warnings). It reads the viewer's layers
 them; what it would put on a status line it emits as :attr:`AnnotationPanel.status`.
 :meth:`AnnotationPanel.open_frames` hands the annotated frames of open layers to training.
 
-The owner wires the viewer's events to :meth:`~AnnotationPanel.refresh_layers`,
+The layer combo follows the viewer's layer list by itself; the owner wires the viewer's events to
 :meth:`~AnnotationPanel.follow_active_layer` and :meth:`~AnnotationPanel.show_slice`, and binds
 the shortcut with :func:`bind_shortcut`.
 """
@@ -21,8 +21,6 @@ import numpy as np
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -40,21 +38,28 @@ from qtpy.QtWidgets import (
 from ..annotations import Annotation, AnnotationTable
 from ..errors import SemFocusError
 from ._common import (
+    WARN_STYLE,
+    ask_open_path,
     ask_save_path,
-    compact_combo,
+    double_spin_box,
     form_row,
     format_magnification,
-    image_layers,
+    go_to_slice,
+    layer_array,
     layer_databar_rows,
     layer_magnification,
     layer_source_path,
+    lead_shape,
+    note_label,
     notify_error,
     parse_magnification,
+    row_widget,
+    shown_slice,
     with_tip,
 )
+from ._layer_list import LayerCombo
 
 SHORTCUT = "Shift-S"  # "score this slice": free in napari's default key bindings
-WARN_STYLE = "color: #f0a030;"
 SCORE_COLUMN = 3
 
 
@@ -79,7 +84,7 @@ class AnnotationPanel(QWidget):
     def _build_annotate(self) -> QGroupBox:
         box = QGroupBox("Annotate")
         form = QFormLayout(box)
-        self.layer_combo = compact_combo(QComboBox())
+        self.layer_combo = LayerCombo(self.viewer)
         form_row(form, "Image layer", self.layer_combo,
                  "The layer to annotate; for a stack, the slice shown in the viewer.")
         self.slice_label = with_tip(QLabel(), "The slice of the layer shown in the viewer.")
@@ -87,24 +92,15 @@ class AnnotationPanel(QWidget):
         self.magnification_edit = QLineEdit()
         form_row(form, "Magnification", self.magnification_edit,
                  "From the layer's metadata; type it when the layer has none (e.g. 5000).")
-        row = QWidget()
-        hl = QHBoxLayout(row)
-        hl.setContentsMargins(0, 0, 0, 0)
-        self.score_spin = QDoubleSpinBox()
-        self.score_spin.setRange(0.0, 10.0)
-        self.score_spin.setDecimals(1)
-        self.score_spin.setSingleStep(0.5)
-        self.score_spin.setValue(10.0)
+        self.score_spin = double_spin_box(0.0, 10.0, 10.0, 0.5, decimals=1)
         with_tip(self.score_spin, "The expert's focus score: 10 = perfectly focused, "
                                   "1 = sample just recognisable, 0 = no sample.")
         self.add_button = with_tip(QPushButton("Add annotation"), (
             f"Give the shown image or slice this score ({SHORTCUT} over the canvas does the "
             "same). A slice annotated again gets the new score."))
-        hl.addWidget(self.score_spin)
-        hl.addWidget(self.add_button, 1)
-        form.addRow("Score", row)
+        form.addRow("Score", row_widget(self.score_spin, self.add_button, stretch=1))
         self.add_button.clicked.connect(lambda: self.add_annotation())
-        self.layer_combo.currentIndexChanged.connect(lambda _i: self._on_layer_changed())
+        self.layer_combo.changed.connect(self._on_layer_changed)
         return box
 
     def _build_table(self) -> QGroupBox:
@@ -132,13 +128,10 @@ class AnnotationPanel(QWidget):
                   self.load_folder_button):
             buttons.addWidget(b)
         col.addLayout(buttons)
-        self.summary_label = with_tip(QLabel(), "Spread of the annotations over the score range "
-                                                "and magnifications.")
-        self.summary_label.setWordWrap(True)
+        self.summary_label = note_label("", "Spread of the annotations over the score range and "
+                                            "magnifications.")
         col.addWidget(self.summary_label)
-        self.warning_label = QLabel()
-        self.warning_label.setWordWrap(True)
-        self.warning_label.setStyleSheet(WARN_STYLE)
+        self.warning_label = note_label(style=WARN_STYLE)
         col.addWidget(self.warning_label)
         self.table.itemChanged.connect(self._on_item_changed)
         self.remove_button.clicked.connect(lambda: self.remove_selected())
@@ -149,16 +142,7 @@ class AnnotationPanel(QWidget):
 
     # ---- layers and the current slice -------------------------------------------------------
     def refresh_layers(self) -> None:
-        current = self.layer_combo.currentText()
-        names = [lyr.name for lyr in image_layers(self.viewer)
-                 if "semfocus_map" not in (lyr.metadata or {})]
-        self.layer_combo.blockSignals(True)
-        self.layer_combo.clear()
-        self.layer_combo.addItems(names)
-        if current in names:
-            self.layer_combo.setCurrentText(current)
-        self.layer_combo.blockSignals(False)
-        self._on_layer_changed()
+        self.layer_combo.refresh()  # then _on_layer_changed (``changed``)
 
     def follow_active_layer(self, event=None) -> None:
         """Choose the viewer's active layer, if it can be annotated."""
@@ -175,8 +159,7 @@ class AnnotationPanel(QWidget):
         self.show_slice()
 
     def source_layer(self):
-        name = self.layer_combo.currentText()
-        return self.viewer.layers[name] if name and name in self.viewer.layers else None
+        return self.layer_combo.layer()
 
     def set_layer(self, name: str) -> None:
         self.layer_combo.setCurrentText(name)
@@ -184,21 +167,12 @@ class AnnotationPanel(QWidget):
     def current_slice(self, layer=None) -> int:
         """Flat index of the slice of ``layer`` shown in the viewer (0 for a 2-D image)."""
         layer = layer or self.source_layer()
-        lead = lead_shape(layer)
-        if not lead:
-            return 0
-        point = layer.world_to_data(self.viewer.dims.point[-layer.ndim:])
-        index = [min(max(int(round(float(v))), 0), n - 1) for v, n in zip(point, lead, strict=False)]
-        return int(np.ravel_multi_index(index, lead))
+        index = shown_slice(self.viewer, layer)
+        return int(np.ravel_multi_index(index, lead_shape(layer))) if index else 0
 
     def set_slice(self, index: int, layer=None) -> None:
         """Show slice ``index`` (flat) of ``layer`` (default: the chosen one) in the viewer."""
-        layer = layer or self.source_layer()
-        lead = lead_shape(layer)
-        offset = self.viewer.dims.ndim - layer.ndim
-        for axis, i in enumerate(np.unravel_index(int(index), lead)):
-            world = float(layer.translate[axis] + layer.scale[axis] * int(i))
-            self.viewer.dims.set_point(offset + axis, world)
+        go_to_slice(self.viewer, layer or self.source_layer(), index)
 
     def show_slice(self) -> None:
         """Show which slice of the chosen layer the viewer shows."""
@@ -214,11 +188,7 @@ class AnnotationPanel(QWidget):
         try:
             if layer is None:
                 raise SemFocusError("There is no image layer to annotate: open an image first.")
-            text = self.magnification_edit.text()
-            try:
-                mag = parse_magnification(text)
-            except ValueError:
-                raise SemFocusError(f"Magnification {text.strip()!r} is not a positive number.") from None
+            mag = parse_magnification(self.magnification_edit.text())
             if mag is None:
                 raise SemFocusError(f"Layer '{layer.name}' has no magnification in its metadata: "
                                     "type it in the Magnification field.")
@@ -281,8 +251,8 @@ class AnnotationPanel(QWidget):
 
     def load_csv(self, path=None) -> bool:
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Load annotations", "", "CSV (*.csv)")
-            if not path:
+            path = ask_open_path(self, "Load annotations", "CSV (*.csv)")
+            if path is None:
                 return False
         return self._load(path, None)
 
@@ -293,9 +263,9 @@ class AnnotationPanel(QWidget):
             if not folder:
                 return False
         if csv_path is None:
-            csv_path, _ = QFileDialog.getOpenFileName(self, "Scores (path,magnification,score)",
-                                                      str(folder), "CSV (*.csv)")
-            if not csv_path:
+            csv_path = ask_open_path(self, "Scores (path,magnification,score)", "CSV (*.csv)",
+                                     str(folder))
+            if csv_path is None:
                 return False
         return self._load(csv_path, folder)
 
@@ -323,19 +293,11 @@ class AnnotationPanel(QWidget):
             lead = lead_shape(layer)
             if r.slice >= max(1, int(np.prod(lead))):
                 raise SemFocusError(f"Layer '{r.layer}' has no slice {r.slice}.")
-            data = layer.data[0] if layer.multiscale else layer.data
+            data = layer_array(layer)
             frame = np.asarray(data[np.unravel_index(r.slice, lead)] if lead else data)
             bar = layer_databar_rows(layer)
             frames[r.key] = frame[: frame.shape[0] - bar] if bar else frame
         return frames
-
-
-def lead_shape(layer) -> tuple:
-    """Shape of the slice axes of an image layer (() for a 2-D image)."""
-    if layer is None:
-        return ()
-    data = layer.data[0] if layer.multiscale else layer.data
-    return tuple(int(n) for n in np.shape(data)[: layer.ndim - 2])
 
 
 def bind_shortcut(viewer, panel: AnnotationPanel) -> None:

@@ -1,21 +1,26 @@
 """Helpers shared by the dock widgets: which layers can be scored, what their metadata says,
-the plain settings snapshot handed to worker threads, notifications, small Qt builders, and the
-run / cancel plumbing of a worker thread (:class:`WorkerMixin`).
+slices of stacks, the plain settings snapshot handed to worker threads, notifications, small Qt
+builders and file dialogs. The run / cancel plumbing of a worker thread (``WorkerMixin``) and the
+themed plot canvas are in :mod:`._controls`, the layer pickers in :mod:`._layer_list`.
 
 Nothing here does numerical work; the worker side (``_score_job``) never touches Qt.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import SemFocusError
 
 MODEL_METHOD = "model"
+DEFAULT_MODEL, CHECKPOINT_MODEL = "default", "checkpoint"  # the model combo's choices
+MODEL_FILES = "Model files (*.safetensors);;All files (*)"
+NOTE_STYLE = "color: #9aa0a6;"
+WARN_STYLE = "color: #f0a030;"
 
 
 # ---- layers and their metadata (no Qt) ---------------------------------------------------
@@ -24,6 +29,18 @@ def image_layers(viewer) -> list:
     from napari.layers import Image
 
     return [layer for layer in viewer.layers if isinstance(layer, Image)]
+
+
+def layer_array(layer):
+    """The layer's array (the full-resolution level of a multiscale layer)."""
+    return layer.data[0] if layer.multiscale else layer.data
+
+
+def lead_shape(layer) -> tuple:
+    """Shape of the slice axes of an image layer (() for a 2-D image or ``None``)."""
+    if layer is None:
+        return ()
+    return tuple(int(n) for n in np.shape(layer_array(layer))[: layer.ndim - 2])
 
 
 def layer_magnification(layer) -> float | None:
@@ -53,20 +70,47 @@ def layer_source_path(layer) -> str | None:
     return str(path) if path else None
 
 
-def parse_magnification(text: str) -> float | None:
-    """'5000', '5,000', '5k', '5.72 K X' -> float; '' -> None; raises ValueError otherwise."""
+def shown_slice(viewer, layer) -> tuple[int, ...]:
+    """Index on the slice axes of ``layer`` of the slice the viewer shows (() for a 2-D image)."""
+    lead = lead_shape(layer)
+    if not lead:
+        return ()
+    point = layer.world_to_data(viewer.dims.point[-layer.ndim:])
+    return tuple(min(max(int(round(float(v))), 0), n - 1) for v, n in zip(point, lead, strict=False))
+
+
+def go_to_slice(viewer, layer, index: int) -> None:
+    """Move the viewer's sliders to slice ``index`` (flat, row-major) of ``layer``."""
+    offset = viewer.dims.ndim - layer.ndim
+    for axis, i in enumerate(np.unravel_index(int(index), lead_shape(layer))):
+        world = float(layer.translate[axis] + layer.scale[axis] * int(i))
+        viewer.dims.set_point(offset + axis, world)
+
+
+def parse_magnification(text: str, example: str = "") -> float | None:
+    """'5000', '5,000', '5k', '5.72 K X' -> float; '' -> None; otherwise raises SemFocusError
+    ("Magnification '…' is not a positive number<example>.")."""
     from ..sem_metadata import parse_zeiss_magnification
 
-    text = (text or "").strip().replace(",", "").replace("×", "x")
-    if not text:
+    clean = (text or "").strip().replace(",", "").replace("×", "x")
+    if not clean:
         return None
     try:
-        value = float(text)
+        value = float(clean)
     except ValueError:
-        value = parse_zeiss_magnification(text if text.lower().endswith("x") else text + " x")
+        value = parse_zeiss_magnification(clean if clean.lower().endswith("x") else clean + " x")
     if value is None or not np.isfinite(value) or value <= 0:
-        raise ValueError(text)
+        raise SemFocusError(f"Magnification {text.strip()!r} is not a positive number{example}.")
     return float(value)
+
+
+def existing_checkpoint(text: str) -> str | None:
+    """The checkpoint path typed in a field (None when empty); SemFocusError when there is no
+    such file."""
+    text = (text or "").strip()
+    if text and not Path(text).is_file():
+        raise SemFocusError(f"Checkpoint {text} does not exist.")
+    return text or None
 
 
 # ---- the settings snapshot handed to the worker -------------------------------------------
@@ -86,6 +130,14 @@ class LayerInput:
         shape = tuple(np.shape(self.data))
         spatial = len(shape) - (1 if self.rgb else 0)
         return int(np.prod(shape[: spatial - 2])) if spatial > 2 else 1
+
+
+def layer_input(layer, magnification: float | None, data=None) -> LayerInput:
+    """The :class:`LayerInput` of an image layer with ``magnification``; ``data`` replaces the
+    layer's full-resolution array (e.g. by one frame of it)."""
+    return LayerInput(name=layer.name, data=layer_array(layer) if data is None else data,
+                      magnification=magnification, databar_rows=layer_databar_rows(layer),
+                      rgb=bool(layer.rgb), path=layer_source_path(layer))
 
 
 @dataclass(frozen=True)
@@ -154,6 +206,57 @@ def form_row(layout, label: str, widget, tip: str) -> None:
     layout.addRow(lab, with_tip(widget, tip))
 
 
+def note_label(text: str = "", tip: str | None = None, style: str = ""):
+    """A word-wrapped QLabel, with a tooltip and a style sheet when given."""
+    from qtpy.QtWidgets import QLabel
+
+    label = QLabel(text)
+    label.setWordWrap(True)
+    if tip is not None:
+        label.setToolTip(tip)
+    if style:
+        label.setStyleSheet(style)
+    return label
+
+
+def row_widget(*widgets, stretch: int | None = None):
+    """A QWidget holding ``widgets`` side by side without margins; the one at index ``stretch``
+    takes the spare width."""
+    from qtpy.QtWidgets import QHBoxLayout, QWidget
+
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for i, widget in enumerate(widgets):
+        layout.addWidget(widget, 1 if i == stretch else 0)
+    return row
+
+
+def spin_box(lo: int, hi: int, value: int, step: int = 1):
+    """A QSpinBox from ``lo`` to ``hi`` showing ``value``."""
+    from qtpy.QtWidgets import QSpinBox
+
+    box = QSpinBox()
+    box.setRange(lo, hi)
+    box.setSingleStep(step)
+    box.setValue(value)
+    return box
+
+
+def double_spin_box(lo: float, hi: float, value: float, step: float,
+                    decimals: int | None = None):
+    """A QDoubleSpinBox from ``lo`` to ``hi`` showing ``value`` (Qt's 2 decimals by default)."""
+    from qtpy.QtWidgets import QDoubleSpinBox
+
+    box = QDoubleSpinBox()
+    if decimals is not None:
+        box.setDecimals(decimals)
+    box.setRange(lo, hi)
+    box.setSingleStep(step)
+    box.setValue(value)
+    return box
+
+
 def scroll_wrapped(content):
     """A QScrollArea around ``content`` that scrolls vertically on small screens."""
     from qtpy.QtCore import Qt
@@ -191,6 +294,45 @@ def compact_combo(combo, chars: int = 12):
     return combo
 
 
+def combo_box(items: Sequence = (), chars: int = 12):
+    """A :func:`compact_combo` holding ``items``: texts, or (text, data) pairs."""
+    from qtpy.QtWidgets import QComboBox
+
+    combo = compact_combo(QComboBox(), chars)
+    for item in items:
+        combo.addItem(*((item,) if isinstance(item, str) else item))
+    return combo
+
+
+def method_combo():
+    """The focus model or one of the classical measures (data: ``MODEL_METHOD`` or its name)."""
+    from ..measures import MEASURES
+
+    return combo_box([("FocusNet model (score 0–10)", MODEL_METHOD)]
+                     + [(f"{name} (classical measure)", name) for name in MEASURES])
+
+
+def model_combo():
+    """The shipped model or a checkpoint file (data: ``DEFAULT_MODEL`` / ``CHECKPOINT_MODEL``)."""
+    return combo_box([("Default model (shipped)", DEFAULT_MODEL),
+                      ("Checkpoint file…", CHECKPOINT_MODEL)])
+
+
+def dark_theme() -> bool:
+    """Whether napari shows a dark theme (also when its settings cannot be read)."""
+    try:
+        from napari.settings import get_settings
+
+        return get_settings().appearance.theme != "light"
+    except Exception:
+        return True
+
+
+def plot_colors(dark: bool) -> tuple[str, str]:
+    """Foreground and background colour of the plots in napari's dark or light theme."""
+    return ("#d6d6d6", "#262930") if dark else ("#202020", "#ffffff")
+
+
 def format_magnification(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
@@ -199,11 +341,9 @@ def names(items: Sequence) -> str:
     return ", ".join(f"'{n}'" for n in items)
 
 
-# ---- the worker thread behind a dock widget -------------------------------------------------
+# ---- files ---------------------------------------------------------------------------------
 def ask_save_path(parent, path, caption: str, default: str, file_filter: str):
     """``path`` as a Path, or the file the user picks in a save dialog (None when cancelled)."""
-    from pathlib import Path
-
     if path is None:
         from qtpy.QtWidgets import QFileDialog
 
@@ -213,139 +353,23 @@ def ask_save_path(parent, path, caption: str, default: str, file_filter: str):
     return Path(path)
 
 
+def ask_open_path(parent, caption: str, file_filter: str, directory: str = "") -> str | None:
+    """The existing file the user picks in an open dialog (None when cancelled)."""
+    from qtpy.QtWidgets import QFileDialog
+
+    path, _ = QFileDialog.getOpenFileName(parent, caption, directory, file_filter)
+    return path or None
+
+
+def browse_into(parent, edit, caption: str, file_filter: str) -> None:
+    """Put the path of the file the user picks into the line edit ``edit`` (kept when cancelled)."""
+    path = ask_open_path(parent, caption, file_filter)
+    if path:
+        edit.setText(path)
+
+
 def write_text_file(path, text: str) -> None:
     """Write an export atomically (temp file + rename), like every file the core writes."""
-    from pathlib import Path
-
     from ..checkpoint import atomic_write
 
     atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-class WorkerMixin:
-    """Run / cancel plumbing shared by the dock widgets (mix in before ``QWidget``), with the
-    builders of the run controls and the scroll area, and ``set_method``.
-
-    The widget provides ``worker`` (``None`` when idle), ``method_combo``, the controls made by
-    ``_add_run_controls``, ``snapshot_settings()`` (raises
-    :class:`SemFocusError` for bad input), ``_on_returned(result)``, and the class attributes
-    below. The job is a generator function ``job(settings, cancel)`` (``_score_job`` /
-    ``_map_job``) yielding ``Status`` / ``Progress`` updates; it runs in a
-    ``napari.qt.threading`` worker and stops between steps once the ``threading.Event`` is set.
-    """
-
-    #: the generator function run in the worker thread, ``job(settings, cancel)``
-    worker_job: Callable
-    #: start of the status line when the job raised something other than SemFocusError
-    failure_text: str = "Failed"
-
-    # -- construction (call from the widget's ``_build``) --
-    def _add_run_controls(self, col, run_text: str, run_tip: str, cancel_tip: str) -> None:
-        """Add Run / Cancel buttons, the progress bar and the status line to layout ``col``."""
-        from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton
-
-        buttons = QHBoxLayout()
-        self.run_button = with_tip(QPushButton(run_text), run_tip)
-        self.cancel_button = with_tip(QPushButton("Cancel"), cancel_tip)
-        self.cancel_button.setEnabled(False)
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        col.addLayout(buttons)
-        self.progress_bar = with_tip(QProgressBar(), "Progress of the current run.")
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setValue(0)
-        self.progress_bar.setFormat("%p%")
-        col.addWidget(self.progress_bar)
-        self.status_label = with_tip(QLabel("Ready."), "What the widget is doing.")
-        self.status_label.setWordWrap(True)
-        col.addWidget(self.status_label)
-        self.run_button.clicked.connect(self.run)
-        self.cancel_button.clicked.connect(self.cancel)
-
-    def _set_scrolled_content(self, content, min_width: int) -> None:
-        """Put ``content`` into the widget inside a vertical-only scroll area
-        (``self.scroll_area``, sized to the content in ``showEvent``)."""
-        from qtpy.QtWidgets import QVBoxLayout
-
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        self.scroll_area = scroll_wrapped(content)
-        outer.addWidget(self.scroll_area)
-        self.setMinimumWidth(min_width)
-
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        super().showEvent(event)
-        fit_scroll_width(self.scroll_area)
-
-    def set_method(self, method: str) -> None:
-        """``"model"`` or the name of a classical measure (``measures.MEASURES``)."""
-        index = self.method_combo.findData(method)
-        if index < 0:
-            raise ValueError(f"unknown method {method!r}")
-        self.method_combo.setCurrentIndex(index)
-
-    # -- running --
-    def _progress_text(self, update) -> str:
-        """Status line for a ``Progress`` update."""
-        return f"{update.layer_name}: {update.done}/{update.total}"
-
-    def _on_status(self, update) -> None:
-        """Hook for a ``Status`` update (after the status line is set)."""
-
-    @property
-    def is_running(self) -> bool:
-        return self.worker is not None
-
-    def run(self) -> None:
-        """Start the job in a worker thread (no-op while one is running)."""
-        if self.is_running:
-            return
-        try:
-            settings = self.snapshot_settings()
-        except SemFocusError as exc:
-            notify_error(str(exc))
-            return
-        from napari.qt.threading import thread_worker
-
-        self._cancel = threading.Event()
-        # errors are shown by _on_error as one-sentence notifications, not re-raised
-        job = thread_worker(type(self).worker_job, start_thread=False, ignore_errors=True)
-        self.worker = job(settings, self._cancel)
-        self.worker.yielded.connect(self._on_update)
-        self.worker.returned.connect(self._on_returned)
-        self.worker.errored.connect(self._on_error)
-        self.worker.finished.connect(self._on_finished)
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.progress_bar.setValue(0)
-        self.status_label.setText("Starting…")
-        self.worker.start()
-
-    def cancel(self) -> None:
-        """Ask the running worker to stop after its current step."""
-        if self.worker is not None:
-            self._cancel.set()
-            self.status_label.setText("Cancelling…")
-
-    def _on_update(self, update) -> None:
-        from ._score_job import Progress, Status
-
-        if isinstance(update, Status):
-            self.status_label.setText(update.text[:1].upper() + update.text[1:])
-            self._on_status(update)
-        elif isinstance(update, Progress):
-            self.progress_bar.setValue(int(round(1000 * update.fraction)))
-            self.status_label.setText(self._progress_text(update))
-
-    def _on_error(self, exc: Exception) -> None:
-        if isinstance(exc, SemFocusError):
-            message = str(exc)
-        else:
-            message = f"{self.failure_text}: {type(exc).__name__}: {exc}"
-        self.status_label.setText(message)
-        notify_error(message)
-
-    def _on_finished(self) -> None:
-        self.worker = None
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)

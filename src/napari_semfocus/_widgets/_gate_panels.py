@@ -11,19 +11,15 @@ from __future__ import annotations
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -32,10 +28,19 @@ from superqt import QCollapsible
 
 from ..gate import DEFAULT_TARGET_PRECISION
 from ..gate_labels import DEFAULT_ACCEPT_SCORE
-from ._common import form_row, with_tip
-from ._results import _NumberItem
+from ._common import (
+    NOTE_STYLE,
+    dark_theme,
+    double_spin_box,
+    form_row,
+    note_label,
+    plot_colors,
+    row_widget,
+    with_tip,
+)
+from ._layer_list import LayerChecklist
+from ._results import NumberItem, SortableTable
 
-NOTE_STYLE = "color: #9aa0a6;"
 ACCEPT_BG = QColor(40, 160, 80, 90)
 REJECT_BG = QColor(220, 60, 60, 110)
 TABLE_HEADERS = ("Slice", "Score", "Accepted", "Layer")
@@ -50,11 +55,10 @@ def build_gate_box(w) -> QGroupBox:
                                         "'semfocus gate calibrate'.")
     w.gate_edit.setPlaceholderText("gate.json")
     w.load_button = with_tip(QPushButton("Load…"), "Load a gate file.")
-    form.addRow("Gate file", _line_with_button(w.gate_edit, w.load_button))
-    w.gate_label = with_tip(QLabel("No gate: load a gate file or calibrate one below."),
-                            "The threshold in use and its figures on the calibration data.")
-    w.gate_label.setWordWrap(True)
-    w.gate_label.setStyleSheet(NOTE_STYLE)
+    form.addRow("Gate file", row_widget(w.gate_edit, w.load_button))
+    w.gate_label = note_label("No gate: load a gate file or calibrate one below.",
+                              "The threshold in use and its figures on the calibration data.",
+                              NOTE_STYLE)
     form.addRow(w.gate_label)
     w.pr_plot = PRPlot(dark_theme())
     w.figure, w.canvas = w.pr_plot.figure, w.pr_plot.canvas
@@ -76,23 +80,16 @@ def build_calibrate_section(w) -> QCollapsible:
     w.manifest_edit = QLineEdit()
     w.manifest_edit.setPlaceholderText("manifest.csv")
     w.manifest_browse = with_tip(QPushButton("Browse…"), "Choose the manifest CSV.")
-    form_row(cform, "Manifest", _line_with_button(w.manifest_edit, w.manifest_browse), (
+    form_row(cform, "Manifest", row_widget(w.manifest_edit, w.manifest_browse), (
         "CSV with a path column (relative to the CSV's folder), the label column and "
         "optionally magnification (else from each file's metadata)."))
     w.label_column_edit = QLineEdit("label")
     form_row(cform, "Label column", w.label_column_edit, (
         "Expert scores (numbers: acceptable when >= Accept score) or accept/reject words."))
-    w.accept_spin = QDoubleSpinBox()
-    w.accept_spin.setRange(0.0, 10.0)
-    w.accept_spin.setSingleStep(0.5)
-    w.accept_spin.setValue(DEFAULT_ACCEPT_SCORE)
+    w.accept_spin = double_spin_box(0.0, 10.0, DEFAULT_ACCEPT_SCORE, 0.5)
     form_row(cform, "Accept score", w.accept_spin, (
         "An image is acceptable when its expert score is at least this (1 for 0/1 labels)."))
-    w.precision_spin = QDoubleSpinBox()
-    w.precision_spin.setDecimals(3)
-    w.precision_spin.setRange(0.5, 1.0)
-    w.precision_spin.setSingleStep(0.01)
-    w.precision_spin.setValue(DEFAULT_TARGET_PRECISION)
+    w.precision_spin = double_spin_box(0.5, 1.0, DEFAULT_TARGET_PRECISION, 0.01, decimals=3)
     form_row(cform, "Target precision", w.precision_spin, (
         "Fraction of accepted images that must be acceptable. The gate takes the threshold "
         "reaching it with the highest recall. After a calibration, changing it re-chooses "
@@ -114,9 +111,8 @@ def build_apply_box(w) -> QGroupBox:
     """The layers to accept/reject, Reuse scores, and the run controls (``WorkerMixin``)."""
     box = QGroupBox("Apply to image layers")
     alay = QVBoxLayout(box)
-    w.layer_list = with_tip(QListWidget(), (
-        "Tick the image layers to accept/reject: one decision per 2-D image or stack slice."))
-    w.layer_list.setMaximumHeight(64)
+    w.layer_list = LayerChecklist(w.viewer, (
+        "Tick the image layers to accept/reject: one decision per 2-D image or stack slice."), 64)
     alay.addWidget(w.layer_list)
     w.reuse_check = with_tip(QCheckBox("Reuse scores already in the layer"), (
         "Use the scores Score focus stored in the layer when they come from the gate's model "
@@ -132,8 +128,7 @@ def build_decisions_box(w) -> QGroupBox:
     """Summary, the rejected slices (Next rejected, Export CSV…) and the decisions table."""
     box = QGroupBox("Decisions")
     rlay = QVBoxLayout(box)
-    w.summary_label = QLabel("")
-    w.summary_label.setWordWrap(True)
+    w.summary_label = note_label()
     rlay.addWidget(w.summary_label)
     rlay.addWidget(QLabel("Rejected slices (click to go there):"))
     w.rejected_list = with_tip(QListWidget(), "Click a rejected image/slice to show it.")
@@ -153,15 +148,6 @@ def build_decisions_box(w) -> QGroupBox:
     return box
 
 
-def _line_with_button(edit, button) -> QWidget:
-    row = QWidget()
-    lay = QHBoxLayout(row)
-    lay.setContentsMargins(0, 0, 0, 0)
-    lay.addWidget(edit)
-    lay.addWidget(button)
-    return row
-
-
 # ---- the views --------------------------------------------------------------------------------
 def fill_rejected_list(list_widget: QListWidget, results) -> None:
     """One item per rejected image/slice of ``results``; its data is (layer name, slice)."""
@@ -175,21 +161,12 @@ def fill_rejected_list(list_widget: QListWidget, results) -> None:
             list_widget.addItem(item)
 
 
-class DecisionTable(QTableWidget):
+class DecisionTable(SortableTable):
     """One row per (layer, slice): slice, score, accepted, layer (rows tinted). Sortable."""
 
     def __init__(self, parent=None):
-        super().__init__(0, len(TABLE_HEADERS), parent)
-        self.setHorizontalHeaderLabels(list(TABLE_HEADERS))
-        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.verticalHeader().setVisible(False)
-        header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
-        header.setSortIndicator(0, Qt.SortOrder.AscendingOrder)  # by slice, as scored
-        self.setSortingEnabled(True)
-        self.setMinimumHeight(160)
+        # sorted by slice at first, as scored
+        super().__init__(TABLE_HEADERS, stretch=3, min_height=160, sort_by=0, parent=parent)
 
     def set_results(self, results) -> None:
         self.setSortingEnabled(False)
@@ -197,8 +174,8 @@ class DecisionTable(QTableWidget):
         self.setRowCount(len(rows))
         for row, (res, i) in enumerate(rows):
             ok = bool(res.accepted[i])
-            cells = [_NumberItem(i, str(i)), _NumberItem(res.scores[i], f"{res.scores[i]:.2f}"),
-                     _NumberItem(int(ok), "yes" if ok else "no"), QTableWidgetItem(res.layer_name)]
+            cells = [NumberItem(i, str(i)), NumberItem(res.scores[i], f"{res.scores[i]:.2f}"),
+                     NumberItem(int(ok), "yes" if ok else "no"), QTableWidgetItem(res.layer_name)]
             for col, item in enumerate(cells):
                 item.setBackground(ACCEPT_BG if ok else REJECT_BG)
                 self.setItem(row, col, item)
@@ -231,7 +208,7 @@ class PRPlot:
         self.placeholder()
 
     def placeholder(self, text: str = PLACEHOLDER) -> None:
-        fg, bg = ("#d6d6d6", "#262930") if self.dark else ("#202020", "#ffffff")
+        fg, bg = plot_colors(self.dark)
         self.figure.clear()
         self.figure.set_facecolor(bg)
         ax = self.figure.add_subplot(1, 1, 1)
@@ -249,12 +226,3 @@ class PRPlot:
             return
         plot_pr_curve(source, figure=self.figure, dark=self.dark, compact=True)
         self.canvas.draw()
-
-
-def dark_theme() -> bool:
-    try:
-        from napari.settings import get_settings
-
-        return get_settings().appearance.theme != "light"
-    except Exception:
-        return True

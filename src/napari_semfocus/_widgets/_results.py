@@ -1,5 +1,6 @@
 """Result views of the Score focus widget: a sortable score table with CSV export (the CLI's
-columns) and a focus-curve plot (score against slice, best slice marked)."""
+columns) and a focus-curve plot (score against slice, best slice marked); the sortable read-only
+table and its number cells serve the Acceptance gate's decisions table too."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 from ._common import LayerScores
+from ._controls import ThemedPlot
 
-TABLE_COLUMNS = ("layer", "slice", "magnification", "score")
 TABLE_HEADERS = ("Layer", "Slice", "Mag.", "Score")
 
 
-class _NumberItem(QTableWidgetItem):
+class NumberItem(QTableWidgetItem):
     """A table cell that sorts by its number, not its text."""
 
     def __init__(self, value: float | None, text: str):
@@ -24,26 +25,37 @@ class _NumberItem(QTableWidgetItem):
         self.setData(Qt.ItemDataRole.UserRole, self._value)
 
     def __lt__(self, other):
-        if isinstance(other, _NumberItem):
+        if isinstance(other, NumberItem):
             return self._value < other._value
         return super().__lt__(other)
 
 
-class ScoreTable(QTableWidget):
-    """One row per (layer, slice): layer, slice, magnification, score. Click a header to sort."""
+class SortableTable(QTableWidget):
+    """A read-only table selecting whole rows, sorted by a click on a column header; column
+    ``stretch`` takes the spare width, ``sort_by`` (when given) is sorted on first."""
 
-    def __init__(self, parent=None):
-        super().__init__(0, len(TABLE_COLUMNS), parent)
-        self.setHorizontalHeaderLabels(list(TABLE_HEADERS))
-        self.horizontalHeaderItem(2).setToolTip("Magnification used for the score")
+    def __init__(self, headers, stretch: int, min_height: int, sort_by: int | None = None,
+                 parent=None):
+        super().__init__(0, len(headers), parent)
+        self.setHorizontalHeaderLabels(list(headers))
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.verticalHeader().setVisible(False)
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+        if sort_by is not None:
+            header.setSortIndicator(sort_by, Qt.SortOrder.AscendingOrder)
         self.setSortingEnabled(True)
-        self.setMinimumHeight(140)
+        self.setMinimumHeight(min_height)
+
+
+class ScoreTable(SortableTable):
+    """One row per (layer, slice): layer, slice, magnification, score. Click a header to sort."""
+
+    def __init__(self, parent=None):
+        super().__init__(TABLE_HEADERS, stretch=0, min_height=140, parent=parent)
+        self.horizontalHeaderItem(2).setToolTip("Magnification used for the score")
         self._results: list[LayerScores] = []
 
     def set_results(self, results: Sequence[LayerScores], score_format: str = "{:.2f}") -> None:
@@ -54,10 +66,10 @@ class ScoreTable(QTableWidget):
         self.setRowCount(len(rows))
         for row, (res, i, score) in enumerate(rows):
             self.setItem(row, 0, QTableWidgetItem(res.layer_name))
-            self.setItem(row, 1, _NumberItem(i, str(i)))
+            self.setItem(row, 1, NumberItem(i, str(i)))
             mag = res.magnification
-            self.setItem(row, 2, _NumberItem(mag, "" if mag is None else f"{mag:g}"))
-            self.setItem(row, 3, _NumberItem(score, score_format.format(score)))
+            self.setItem(row, 2, NumberItem(mag, "" if mag is None else f"{mag:g}"))
+            self.setItem(row, 3, NumberItem(score, score_format.format(score)))
         self.setSortingEnabled(True)
 
     def rows(self) -> list[tuple[str, int, float | None, float]]:
@@ -82,33 +94,16 @@ class ScoreTable(QTableWidget):
         return rows_to_csv(rows)
 
 
-class FocusCurvePlot:
+class FocusCurvePlot(ThemedPlot):
     """Matplotlib canvas: score against slice for each stack, best slice marked."""
 
     def __init__(self, dark: bool = True):
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-        from matplotlib.figure import Figure
-
-        self._fg = "#d6d6d6" if dark else "#202020"
-        self._bg = "#262930" if dark else "#ffffff"
-        self.figure = Figure(figsize=(3.4, 2.4), dpi=100, facecolor=self._bg, layout="tight")
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(220)
-        self.axes = self.figure.add_subplot(111)
+        super().__init__(dark, height=2.4, min_height=220)
         self.clear()
-
-    def _style(self, ylabel: str) -> None:
-        ax = self.axes
-        ax.set_facecolor(self._bg)
-        for spine in ax.spines.values():
-            spine.set_color(self._fg)
-        ax.tick_params(colors=self._fg, labelsize=8)
-        ax.set_xlabel("slice", color=self._fg, fontsize=9)
-        ax.set_ylabel(ylabel, color=self._fg, fontsize=9)
 
     def clear(self) -> None:
         self.axes.clear()
-        self._style("focus score")
+        self._style("slice", "focus score")
         self._placeholder("Score a stack (e.g. a focus series)\nto see its focus curve here.")
         self.canvas.draw()
 
@@ -123,7 +118,7 @@ class FocusCurvePlot:
         """Curves of all results with more than one slice; the best slice marked per curve."""
         ax = self.axes
         ax.clear()
-        self._style(ylabel)
+        self._style("slice", ylabel)
         curves = [r for r in results if len(r.scores) >= 2]
         for res in curves:
             x = np.arange(len(res.scores))
@@ -144,7 +139,5 @@ class FocusCurvePlot:
             if score_range is not None:
                 ax.set_ylim(*score_range)
         if len(curves) > 1:
-            legend = ax.legend(fontsize=7, facecolor=self._bg, edgecolor=self._fg)
-            for text in legend.get_texts():
-                text.set_color(self._fg)
+            self._legend()
         self.canvas.draw()

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import math
 
+from ._controls import ThemedPlot
 
-class TrainingPlot:
+
+class TrainingPlot(ThemedPlot):
     """Matplotlib canvas: training RMSE per batch and validation RMSE per epoch. Redraws are
     throttled (at most one per :attr:`REDRAW_MS`), so fast batches do not busy the UI thread."""
 
     REDRAW_MS = 250
 
     def __init__(self, dark: bool = True):
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-        from matplotlib.figure import Figure
-
-        self._fg = "#d6d6d6" if dark else "#202020"
-        self._bg = "#262930" if dark else "#ffffff"
-        self.figure = Figure(figsize=(3.4, 2.3), dpi=100, facecolor=self._bg, layout="tight")
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(200)
-        self.axes = self.figure.add_subplot(111)
+        super().__init__(dark, height=2.3, min_height=200)
         self.draws = 0  # redraws with new data (tests)
         self._pending = False
         self.reset()
@@ -29,19 +23,12 @@ class TrainingPlot:
         self.train_x, self.train_y, self.val_x, self.val_y = [], [], [], []
         ax = self.axes
         ax.clear()
-        ax.set_facecolor(self._bg)
-        for spine in ax.spines.values():
-            spine.set_color(self._fg)
-        ax.tick_params(colors=self._fg, labelsize=8)
-        ax.set_xlabel("epoch", color=self._fg, fontsize=9)
-        ax.set_ylabel("RMSE (score points)", color=self._fg, fontsize=9)
+        self._style("epoch", "RMSE (score points)")
         (self.train_line,) = ax.plot([], [], color="#4fa3e0", linewidth=1, alpha=0.8,
                                      label="training (batch)")
         (self.val_line,) = ax.plot([], [], color="#ffb000", marker="o", markersize=4,
                                    linewidth=1.5, label="validation")
-        legend = ax.legend(fontsize=7, facecolor=self._bg, edgecolor=self._fg, loc="upper right")
-        for text in legend.get_texts():
-            text.set_color(self._fg)
+        self._legend(loc="upper right")
         self.canvas.draw_idle()
 
     def add_batch(self, x: float, loss: float) -> None:

@@ -17,14 +17,10 @@ Public API (tests, scripts)::
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from qtpy.QtWidgets import (
     QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -32,7 +28,6 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -44,20 +39,28 @@ from ..training import BatchDone, EpochDone, Finished, TrainConfig
 from . import _active_model
 from ._annotation_panel import SHORTCUT, AnnotationPanel, bind_shortcut
 from ._common import (
-    WorkerMixin,
+    CHECKPOINT_MODEL,
+    DEFAULT_MODEL,
+    MODEL_FILES,
     ask_save_path,
-    compact_combo,
+    browse_into,
+    combo_box,
+    dark_theme,
+    double_spin_box,
     form_row,
+    model_combo,
+    note_label,
     notify_error,
     notify_info,
+    row_widget,
+    spin_box,
     with_tip,
 )
+from ._controls import WorkerMixin
 from ._finetune_job import FineTuneSettings, finetune_job
 from ._training_plot import TrainingPlot
 
 __all__ = ["SHORTCUT", "FineTuneWidget"]
-
-DEFAULT_INIT, CHECKPOINT_INIT = "default", "checkpoint"
 
 
 def _panel_api(name: str) -> property:
@@ -101,8 +104,6 @@ class FineTuneWidget(WorkerMixin, QWidget):
     def __init__(self, napari_viewer):
         super().__init__()
         self.viewer = napari_viewer
-        self.worker = None
-        self._cancel = threading.Event()
         self.result: FineTuneResult | None = None
         self.saved_path: Path | None = None
         self._build()
@@ -123,7 +124,7 @@ class FineTuneWidget(WorkerMixin, QWidget):
         self.batch_bar = with_tip(QProgressBar(), "Batches of the current epoch.")
         self.batch_bar.setFormat("batch %v / %m")
         col.insertWidget(col.indexOf(self.progress_bar) + 1, self.batch_bar)
-        self.plot = TrainingPlot(dark=_dark_theme())
+        self.plot = TrainingPlot(dark=dark_theme())
         with_tip(self.plot.canvas, "Training RMSE per batch (from the loss) and validation RMSE "
                                    "per epoch (epoch 0: the model before fine-tuning).")
         col.addWidget(self.plot.canvas)
@@ -132,11 +133,10 @@ class FineTuneWidget(WorkerMixin, QWidget):
         self._set_scrolled_content(content, 360)
 
     def _connect_viewer(self) -> None:
-        """Keep the annotation panel in step with the viewer; these callbacks hold the widget, so
-        it lives as long as the viewer does."""
+        """Keep the annotation panel in step with the viewer (its layer combo follows the layer
+        list by itself); the slice callback holds the widget, so it lives as long as the viewer
+        does."""
         panel = self.annotation_panel
-        for ev in ("inserted", "removed", "moved"):
-            getattr(self.viewer.layers.events, ev).connect(lambda _e: self.refresh_layers())
         self.viewer.layers.selection.events.active.connect(panel.follow_active_layer)
         self.viewer.dims.events.current_step.connect(
             lambda _e: self.annotation_panel.show_slice())
@@ -147,36 +147,22 @@ class FineTuneWidget(WorkerMixin, QWidget):
 
         box = QGroupBox("Training")
         form = QFormLayout(box)
-        self.init_combo = compact_combo(QComboBox())
-        self.init_combo.addItem("Default model (shipped)", DEFAULT_INIT)
-        self.init_combo.addItem("Checkpoint file…", CHECKPOINT_INIT)
+        self.init_combo = model_combo()
         form_row(form, "Start from", self.init_combo, "The model to fine-tune.")
-        row = QWidget()
-        hl = QHBoxLayout(row)
-        hl.setContentsMargins(0, 0, 0, 0)
         self.init_edit = with_tip(QLineEdit(), "Checkpoint (.safetensors) to start from.")
         self.init_browse = with_tip(QPushButton("…"), "Choose the checkpoint file.")
-        hl.addWidget(self.init_edit, 1)
-        hl.addWidget(self.init_browse)
-        form.addRow(row)
-        self.epochs_spin = _spin(1, 1000, 10)
+        form.addRow(row_widget(self.init_edit, self.init_browse, stretch=0))
+        self.epochs_spin = spin_box(1, 1000, 10)
         form_row(form, "Epochs", self.epochs_spin, (
             "Passes over the training annotations (at least 10 batches each); the model is "
             "validated after each, and the best one is kept."))
-        self.lr_spin = QDoubleSpinBox()
-        self.lr_spin.setDecimals(5)
-        self.lr_spin.setRange(1e-5, 0.1)
-        self.lr_spin.setSingleStep(1e-4)
-        self.lr_spin.setValue(1e-3)
+        self.lr_spin = double_spin_box(1e-5, 0.1, 1e-3, 1e-4, decimals=5)
         form_row(form, "Learning rate", self.lr_spin, (
             "AdamW learning rate (cosine schedule). About 1e-3 when only the head is trained, "
             "1e-4 for the whole network."))
-        self.batch_spin = _spin(1, 256, 16)
+        self.batch_spin = spin_box(1, 256, 16)
         form_row(form, "Batch size", self.batch_spin, "Crops per training step.")
-        self.val_spin = QDoubleSpinBox()
-        self.val_spin.setRange(0.0, 0.9)
-        self.val_spin.setSingleStep(0.05)
-        self.val_spin.setValue(0.25)
+        self.val_spin = double_spin_box(0.0, 0.9, 0.25, 0.05)
         form_row(form, "Validation fraction", self.val_spin, (
             "Share of the annotated images held out to validate (split by image: all slices "
             "of a stack stay on one side, never by crop). 0: no validation."))
@@ -184,35 +170,30 @@ class FineTuneWidget(WorkerMixin, QWidget):
             "The paper's augmentation. Untick to choose another crop size or no flips."))
         self.paper_aug.setChecked(True)
         form.addRow("Augmentation", self.paper_aug)
-        crop = QWidget()
-        cl = QHBoxLayout(crop)
-        cl.setContentsMargins(0, 0, 0, 0)
-        self.crop_h, self.crop_w = _spin(32, 2048, 240, 16), _spin(32, 2048, 320, 16)
+        self.crop_h, self.crop_w = spin_box(32, 2048, 240, 16), spin_box(32, 2048, 320, 16)
         self.flips_check = with_tip(QCheckBox("flips"), "Random horizontal and vertical flips.")
         self.flips_check.setChecked(True)
-        for w in (self.crop_h, QLabel("×"), self.crop_w, self.flips_check):
-            cl.addWidget(w)
+        crop = row_widget(self.crop_h, QLabel("×"), self.crop_w, self.flips_check)
         form_row(form, "Crop (h × w)", crop, "Random crop size in pixels for training.")
         self.freeze_check = with_tip(QCheckBox("train the head only"), (
             "Keep the convolutional trunk as it is and train only the head: fast on a CPU and "
             "robust with few annotations. Untick to adapt the whole network."))
         self.freeze_check.setChecked(True)
         form.addRow("Freeze trunk", self.freeze_check)
-        self.device_combo = compact_combo(QComboBox(), 6)
-        self.device_combo.addItems(list(DEVICE_CHOICES))
+        self.device_combo = combo_box(DEVICE_CHOICES, 6)
         form_row(form, "Device", self.device_combo, "auto: CUDA, then Apple MPS, then the CPU.")
         self.init_combo.currentIndexChanged.connect(lambda _i: self._update_enabled())
         self.paper_aug.toggled.connect(lambda _c: self._update_enabled())
-        self.init_browse.clicked.connect(self._browse_init)
+        self.init_browse.clicked.connect(lambda: browse_into(
+            self, self.init_edit, "Model to fine-tune", MODEL_FILES))
         self._update_enabled()
         return box
 
     def _build_result(self) -> QGroupBox:
         box = QGroupBox("Fine-tuned model")
         col = QVBoxLayout(box)
-        self.result_label = with_tip(QLabel("No model trained yet."),
-                                     "Validation RMSE against the annotations, before and after.")
-        self.result_label.setWordWrap(True)
+        self.result_label = note_label("No model trained yet.",
+                                       "Validation RMSE against the annotations, before and after.")
         col.addWidget(self.result_label)
         row = QHBoxLayout()
         self.save_model_button = with_tip(QPushButton("Save model…"), (
@@ -230,7 +211,7 @@ class FineTuneWidget(WorkerMixin, QWidget):
         return box
 
     def _update_enabled(self) -> None:
-        checkpoint = self.init_combo.currentData() == CHECKPOINT_INIT
+        checkpoint = self.init_combo.currentData() == CHECKPOINT_MODEL
         self.init_edit.setEnabled(checkpoint)
         self.init_browse.setEnabled(checkpoint)
         custom = not self.paper_aug.isChecked()
@@ -241,17 +222,11 @@ class FineTuneWidget(WorkerMixin, QWidget):
             self.crop_w.setValue(320)
             self.flips_check.setChecked(True)
 
-    def _browse_init(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Model to fine-tune", "",
-                                              "Model files (*.safetensors);;All files (*)")
-        if path:
-            self.init_edit.setText(path)
-
     # ---- training (run, cancel, is_running: WorkerMixin) ---------------------------------------
     def snapshot_settings(self) -> FineTuneSettings:
         """Read every field and the annotated frames of open layers (on the UI thread)."""
-        init = DEFAULT_INIT
-        if self.init_combo.currentData() == CHECKPOINT_INIT:
+        init = DEFAULT_MODEL  # "default", as the job takes it
+        if self.init_combo.currentData() == CHECKPOINT_MODEL:
             init = self.init_edit.text().strip()
             if not init or not Path(init).is_file():
                 raise SemFocusError(f"Checkpoint {init or '(none chosen)'} does not exist.")
@@ -350,20 +325,3 @@ class FineTuneWidget(WorkerMixin, QWidget):
         notify_info(f"{path.name} is now used for scoring ({n} open widget(s) switched).")
         self.status_label.setText(f"Score focus and Focus map now use {path.name}.")
         return path
-
-
-def _spin(lo, hi, value, step=1) -> QSpinBox:
-    s = QSpinBox()
-    s.setRange(lo, hi)
-    s.setSingleStep(step)
-    s.setValue(value)
-    return s
-
-
-def _dark_theme() -> bool:
-    try:
-        from napari.settings import get_settings
-
-        return get_settings().appearance.theme != "light"
-    except Exception:
-        return True

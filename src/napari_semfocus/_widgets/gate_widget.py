@@ -21,28 +21,28 @@ Public API (tests, scripts)::
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-import numpy as np
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QFileDialog, QListWidgetItem, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 from ..errors import SemFocusError
 from ..gate import Calibration
 from ..gate_file import Gate
 from ._common import (
-    LayerInput,
-    WorkerMixin,
+    WARN_STYLE,
+    ask_open_path,
     ask_save_path,
+    browse_into,
+    existing_checkpoint,
+    go_to_slice,
     image_layers,
-    layer_databar_rows,
+    layer_input,
     layer_magnification,
-    layer_source_path,
     notify_error,
     notify_info,
-    write_text_file,
 )
+from ._controls import WorkerMixin
 from ._gate_job import (
     ApplyResult,
     ApplySettings,
@@ -61,10 +61,11 @@ from ._gate_panels import (
     build_gate_box,
     fill_rejected_list,
 )
+from ._layer_list import ChecklistMixin
 
 
 # ---- the widget -------------------------------------------------------------------------------
-class AcceptanceGateWidget(WorkerMixin, QWidget):
+class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
     """Dock widget: calibrate or load a gate, apply it to layers, find the rejected slices."""
 
     worker_job = staticmethod(gate_job)
@@ -79,11 +80,8 @@ class AcceptanceGateWidget(WorkerMixin, QWidget):
         self._calibration_settings: CalibrateSettings | None = None
         self.results: list[LayerDecisions] = []
         self.last_result = None
-        self.worker = None
-        self._cancel = threading.Event()
         self._action = "apply"
         self._build()
-        self._connect_viewer()
         self.refresh_layers()
 
     # ---- construction ------------------------------------------------------------------------
@@ -100,7 +98,9 @@ class AcceptanceGateWidget(WorkerMixin, QWidget):
         self.load_button.clicked.connect(lambda: self.load_gate())
         self.gate_edit.returnPressed.connect(lambda: self.load_gate(self.gate_edit.text()))
         self.save_gate_button.clicked.connect(lambda: self.save_gate())
-        self.manifest_browse.clicked.connect(self._browse_manifest)
+        self.manifest_browse.clicked.connect(lambda: browse_into(
+            self, self.manifest_edit, "Labelled images (manifest)",
+            "CSV files (*.csv);;All files (*)"))
         self.calibrate_button.clicked.connect(self.calibrate)
         self.precision_spin.valueChanged.connect(self._on_target_changed)
         self.rejected_list.itemClicked.connect(self._on_rejected_clicked)
@@ -108,58 +108,20 @@ class AcceptanceGateWidget(WorkerMixin, QWidget):
         self.export_button.clicked.connect(lambda: self.export_csv())
         self._update_enabled()
 
-    def _connect_viewer(self) -> None:
-        events = self.viewer.layers.events
-        for ev in (events.inserted, events.removed, events.moved):
-            ev.connect(self._on_layers_changed)
-        for layer in self.viewer.layers:
-            layer.events.name.connect(lambda _e: self.refresh_layers())
-
-    def _on_layers_changed(self, event=None) -> None:
-        layer = getattr(event, "value", None)
-        if layer is not None and hasattr(layer, "events") and hasattr(layer.events, "name"):
-            layer.events.name.connect(lambda _e: self.refresh_layers())
-        self.refresh_layers()
-
     def _update_enabled(self) -> None:
         has = bool(self.results)
         self.export_button.setEnabled(has)
         self.next_button.setEnabled(any(r.rejected_slices for r in self.results))
         self.save_gate_button.setEnabled(self.calibration is not None and self.gate is not None)
 
-    # ---- layers --------------------------------------------------------------------------------
-    def refresh_layers(self) -> None:
-        """The viewer's image layers, keeping ticks; the newest (or selected) ticked when none."""
-        ticked = set(self.selected_layer_names())
-        layers = image_layers(self.viewer)
-        if not ticked & {lyr.name for lyr in layers}:
-            chosen = [lyr.name for lyr in layers if lyr in self.viewer.layers.selection]
-            ticked = set(chosen or ([layers[-1].name] if layers else []))
-        self.layer_list.clear()
-        for layer in layers:
-            item = QListWidgetItem(layer.name)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if layer.name in ticked
-                               else Qt.CheckState.Unchecked)
-            self.layer_list.addItem(item)
-
-    def selected_layer_names(self) -> list[str]:
-        items = (self.layer_list.item(i) for i in range(self.layer_list.count()))
-        return [it.text() for it in items if it.checkState() == Qt.CheckState.Checked]
-
-    def set_selected_layers(self, layer_names) -> None:
-        wanted = set(layer_names)
-        for i in range(self.layer_list.count()):
-            item = self.layer_list.item(i)
-            item.setCheckState(Qt.CheckState.Checked if item.text() in wanted
-                               else Qt.CheckState.Unchecked)
+    # (layers: refresh_layers, selected_layer_names, set_selected_layers from ChecklistMixin)
 
     # ---- the gate --------------------------------------------------------------------------------
     def load_gate(self, path=None) -> Gate | None:
         """Load a gate file (asks for one when ``path`` is None); errors are notified."""
         if path is None or not str(path).strip():
-            path, _ = QFileDialog.getOpenFileName(self, "Gate file", "", "Gate files (*.json)")
-            if not path:
+            path = ask_open_path(self, "Gate file", "Gate files (*.json)")
+            if path is None:
                 return None
         try:
             gate = Gate.load(path)
@@ -179,7 +141,7 @@ class AcceptanceGateWidget(WorkerMixin, QWidget):
         self.precision_spin.setValue(gate.target_precision)
         self.precision_spin.blockSignals(False)
         self.gate_label.setText(gate.summary() + ".")
-        self.gate_label.setStyleSheet("" if gate.target_reached else "color: #f0a030;")
+        self.gate_label.setStyleSheet("" if gate.target_reached else WARN_STYLE)
         self._update_enabled()
 
     def save_gate(self, path=None) -> Path | None:
@@ -196,12 +158,6 @@ class AcceptanceGateWidget(WorkerMixin, QWidget):
 
     def set_manifest(self, path) -> None:
         self.manifest_edit.setText(str(path))
-
-    def _browse_manifest(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Labelled images (manifest)", "",
-                                              "CSV files (*.csv);;All files (*)")
-        if path:
-            self.manifest_edit.setText(path)
 
     def _on_target_changed(self, value: float) -> None:
         if self.calibration is None:
@@ -253,12 +209,6 @@ class AcceptanceGateWidget(WorkerMixin, QWidget):
         return (self._calibrate_settings() if self._action == "calibrate"
                 else self._apply_settings())
 
-    def _checkpoint(self) -> str | None:
-        text = self.checkpoint_edit.text().strip()
-        if text and not Path(text).is_file():
-            raise SemFocusError(f"Checkpoint {text} does not exist.")
-        return text or None
-
     def _calibrate_settings(self) -> CalibrateSettings:
         manifest = self.manifest_edit.text().strip()
         if not manifest:
@@ -269,7 +219,7 @@ class AcceptanceGateWidget(WorkerMixin, QWidget):
             manifest=manifest, target_precision=float(self.precision_spin.value()),
             accept_score=float(self.accept_spin.value()),
             label_column=self.label_column_edit.text().strip() or "label",
-            checkpoint=self._checkpoint())
+            checkpoint=existing_checkpoint(self.checkpoint_edit.text()))
         self._calibration_settings = settings
         return settings
 
@@ -280,22 +230,18 @@ class AcceptanceGateWidget(WorkerMixin, QWidget):
             raise SemFocusError("No gate: load a gate file or calibrate one first.")
         if not image_layers(self.viewer):
             raise SemFocusError("There is no image layer: open an image or a sample first.")
-        chosen = set(self.selected_layer_names())
-        layers = [lyr for lyr in image_layers(self.viewer) if lyr.name in chosen]
+        layers = self.selected_layers()
         if not layers:
             raise SemFocusError("No image layer is ticked: tick the layers to accept/reject.")
         inputs, reused = [], []
         for lyr in layers:
-            li = LayerInput(name=lyr.name, data=lyr.data[0] if lyr.multiscale else lyr.data,
-                            magnification=layer_magnification(lyr),
-                            databar_rows=layer_databar_rows(lyr), rgb=bool(lyr.rgb),
-                            path=layer_source_path(lyr))
+            li = layer_input(lyr, layer_magnification(lyr))
             inputs.append(li)
             reused.append(stored_scores(lyr.metadata, self.gate, li.n_slices)
                           if self.reuse_check.isChecked() else None)
         checkpoint = None
         if any(r is None for r in reused):
-            path = resolve_checkpoint(self.gate, self._checkpoint())
+            path = resolve_checkpoint(self.gate, existing_checkpoint(self.checkpoint_edit.text()))
             checkpoint = None if path is None else str(path)
         return ApplySettings(gate=self.gate, layers=tuple(inputs), reused=tuple(reused),
                              checkpoint=checkpoint)
@@ -367,25 +313,14 @@ class AcceptanceGateWidget(WorkerMixin, QWidget):
             return
         layer = self.viewer.layers[layer_name]
         self.viewer.layers.selection.active = layer
-        lead = layer.data.shape[: layer.ndim - 2] if not layer.multiscale else ()
-        if not lead:
-            return
-        pos = np.unravel_index(index, lead)
-        offset = self.viewer.dims.ndim - layer.ndim
-        for axis, i in enumerate(pos):
-            world = float(layer.translate[axis] + layer.scale[axis] * int(i))
-            self.viewer.dims.set_point(offset + axis, world)
+        go_to_slice(self.viewer, layer, index)
 
     def export_csv(self, path=None) -> Path | None:
         """Write the decisions as CSV (the CLI's columns); asks for a file when ``path`` is None."""
         if not self.results:
             return None
-        path = ask_save_path(self, path, "Export decisions", "decisions.csv", "CSV files (*.csv)")
-        if path is None:
-            return None
-        write_text_file(path, decisions_text(self.results))
-        self.status_label.setText(f"Decisions written to {path}.")
-        return path
+        return self._save_text(path, decisions_text(self.results), "Export decisions",
+                               "decisions.csv", "CSV files (*.csv)", "Decisions")
 
     # ---- the precision-recall plot --------------------------------------------------------------
     def plot_pr(self) -> None:

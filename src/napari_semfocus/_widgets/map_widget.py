@@ -16,18 +16,14 @@ Public API (tests, scripts)::
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from qtpy.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -36,33 +32,29 @@ from ..errors import SemFocusError
 from ._active_model import follow as follow_active_model
 from ._common import (
     MODEL_METHOD,
-    LayerInput,
-    WorkerMixin,
     ask_save_path,
-    compact_combo,
+    combo_box,
+    double_spin_box,
+    existing_checkpoint,
     form_row,
     format_magnification,
-    image_layers,
-    layer_databar_rows,
+    layer_array,
+    layer_input,
     layer_magnification,
-    layer_source_path,
+    method_combo,
     notify_info,
     parse_magnification,
+    row_widget,
+    shown_slice,
+    spin_box,
     with_tip,
-    write_text_file,
 )
+from ._controls import WorkerMixin
+from ._layer_list import LayerCombo
 from ._map_job import MapResult, MapSettings, map_layer
 from ._score_job import Progress
 
 COLORMAPS = ("magma", "viridis", "inferno", "turbo", "plasma")
-
-
-def _spin(lo, hi, value, step=1):
-    s = QSpinBox()
-    s.setRange(lo, hi)
-    s.setSingleStep(step)
-    s.setValue(value)
-    return s
 
 
 class FocusMapWidget(WorkerMixin, QWidget):
@@ -74,13 +66,9 @@ class FocusMapWidget(WorkerMixin, QWidget):
     def __init__(self, napari_viewer):
         super().__init__()
         self.viewer = napari_viewer
-        self.worker = None
         self.last_run: MapResult | None = None
         self.map_layer_out = None
-        self._cancel = threading.Event()
         self._build()
-        for ev in ("inserted", "removed", "moved"):
-            getattr(self.viewer.layers.events, ev).connect(lambda _e: self.refresh_layers())
         self.refresh_layers()
         follow_active_model(self)  # "Use for scoring" in the Fine-tune widget
 
@@ -89,56 +77,35 @@ class FocusMapWidget(WorkerMixin, QWidget):
         content = QWidget()
         col = QVBoxLayout(content)
         form = QFormLayout()
-        self.layer_combo = compact_combo(QComboBox())
+        self.layer_combo = LayerCombo(self.viewer)
         form_row(form, "Image layer", self.layer_combo,
                  "The layer to map; for a stack, the slice shown in the viewer is mapped.")
         self.magnification_edit = QLineEdit()
         form_row(form, "Magnification", self.magnification_edit,
                  "Instrument magnification, filled from the layer's metadata; edit to override.")
-        self.method_combo = compact_combo(QComboBox())
-        self.method_combo.addItem("FocusNet model (score 0–10)", MODEL_METHOD)
-        from ..measures import MEASURES
-
-        for name in MEASURES:
-            self.method_combo.addItem(f"{name} (classical measure)", name)
+        self.method_combo = method_combo()
         form_row(form, "Method", self.method_combo,
                  "The focus model (0-10) or a classical measure (larger = sharper) per tile.")
         self.checkpoint_edit = QLineEdit()
         self.checkpoint_edit.setPlaceholderText("empty: the shipped default model")
         form_row(form, "Checkpoint", self.checkpoint_edit,
                  "A model file (.safetensors); leave empty for the shipped model.")
-        self.mode_combo = compact_combo(QComboBox())
-        self.mode_combo.addItem("shared trunk (fast)", "shared")
-        self.mode_combo.addItem("crop each tile (exact)", "crop")
+        self.mode_combo = combo_box([("shared trunk (fast)", "shared"),
+                                     ("crop each tile (exact)", "crop")])
         form_row(form, "Mode", self.mode_combo, (
             "shared: the network runs once over the frame and its features are averaged over "
             "each tile (overlap is nearly free); crop: every tile is cut out and scored."))
-        tile_row = QWidget()
-        tl = QHBoxLayout(tile_row)
-        tl.setContentsMargins(0, 0, 0, 0)
-        self.tile_h, self.tile_w = _spin(32, 4096, 240, 16), _spin(32, 4096, 320, 16)
-        tl.addWidget(self.tile_h)
-        tl.addWidget(QLabel("×"))
-        tl.addWidget(self.tile_w)
-        form_row(form, "Tile (h × w)", tile_row, "Tile size in pixels (the model's 240 × 320).")
-        stride_row = QWidget()
-        sl = QHBoxLayout(stride_row)
-        sl.setContentsMargins(0, 0, 0, 0)
-        self.stride_h, self.stride_w = _spin(0, 4096, 0, 8), _spin(0, 4096, 0, 8)
+        self.tile_h, self.tile_w = spin_box(32, 4096, 240, 16), spin_box(32, 4096, 320, 16)
+        form_row(form, "Tile (h × w)", row_widget(self.tile_h, QLabel("×"), self.tile_w),
+                 "Tile size in pixels (the model's 240 × 320).")
+        self.stride_h, self.stride_w = spin_box(0, 4096, 0, 8), spin_box(0, 4096, 0, 8)
         self.stride_h.setSpecialValueText("½ tile")
         self.stride_w.setSpecialValueText("½ tile")
-        sl.addWidget(self.stride_h)
-        sl.addWidget(QLabel("×"))
-        sl.addWidget(self.stride_w)
-        form_row(form, "Stride (h × w)", stride_row,
+        form_row(form, "Stride (h × w)", row_widget(self.stride_h, QLabel("×"), self.stride_w),
                  "Step between tiles in pixels; 0 = half a tile (overlapping tiles).")
-        self.colormap_combo = compact_combo(QComboBox())
-        self.colormap_combo.addItems(list(COLORMAPS))
+        self.colormap_combo = combo_box(COLORMAPS)
         form_row(form, "Colormap", self.colormap_combo, "Colormap of the focus-map layer.")
-        self.opacity_spin = QDoubleSpinBox()
-        self.opacity_spin.setRange(0.0, 1.0)
-        self.opacity_spin.setSingleStep(0.05)
-        self.opacity_spin.setValue(0.5)
+        self.opacity_spin = double_spin_box(0.0, 1.0, 0.5, 0.05)
         form_row(form, "Opacity", self.opacity_spin, "Opacity of the focus-map layer.")
         col.addLayout(form)
 
@@ -158,7 +125,7 @@ class FocusMapWidget(WorkerMixin, QWidget):
 
         self.tiff_button.clicked.connect(lambda: self.export_tiff())
         self.csv_button.clicked.connect(lambda: self.export_csv())
-        self.layer_combo.currentIndexChanged.connect(lambda _i: self._fill_magnification())
+        self.layer_combo.changed.connect(self._fill_magnification)
         self.method_combo.currentIndexChanged.connect(lambda _i: self._update_enabled())
         self.colormap_combo.currentTextChanged.connect(self._restyle)
         self.opacity_spin.valueChanged.connect(lambda _v: self._restyle())
@@ -176,19 +143,8 @@ class FocusMapWidget(WorkerMixin, QWidget):
             layer.opacity = float(self.opacity_spin.value())
 
     # ---- layers ----------------------------------------------------------------------------
-    def _sources(self) -> list:
-        return [lyr for lyr in image_layers(self.viewer) if "semfocus_map" not in lyr.metadata]
-
     def refresh_layers(self) -> None:
-        current = self.layer_combo.currentText()
-        names = [lyr.name for lyr in self._sources()]
-        self.layer_combo.blockSignals(True)
-        self.layer_combo.clear()
-        self.layer_combo.addItems(names)
-        if current in names:
-            self.layer_combo.setCurrentText(current)
-        self.layer_combo.blockSignals(False)
-        self._fill_magnification()
+        self.layer_combo.refresh()  # fills the magnification (``changed``)
 
     def _fill_magnification(self) -> None:
         layer = self.source_layer()
@@ -196,8 +152,7 @@ class FocusMapWidget(WorkerMixin, QWidget):
             format_magnification(layer_magnification(layer)) if layer is not None else "")
 
     def source_layer(self):
-        name = self.layer_combo.currentText()
-        return self.viewer.layers[name] if name and name in self.viewer.layers else None
+        return self.layer_combo.layer()
 
     def set_layer(self, name: str) -> None:
         self.layer_combo.setCurrentText(name)
@@ -211,28 +166,17 @@ class FocusMapWidget(WorkerMixin, QWidget):
         layer = self.source_layer()
         if layer is None:
             raise SemFocusError("There is no image layer to map: open an image or a sample first.")
-        text = self.magnification_edit.text()
-        try:
-            mag = parse_magnification(text)
-        except ValueError:
-            raise SemFocusError(f"Magnification {text.strip()!r} is not a positive number.") from None
-        data = layer.data[0] if layer.multiscale else layer.data
-        lead = layer.ndim - 2
-        point = layer.world_to_data(self.viewer.dims.point[-layer.ndim:])  # the shown slice
-        index = tuple(int(round(float(v))) for v in point[:lead]) if lead > 0 else ()
-        index = tuple(min(max(i, 0), n - 1) for i, n in zip(index, data.shape[:lead], strict=False))
+        mag = parse_magnification(self.magnification_edit.text())
+        data = layer_array(layer)
+        index = shown_slice(self.viewer, layer)
         frame = data[index] if index else data
         method = self.method_combo.currentData()
-        checkpoint = self.checkpoint_edit.text().strip() or None
-        if method == MODEL_METHOD and checkpoint and not Path(checkpoint).is_file():
-            raise SemFocusError(f"Checkpoint {checkpoint} does not exist.")
+        checkpoint = (existing_checkpoint(self.checkpoint_edit.text()) if method == MODEL_METHOD
+                      else self.checkpoint_edit.text().strip() or None)
         tile = (int(self.tile_h.value()), int(self.tile_w.value()))
         sh, sw = int(self.stride_h.value()), int(self.stride_w.value())
         stride = (sh or tile[0] // 2, sw or tile[1] // 2)
-        inp = LayerInput(name=layer.name, data=frame, magnification=mag,
-                         databar_rows=layer_databar_rows(layer), rgb=bool(layer.rgb),
-                         path=layer_source_path(layer))
-        return MapSettings(layer=inp, slice_index=index, method=method, checkpoint=checkpoint,
+        return MapSettings(layer=layer_input(layer, mag, frame), slice_index=index, method=method, checkpoint=checkpoint,
                            mode=self.mode_combo.currentData(), tile_hw=tile, stride_hw=stride)
 
     # ---- running (run, cancel, is_running: WorkerMixin) -------------------------------------
@@ -293,8 +237,5 @@ class FocusMapWidget(WorkerMixin, QWidget):
         """Write row, column, y, x (tile centre), score, certainty per tile."""
         if self.last_run is None or self.last_run.fmap is None:
             return None
-        path = ask_save_path(self, path, "Export focus map", "focus-map.csv", "CSV (*.csv)")
-        if path:
-            write_text_file(path, self.last_run.fmap.to_csv())
-            self.status_label.setText(f"Focus map written to {path}.")
-        return path
+        return self._save_text(path, self.last_run.fmap.to_csv(), "Export focus map",
+                               "focus-map.csv", "CSV (*.csv)", "Focus map")

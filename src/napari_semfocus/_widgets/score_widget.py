@@ -15,22 +15,15 @@ Public API (used by the tests and by scripts driving the widget)::
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
-    QComboBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -39,36 +32,43 @@ from superqt import QCollapsible
 from ..errors import SemFocusError
 from ._active_model import follow as follow_active_model
 from ._common import (
+    CHECKPOINT_MODEL,
+    DEFAULT_MODEL,
+    MODEL_FILES,
     MODEL_METHOD,
-    LayerInput,
+    NOTE_STYLE,
+    WARN_STYLE,
     LayerScores,
     RunResult,
     ScoreSettings,
-    WorkerMixin,
-    ask_save_path,
-    compact_combo,
+    browse_into,
+    combo_box,
+    dark_theme,
+    existing_checkpoint,
     form_row,
     format_magnification,
+    go_to_slice,
     image_layers,
     layer_databar_rows,
+    layer_input,
     layer_magnification,
-    layer_source_path,
+    method_combo,
+    model_combo,
     names,
+    note_label,
     notify_info,
     parse_magnification,
+    row_widget,
+    spin_box,
     with_tip,
-    write_text_file,
 )
+from ._controls import WorkerMixin
+from ._layer_list import ChecklistMixin, LayerChecklist
 from ._results import FocusCurvePlot, ScoreTable
 from ._score_job import Progress, Status, score_layers
 
-DEFAULT_MODEL = "default"
-CHECKPOINT_MODEL = "checkpoint"
-MISSING_STYLE = "color: #f0a030;"
-NOTE_STYLE = "color: #9aa0a6;"
 
-
-class ScoreFocusWidget(WorkerMixin, QWidget):
+class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
     """Dock widget: per-slice focus scores of image layers, table, focus curve, best slice."""
 
     worker_job = staticmethod(score_layers)
@@ -79,11 +79,8 @@ class ScoreFocusWidget(WorkerMixin, QWidget):
         self.viewer = napari_viewer
         self.results: list[LayerScores] = []
         self.last_run: RunResult | None = None
-        self.worker = None
-        self._cancel = threading.Event()
         self._auto_magnification = ""  # what the field was filled with from metadata
         self._build()
-        self._connect_viewer()
         self.refresh_layers()
         follow_active_model(self)  # "Use for scoring" in the Fine-tune widget
 
@@ -95,16 +92,14 @@ class ScoreFocusWidget(WorkerMixin, QWidget):
         # layers
         box = QGroupBox("Image layers")
         box_layout = QVBoxLayout(box)
-        self.layer_list = with_tip(QListWidget(), (
+        self.layer_list = LayerChecklist(self.viewer, (
             "Tick the image layers to score: 2-D images get one score, stacks (focus series, "
-            "time series) one score per slice. RGB layers are converted to grey."))
-        self.layer_list.setMaximumHeight(72)
+            "time series) one score per slice. RGB layers are converted to grey."), 72)
         box_layout.addWidget(self.layer_list)
-        self.databar_note = with_tip(QLabel(), (
+        self.databar_note = note_label("", (
             "Rows of the vendor's data bar (text strip at the bottom) are left out of scoring. "
-            "The height comes from the file's metadata or is detected when the file is opened."))
-        self.databar_note.setWordWrap(True)
-        self.databar_note.setStyleSheet(NOTE_STYLE)
+            "The height comes from the file's metadata or is detected when the file is opened."),
+            NOTE_STYLE)
         box_layout.addWidget(self.databar_note)
         col.addWidget(box)
 
@@ -115,34 +110,22 @@ class ScoreFocusWidget(WorkerMixin, QWidget):
             "Instrument magnification (e.g. 5000 or 5.72 k). Filled from the layer's metadata "
             "when the SEM reader or the sample data put it there; edit it to override. "
             "The model needs it; classical measures do not."))
-        self.magnification_hint = QLabel()
-        self.magnification_hint.setWordWrap(True)
+        self.magnification_hint = note_label()
         form.addRow(self.magnification_hint)
 
-        self.method_combo = compact_combo(QComboBox())
-        self.method_combo.addItem("FocusNet model (score 0–10)", MODEL_METHOD)
-        from ..measures import MEASURES
-
-        for name in MEASURES:
-            self.method_combo.addItem(f"{name} (classical measure)", name)
+        self.method_combo = method_combo()
         form_row(form, "Method", self.method_combo, (
             "Score with the focus model (0 = no sample, 10 = perfectly focused) or with a "
             "classical focus measure (larger = sharper, not on the 0-10 scale)."))
 
-        self.model_combo = compact_combo(QComboBox())
-        self.model_combo.addItem("Default model (shipped)", DEFAULT_MODEL)
-        self.model_combo.addItem("Checkpoint file…", CHECKPOINT_MODEL)
+        self.model_combo = model_combo()
         form_row(form, "Model", self.model_combo, (
             "The model shipped with napari-semfocus, or a checkpoint (.safetensors) you trained "
             "or fine-tuned."))
-        path_row = QWidget()
-        path_layout = QHBoxLayout(path_row)
-        path_layout.setContentsMargins(0, 0, 0, 0)
         self.checkpoint_edit = with_tip(QLineEdit(), "Path of the checkpoint file (.safetensors).")
         self.checkpoint_edit.setPlaceholderText("checkpoint .safetensors")
         self.browse_button = with_tip(QPushButton("Browse…"), "Choose a checkpoint file.")
-        path_layout.addWidget(self.checkpoint_edit)
-        path_layout.addWidget(self.browse_button)
+        path_row = row_widget(self.checkpoint_edit, self.browse_button)
         form_row(form, "Checkpoint", path_row, "Checkpoint file used when Model is 'Checkpoint file…'.")
         col.addLayout(form)
 
@@ -151,10 +134,10 @@ class ScoreFocusWidget(WorkerMixin, QWidget):
                                  "Rarely needed: device, region and batch size of the model.")
         adv = QWidget()
         adv_form = QFormLayout(adv)
-        self.device_combo = compact_combo(QComboBox())
         from ..devices import DEVICE_CHOICES
+        from ..preprocess import REGIONS
 
-        self.device_combo.addItems(list(DEVICE_CHOICES))
+        self.device_combo = combo_box(DEVICE_CHOICES)
         form_row(adv_form, "Device", self.device_combo, (
             "Where the model runs: auto picks CUDA, then Apple MPS, then the CPU. "
             "The device actually used is shown below after a run starts."))
@@ -162,16 +145,11 @@ class ScoreFocusWidget(WorkerMixin, QWidget):
                                      "The device the model runs on.")
         self.device_label.setStyleSheet(NOTE_STYLE)
         adv_form.addRow("Using", self.device_label)
-        self.region_combo = compact_combo(QComboBox())
-        from ..preprocess import REGIONS
-
-        self.region_combo.addItems(list(REGIONS))
+        self.region_combo = combo_box(REGIONS)
         form_row(adv_form, "Region", self.region_combo, (
             "whole: mean score of 320 x 240 tiles covering the frame (default); centre: one "
             "320 x 240 crop from the centre, as in the reference paper."))
-        self.batch_spin = QSpinBox()
-        self.batch_spin.setRange(1, 1024)
-        self.batch_spin.setValue(32)
+        self.batch_spin = spin_box(1, 1024, 32)
         form_row(adv_form, "Batch size", self.batch_spin, (
             "Tiles per model batch; smaller uses less memory, and Cancel reacts between batches."))
         self.advanced.addWidget(adv)
@@ -185,11 +163,11 @@ class ScoreFocusWidget(WorkerMixin, QWidget):
         # results: focus curve and best slice first (what most users want), then the table
         results = QGroupBox("Results")
         res_layout = QVBoxLayout(results)
-        self.plot = FocusCurvePlot(dark=_dark_theme())
+        self.plot = FocusCurvePlot(dark=dark_theme())
         with_tip(self.plot.canvas, "Focus curve: score against slice; the star marks the best slice.")
         res_layout.addWidget(self.plot.canvas)
         best_row = QHBoxLayout()
-        self.curve_combo = with_tip(compact_combo(QComboBox()), "Stack whose best slice to show.")
+        self.curve_combo = with_tip(combo_box(), "Stack whose best slice to show.")
         self.best_button = with_tip(QPushButton("Go to best slice"),
                                     "Move the viewer's slider to the best-focused slice.")
         self.best_button.setEnabled(False)
@@ -211,67 +189,14 @@ class ScoreFocusWidget(WorkerMixin, QWidget):
 
         self.export_button.clicked.connect(lambda: self.export_csv())
         self.best_button.clicked.connect(lambda: self.go_to_best_slice())
-        self.browse_button.clicked.connect(self._browse_checkpoint)
+        self.browse_button.clicked.connect(lambda: browse_into(
+            self, self.checkpoint_edit, "Focus model checkpoint", MODEL_FILES))
         self.method_combo.currentIndexChanged.connect(self._update_enabled)
         self.model_combo.currentIndexChanged.connect(self._update_enabled)
-        self.layer_list.itemChanged.connect(lambda _item: self._on_selection_changed())
+        self.layer_list.ticks_changed.connect(self._on_selection_changed)
         self._update_enabled()
 
-    def _connect_viewer(self) -> None:
-        events = self.viewer.layers.events
-        events.inserted.connect(self._on_layers_changed)
-        events.removed.connect(self._on_layers_changed)
-        events.moved.connect(self._on_layers_changed)
-
-    # ---- layer list ------------------------------------------------------------------------
-    def _on_layers_changed(self, event=None) -> None:
-        layer = getattr(event, "value", None)
-        if layer is not None and hasattr(layer, "events") and hasattr(layer.events, "name"):
-            layer.events.name.connect(lambda _e: self.refresh_layers())
-        self.refresh_layers()
-
-    def refresh_layers(self) -> None:
-        """Rebuild the layer list from the viewer, keeping the ticks of layers still there;
-        when nothing is ticked, tick the selected image layers (or the newest image layer)."""
-        ticked = set(self.selected_layer_names())
-        layers = image_layers(self.viewer)
-        if not ticked & {lyr.name for lyr in layers}:
-            chosen = [lyr.name for lyr in layers if lyr in self.viewer.layers.selection]
-            ticked = set(chosen or ([layers[-1].name] if layers else []))
-        self.layer_list.blockSignals(True)
-        self.layer_list.clear()
-        for layer in layers:
-            item = QListWidgetItem(layer.name)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if layer.name in ticked
-                               else Qt.CheckState.Unchecked)
-            self.layer_list.addItem(item)
-        self.layer_list.blockSignals(False)
-        self._on_selection_changed()
-
-    def selected_layer_names(self) -> list[str]:
-        out = []
-        for i in range(self.layer_list.count()):
-            item = self.layer_list.item(i)
-            if item.checkState() == Qt.CheckState.Checked:
-                out.append(item.text())
-        return out
-
-    def selected_layers(self) -> list:
-        chosen = set(self.selected_layer_names())
-        return [layer for layer in image_layers(self.viewer) if layer.name in chosen]
-
-    def set_selected_layers(self, layer_names) -> None:
-        """Tick exactly the image layers named in ``layer_names``."""
-        wanted = set(layer_names)
-        self.layer_list.blockSignals(True)
-        for i in range(self.layer_list.count()):
-            item = self.layer_list.item(i)
-            item.setCheckState(Qt.CheckState.Checked if item.text() in wanted
-                               else Qt.CheckState.Unchecked)
-        self.layer_list.blockSignals(False)
-        self._on_selection_changed()
-
+    # ---- layer list (refresh_layers, selected_layer_names, set_selected_layers: ChecklistMixin)
     def _on_selection_changed(self) -> None:
         """Fill the magnification field and the data-bar note from the ticked layers."""
         layers = self.selected_layers()
@@ -290,7 +215,7 @@ class ScoreFocusWidget(WorkerMixin, QWidget):
             self.magnification_edit.setPlaceholderText("type the magnification, e.g. 5000")
             self._hint(f"No magnification in the metadata of {names(missing)}: type it above "
                        "(the model needs it; a typed value applies to all ticked layers).",
-                       MISSING_STYLE)
+                       WARN_STYLE)
         elif len({m for m in mags.values()}) > 1:
             self.magnification_edit.setPlaceholderText("from each layer's metadata")
             self._hint("Layers differ: each uses its own magnification; a value typed here "
@@ -328,12 +253,6 @@ class ScoreFocusWidget(WorkerMixin, QWidget):
         self.checkpoint_edit.setEnabled(model and checkpoint)
         self.browse_button.setEnabled(model and checkpoint)
 
-    def _browse_checkpoint(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Focus model checkpoint", "",
-                                              "Model files (*.safetensors);;All files (*)")
-        if path:
-            self.checkpoint_edit.setText(path)
-
     def snapshot_settings(self) -> ScoreSettings:
         """Read every field once (on the UI thread); raises SemFocusError for bad input."""
         if not image_layers(self.viewer):
@@ -342,27 +261,17 @@ class ScoreFocusWidget(WorkerMixin, QWidget):
         if not layers:
             raise SemFocusError("No image layer is ticked: tick the layers to score.")
         text = self.magnification_edit.text()
-        try:
-            typed = parse_magnification(text)
-        except ValueError:
-            raise SemFocusError(
-                f"Magnification {text.strip()!r} is not a positive number (e.g. 5000).") from None
+        typed = parse_magnification(text, " (e.g. 5000)")
         if text.strip() == self._auto_magnification:
             typed = None  # not an override: every layer uses its own metadata
         method = self.method_combo.currentData()
         checkpoint = None
         if method == MODEL_METHOD and self.model_combo.currentData() == CHECKPOINT_MODEL:
-            checkpoint = self.checkpoint_edit.text().strip()
-            if not checkpoint:
+            checkpoint = existing_checkpoint(self.checkpoint_edit.text())
+            if checkpoint is None:
                 raise SemFocusError("No checkpoint file chosen: pick one or use the default model.")
-            if not Path(checkpoint).is_file():
-                raise SemFocusError(f"Checkpoint {checkpoint} does not exist.")
-        inputs = tuple(
-            LayerInput(name=lyr.name, data=lyr.data[0] if lyr.multiscale else lyr.data,
-                       magnification=typed if typed is not None else layer_magnification(lyr),
-                       databar_rows=layer_databar_rows(lyr), rgb=bool(lyr.rgb),
-                       path=layer_source_path(lyr))
-            for lyr in layers)
+        inputs = tuple(layer_input(lyr, typed if typed is not None else layer_magnification(lyr))
+                       for lyr in layers)
         return ScoreSettings(layers=inputs, method=method, checkpoint=checkpoint,
                              device=self.device_combo.currentText(),
                              region=self.region_combo.currentText(),
@@ -430,36 +339,14 @@ class ScoreFocusWidget(WorkerMixin, QWidget):
 
     def export_csv(self, path=None) -> Path | None:
         """Write the table to ``path`` (asks for a file when ``None``); returns the path."""
-        path = ask_save_path(self, path, "Export focus scores", "focus-scores.csv",
-                             "CSV files (*.csv)")
-        if path is None:
-            return None
-        write_text_file(path, self.table.csv_text())
-        self.status_label.setText(f"Scores written to {path}.")
-        return path
+        return self._save_text(path, self.table.csv_text(), "Export focus scores",
+                               "focus-scores.csv", "CSV files (*.csv)", "Scores")
 
     def go_to_best_slice(self, layer_name: str | None = None) -> int | None:
         """Move the viewer's sliders to the best slice of a scored stack; returns that slice."""
-        import numpy as np
-
         name = layer_name or self.curve_combo.currentText()
         res = next((r for r in self.results if r.layer_name == name and len(r.scores) > 1), None)
         if res is None or name not in self.viewer.layers:
             return None
-        layer = self.viewer.layers[name]
-        lead = layer.data.shape[: layer.ndim - 2]
-        index = np.unravel_index(res.best_index, lead)
-        offset = self.viewer.dims.ndim - layer.ndim
-        for axis, i in enumerate(index):
-            world = float(layer.translate[axis] + layer.scale[axis] * int(i))
-            self.viewer.dims.set_point(offset + axis, world)
+        go_to_slice(self.viewer, self.viewer.layers[name], res.best_index)
         return res.best_index
-
-
-def _dark_theme() -> bool:
-    try:
-        from napari.settings import get_settings
-
-        return get_settings().appearance.theme != "light"
-    except Exception:
-        return True
