@@ -165,6 +165,8 @@ def _gate_figures(pred, label, groups, precision: float, accept_score: float) ->
 
 
 def report_markdown(report: dict) -> str:
+    from .gate import format_figure as _f
+
     devs = report["devices"]
     head = (["candidate", "RMSE", "rho", "gate precision", "gate recall", "params (M)"]
             + [f"{d.upper()} img/s" for d in devs] + [f"{d.upper()} memory (MB)" for d in devs]
@@ -189,10 +191,6 @@ def report_markdown(report: dict) -> str:
         "and CPU images/s by another candidate."
     )
     return "\n".join(lines) + "\n"
-
-
-def _f(v) -> str:
-    return "n/a" if v is None else f"{v:.3f}"
 
 
 def write_report(report: dict, prefix) -> str:
