@@ -1,7 +1,10 @@
 """Copy a trained checkpoint into the package as the shipped default model (float16 weights),
 with the evaluation report's figures in its metadata.
 
-    python scripts/ship_model.py runs/resnet18-mag/best.safetensors --report docs/eval/resnet18-mag.json
+    python scripts/ship_model.py runs/v2-b/best.safetensors --report docs/eval/resnet18-mag-v2.json
+
+The file is ``src/napari_semfocus/models/<scorer.DEFAULT_MODEL_NAME>``; change that name for a
+new version.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ def main(argv=None) -> None:
     model, meta = load_checkpoint(args.checkpoint)
     meta = {k: v for k, v in meta.items() if k not in ("format", "format_version", "architecture",
                                                       "input", "weights_dtype")}
-    meta["model_version"] = "focusnet-resnet18-v1"
+    meta["model_version"] = default_model_path().stem  # scorer.DEFAULT_MODEL_NAME names the version
     if args.report:
         with open(args.report, encoding="utf-8") as fh:
             report = json.load(fh)
