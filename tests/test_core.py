@@ -86,6 +86,47 @@ def test_model_shapes_and_range():
     assert FocusNet("resnet18").head[0].in_features == 513
 
 
+def test_output_margin_reaches_the_ends_of_the_scale():
+    import torch
+
+    from napari_semfocus.model import FocusNet
+
+    model = FocusNet("mobilenet_v3_small", output_margin=0.5)
+    feats = torch.zeros(3, model.feature_dim)
+    last = model.head[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        for z, want_train, want_eval in ((-20.0, -0.5, 0.0), (0.0, 5.0, 5.0), (20.0, 10.5, 10.0)):
+            last.bias.fill_(z)
+            model.train()
+            assert model.score_features(feats, torch.zeros(3))[0].item() == pytest.approx(want_train, abs=1e-4)
+            model.eval()
+            assert model.score_features(feats, torch.zeros(3))[0].item() == pytest.approx(want_eval, abs=1e-4)
+        # 10 is reached at a finite logit with the margin; a plain 10 * sigmoid (margin 0) never does
+        last.bias.fill_(3.1)
+        assert model.score_features(feats, torch.zeros(3))[0].item() == 10.0
+        model.output_margin = 0.0
+        assert model.score_features(feats, torch.zeros(3))[0].item() < 9.6
+
+
+def test_checkpoint_keeps_the_output_margin(tmp_path):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from napari_semfocus.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+    from napari_semfocus.model import FocusNet
+
+    path = save_checkpoint(FocusNet("mobilenet_v3_small", output_margin=0.25), tmp_path / "m.safetensors")
+    assert load_checkpoint(path)[0].output_margin == 0.25
+    # a v1 file (written before the margin existed) has no such key and keeps 10 * sigmoid
+    meta = read_metadata(path)
+    del meta["architecture"]["output_margin"]
+    old = tmp_path / "v1.safetensors"
+    save_file(load_file(str(path)), str(old), metadata={"semfocus": json.dumps(meta)})
+    assert load_checkpoint(old)[0].output_margin == 0.0
+
+
 def test_checkpoint_roundtrip_and_errors(tmp_path):
     import torch
     from safetensors.torch import save_file
