@@ -71,3 +71,13 @@ def tiny_checkpoint(tmp_path_factory, pool_image):
                          crop_hw=(96, 128), val_max_frames=16)
     updates = list(train(model, data, data.subset(np.arange(16)), config, out))
     return out / "best.safetensors", updates
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    """Messages passed to napari's show_error (the widgets' error path)."""
+    shown: list[str] = []
+    import napari.utils.notifications as notifications
+
+    monkeypatch.setattr(notifications, "show_error", lambda msg, *a, **k: shown.append(str(msg)))
+    return shown

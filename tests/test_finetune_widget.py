@@ -37,15 +37,6 @@ def fresh_active_model():
 
 
 @pytest.fixture
-def errors(monkeypatch):
-    shown: list[str] = []
-    import napari.utils.notifications as notifications
-
-    monkeypatch.setattr(notifications, "show_error", lambda msg, *a, **k: shown.append(str(msg)))
-    return shown
-
-
-@pytest.fixture
 def samples_viewer(make_napari_viewer):
     """A shown viewer with the focus series and the SEM image, and the widget docked."""
     viewer = make_napari_viewer(show=True)

@@ -40,15 +40,6 @@ POOL_FILES = ("lungcells_lacunarity/DC_v2__CS_DCs_12000x_A.tif",
               "lungcells_lacunarity/DC_v2__CS_DCs_3500x_A.tif")
 
 
-@pytest.fixture
-def errors(monkeypatch):
-    shown: list[str] = []
-    import napari.utils.notifications as notifications
-
-    monkeypatch.setattr(notifications, "show_error", lambda msg, *a, **k: shown.append(str(msg)))
-    return shown
-
-
 @pytest.fixture(scope="module")
 def labelled_manifest(tmp_path_factory):
     """240 x 320 crops of three real SEM frames (2x downscaled) blurred by SIGMAS, labelled by

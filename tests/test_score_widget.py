@@ -34,16 +34,6 @@ WORKER_TIMEOUT_MS = 600_000  # the model on 2 busy CPU cores
 
 # ---- helpers --------------------------------------------------------------------------------
 @pytest.fixture
-def errors(monkeypatch):
-    """Messages passed to napari's show_error (the widget's error path)."""
-    shown: list[str] = []
-    import napari.utils.notifications as notifications
-
-    monkeypatch.setattr(notifications, "show_error", lambda msg, *a, **k: shown.append(str(msg)))
-    return shown
-
-
-@pytest.fixture
 def series_viewer(make_napari_viewer):
     """A shown viewer with the focus-series sample and the widget docked."""
     viewer = make_napari_viewer(show=True)

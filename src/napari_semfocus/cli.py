@@ -72,10 +72,22 @@ def cmd_measure(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def add_model_args(p, checkpoint_help="model file (.safetensors); default: the shipped model",
+                   region_help="whole image (mean over tiles, default) or the paper's 320x240 "
+                               "centre crop") -> None:
+    """--checkpoint, --device, --batch-size and (unless ``region_help`` is None) --region."""
     from .devices import DEVICE_CHOICES
-    from .measures import MEASURES
     from .preprocess import REGIONS
+
+    p.add_argument("--checkpoint", help=checkpoint_help)
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--batch-size", type=int, default=32)
+    if region_help is not None:
+        p.add_argument("--region", default="whole", choices=REGIONS, help=region_help)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .measures import MEASURES
 
     parser = argparse.ArgumentParser(
         prog="semfocus", description="Focus scores (0-10) for SEM images.")
@@ -84,11 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("score", help="score images and stacks with the focus model")
     _add_inputs(p)
-    p.add_argument("--checkpoint", help="model file (.safetensors); default: the shipped model")
-    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--region", default="whole", choices=REGIONS,
-                   help="whole image (mean over tiles, default) or the paper's 320x240 centre crop")
+    add_model_args(p)
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("measure", help="classical focus measures in the same CSV shape")

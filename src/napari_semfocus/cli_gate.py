@@ -18,11 +18,9 @@ from .errors import SemFocusError
 
 def register(sub) -> None:
     """Add ``gate calibrate`` and ``gate apply`` to the ``semfocus`` parser."""
-    from .cli import _add_inputs
-    from .devices import DEVICE_CHOICES
+    from .cli import _add_inputs, add_model_args
     from .gate import DEFAULT_TARGET_PRECISION
     from .gate_labels import DEFAULT_ACCEPT_SCORE
-    from .preprocess import REGIONS
 
     gate = sub.add_parser("gate", help="accept/reject images at a chosen precision (calibrate, apply)")
     gsub = gate.add_subparsers(dest="gate_command", required=True)
@@ -53,11 +51,7 @@ def register(sub) -> None:
     p.add_argument("--plot", help="PNG of the precision-recall curve with the chosen point")
     p.add_argument("--scores", help="also write the model's scores as CSV (path,index,"
                                     "magnification,score,label,acceptable)")
-    p.add_argument("--checkpoint", help="model file (.safetensors); default: the shipped model")
-    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--region", default="whole", choices=REGIONS,
-                   help="scoring region, kept in the gate file and used by apply")
+    add_model_args(p, region_help="scoring region, kept in the gate file and used by apply")
     p.set_defaults(func=cmd_calibrate)
 
     p = gsub.add_parser("apply", help="accept or reject images, stack slices and folders")
@@ -66,11 +60,8 @@ def register(sub) -> None:
         if action.dest == "paths":
             action.help = "image files, stacks or folders of images (TIFF, PNG, JPEG)"
     p.add_argument("--gate", required=True, help="gate file written by 'semfocus gate calibrate'")
-    p.add_argument("--checkpoint",
-                   help="model file; default: the gate's model (the shipped one, or the file "
-                        "it was calibrated with)")
-    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
-    p.add_argument("--batch-size", type=int, default=32)
+    add_model_args(p, checkpoint_help="model file; default: the gate's model (the shipped one, or "
+                                      "the file it was calibrated with)", region_help=None)
     p.set_defaults(func=cmd_apply)
 
 
