@@ -58,17 +58,19 @@ def images_per_second(model, device: str = "cpu", batch: int = 32, batches: int 
 def measure_speed_memory(candidate: str, device: str = "cpu", batch: int = 32, batches: int = 3) -> dict:
     """Images/s and peak memory of scoring with an (untrained) candidate, in a subprocess.
 
-    CPU memory is the process's peak resident set minus its resident set before the model was
-    built (weights + activations + allocator); CUDA memory is ``max_memory_allocated``."""
+    CPU memory is the subprocess's peak resident set (``VmHWM``, which starts afresh at exec,
+    unlike ``ru_maxrss``, which Linux carries over from the parent) minus its resident set before
+    the model was built (weights + activations + allocator); CUDA memory is
+    ``max_memory_allocated``."""
     code = (
-        "import json,sys,resource,torch\n"
-        "from napari_semfocus.compare import parse_candidate, images_per_second, _rss_mb\n"
+        "import json,sys,torch\n"
+        "from napari_semfocus.compare import parse_candidate, images_per_second, _status_mb\n"
         "from napari_semfocus.model import FocusNet\n"
         "cand, dev, batch, batches = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])\n"
-        "base = _rss_mb()\n"
+        "base = _status_mb('VmRSS')\n"
         "bb, mag = parse_candidate(cand)\n"
         "ips = images_per_second(FocusNet(bb, use_magnification=mag), dev, batch, batches)\n"
-        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "peak = _status_mb('VmHWM')\n"
         "gpu = torch.cuda.max_memory_allocated() / 2**20 if dev == 'cuda' else None\n"
         "print(json.dumps({'images_per_s': ips, 'memory_mb': gpu if gpu is not None else peak - base}))\n"
     )
@@ -80,12 +82,16 @@ def measure_speed_memory(candidate: str, device: str = "cpu", batch: int = 32, b
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return float(line.split()[1]) / 1024
-    return 0.0
+def _status_mb(key: str) -> float:
+    """A memory figure of this process from /proc/self/status (Linux), in MB; NaN elsewhere."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return float(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
 
 
 def pareto_front(rows: list[dict], lower: str = "rmse", higher: str = "cpu_images_per_s") -> list[bool]:
@@ -182,9 +188,10 @@ def report_markdown(report: dict) -> str:
     rec = report["recipe"]
     lines.append("")
     lines.append(
-        f"Same data and recipe for all: {report['train_frames']} training frames, {rec['epochs']} epochs x "
-        f"{rec['steps_per_epoch']} steps of batch {rec['batch_size']}, {rec['optimiser']} lr {rec['lr']}, "
-        f"crops {tuple(rec['small_crop_hw'] or rec['crop_hw'])}; validation: {report['val_frames']} frames "
+        f"Same data and recipe for all, from scratch: {report['train_frames']} training frames, "
+        f"{rec['epochs'] * rec['steps_per_epoch']} steps of batch {rec['batch_size']} "
+        f"({rec['epochs']} x {rec['steps_per_epoch']}), {rec['optimiser']} lr {rec['lr']}, "
+        f"{' x '.join(map(str, rec['small_crop_hw'] or rec['crop_hw']))} crops; validation: {report['val_frames']} frames "
         f"of held-out source images, centre 240 x 320 crop. Gate: threshold for precision "
         f"{report['gate_precision']} (accept = label >= {report['accept_score']}) calibrated on half of the "
         "validation series, precision/recall measured on the other half. Pareto: not beaten on both RMSE "
