@@ -7,11 +7,12 @@ def main():
     viewer = napari.Viewer(title="napari-semfocus")
     for key in ("sem_image", "half_focused", "focus_series"):
         viewer.open_sample("napari-semfocus", key)
-    viewer.window.add_plugin_dock_widget("napari-semfocus", "Focus map")
-    viewer.window.add_plugin_dock_widget("napari-semfocus", "Score focus")
-    # the other two as tabs beside Score focus
-    viewer.window.add_plugin_dock_widget("napari-semfocus", "Acceptance gate", tabify=True)
-    viewer.window.add_plugin_dock_widget("napari-semfocus", "Fine-tune", tabify=True)
+    score_dock, _ = viewer.window.add_plugin_dock_widget("napari-semfocus", "Score focus")
+    for name in ("Focus map", "Acceptance gate", "Fine-tune"):  # as tabs beside Score focus
+        viewer.window.add_plugin_dock_widget("napari-semfocus", name, tabify=True)
+    from qtpy.QtCore import QTimer
+
+    QTimer.singleShot(0, score_dock.raise_)  # once the window is shown: Score focus in front
     napari.run()
 
 

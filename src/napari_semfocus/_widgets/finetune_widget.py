@@ -121,6 +121,7 @@ class FineTuneWidget(WorkerMixin, QWidget):
         self.annotation_panel.status.connect(self.status_label.setText)
         self.cancel_button.setText("Stop")
         self.progress_bar.setFormat("epoch %v / %m")
+        self.progress_bar.setRange(0, int(self.epochs_spin.value()))  # not the base class's 0..1000
         self.batch_bar = with_tip(QProgressBar(), "Batches of the current epoch.")
         self.batch_bar.setFormat("batch %v / %m")
         col.insertWidget(col.indexOf(self.progress_bar) + 1, self.batch_bar)
