@@ -20,6 +20,8 @@ from napari_semfocus._widgets.map_widget import FocusMapWidget
 from napari_semfocus._widgets.score_widget import CHECKPOINT_MODEL, ScoreFocusWidget
 from napari_semfocus.scorer import default_model_path
 
+from .viewer_helpers import assert_layers_unchanged, layer_snapshot
+
 pytestmark = pytest.mark.gui
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,19 +56,6 @@ def dock_of(widget):
     while not isinstance(widget, QDockWidget):
         widget = widget.parentWidget()
     return widget
-
-
-def snapshot(viewer):
-    return {layer.name: (np.array(layer.data, copy=True), dict(layer.metadata))
-            for layer in viewer.layers}
-
-
-def assert_untouched(viewer, before):
-    assert [layer.name for layer in viewer.layers] == list(before)
-    for layer in viewer.layers:
-        data, meta = before[layer.name]
-        np.testing.assert_array_equal(layer.data, data)
-        assert layer.metadata.keys() == meta.keys()
 
 
 def lab_score(label):
@@ -119,7 +108,7 @@ def test_annotate_train_stop_save_and_use_for_scoring(samples_viewer, qtbot, tmp
     score_widget = ScoreFocusWidget(viewer)  # docked before the model exists
     viewer.window.add_dock_widget(score_widget, name="Score focus", area="right", tabify=True)
     dock_of(widget).raise_()  # the Fine-tune tab in front
-    before = snapshot(viewer)
+    before = layer_snapshot(viewer)
 
     lab = annotate_samples(qtbot, viewer, widget)
     rows = widget.annotations.rows
@@ -222,7 +211,7 @@ def test_annotate_train_stop_save_and_use_for_scoring(samples_viewer, qtbot, tmp
     assert later_map.checkpoint_edit.text() == str(path)
     assert later_map.snapshot_settings().checkpoint == str(path)
 
-    assert_untouched(viewer, before)  # the user's layers were only read
+    assert_layers_unchanged(viewer, before)  # the user's layers were only read
 
 
 # ---- annotations in the widget ---------------------------------------------------------------

@@ -23,6 +23,8 @@ from napari_semfocus._widgets._score_job import Progress, score_layers
 from napari_semfocus._widgets.score_widget import ScoreFocusWidget
 from napari_semfocus.scorer import default_model_path
 
+from .viewer_helpers import assert_layers_unchanged, layer_snapshot
+
 pytestmark = pytest.mark.gui
 
 REPO = Path(__file__).resolve().parents[1]
@@ -234,19 +236,6 @@ def test_2d_rgb_and_several_layers(make_napari_viewer, qtbot):
 
 
 # ---- errors: a notification, layers untouched ------------------------------------------------
-def _snapshot(viewer):
-    return {layer.name: (np.array(layer.data, copy=True), dict(layer.metadata))
-            for layer in viewer.layers}
-
-
-def _assert_untouched(viewer, before):
-    assert [layer.name for layer in viewer.layers] == list(before)
-    for layer in viewer.layers:
-        data, meta = before[layer.name]
-        np.testing.assert_array_equal(layer.data, data)
-        assert "semfocus" not in layer.metadata and layer.metadata.keys() == meta.keys()
-
-
 def test_error_no_image_layer(make_napari_viewer, qtbot, errors):
     viewer = make_napari_viewer()
     viewer.add_points(np.zeros((2, 2)))
@@ -259,20 +248,20 @@ def test_error_no_image_layer(make_napari_viewer, qtbot, errors):
 def test_error_constant_image(make_napari_viewer, qtbot, errors):
     viewer = make_napari_viewer()
     viewer.add_image(np.full((64, 80), 7, np.uint8), name="flat", metadata={"magnification": 1e3})
-    before = _snapshot(viewer)
+    before = layer_snapshot(viewer)
     widget = ScoreFocusWidget(viewer)
     widget.set_method("brenner")
     run_and_wait(qtbot, widget)
     assert len(errors) == 1 and "'flat'" in errors[0] and "constant" in errors[0]
     assert widget.results == []
-    _assert_untouched(viewer, before)
+    assert_layers_unchanged(viewer, before, absent_keys=("semfocus",))
 
 
 def test_error_missing_magnification_for_the_model(make_napari_viewer, qtbot, errors,
                                                    untrained_checkpoint):
     viewer = make_napari_viewer()
     viewer.add_image(np.random.default_rng(0).random((64, 80)), name="no-mag")
-    before = _snapshot(viewer)
+    before = layer_snapshot(viewer)
     widget = ScoreFocusWidget(viewer)
     assert widget.magnification_edit.text() == ""
     assert "No magnification" in widget.magnification_hint.text()
@@ -280,7 +269,7 @@ def test_error_missing_magnification_for_the_model(make_napari_viewer, qtbot, er
     widget.set_checkpoint(untrained_checkpoint)
     run_and_wait(qtbot, widget)
     assert len(errors) == 1 and "magnification" in errors[0].lower()
-    _assert_untouched(viewer, before)
+    assert_layers_unchanged(viewer, before, absent_keys=("semfocus",))
 
 
 @pytest.mark.parametrize("content", [b"", b"not a safetensors file", None])
@@ -288,7 +277,7 @@ def test_error_bad_checkpoint(make_napari_viewer, qtbot, errors, tmp_path, conte
     viewer = make_napari_viewer()
     viewer.add_image(np.random.default_rng(0).random((64, 80)), name="img",
                      metadata={"magnification": 2000})
-    before = _snapshot(viewer)
+    before = layer_snapshot(viewer)
     path = tmp_path / "bad.safetensors"
     if content is not None:
         path.write_bytes(content)
@@ -298,7 +287,7 @@ def test_error_bad_checkpoint(make_napari_viewer, qtbot, errors, tmp_path, conte
     run_and_wait(qtbot, widget)
     assert len(errors) == 1 and "checkpoint" in errors[0].lower()
     assert errors[0].count(".") <= 4 and "\n" not in errors[0]  # one sentence, no traceback
-    _assert_untouched(viewer, before)
+    assert_layers_unchanged(viewer, before, absent_keys=("semfocus",))
 
 
 def test_error_default_model_missing(make_napari_viewer, qtbot, errors, monkeypatch, tmp_path):
@@ -308,13 +297,13 @@ def test_error_default_model_missing(make_napari_viewer, qtbot, errors, monkeypa
     viewer = make_napari_viewer()
     viewer.add_image(np.random.default_rng(0).random((64, 80)), name="img",
                      metadata={"magnification": 2000})
-    before = _snapshot(viewer)
+    before = layer_snapshot(viewer)
     widget = ScoreFocusWidget(viewer)
     widget.set_method("model")
     widget.set_checkpoint(None)
     run_and_wait(qtbot, widget)
     assert len(errors) == 1 and "default focus model is not installed" in errors[0]
-    _assert_untouched(viewer, before)
+    assert_layers_unchanged(viewer, before, absent_keys=("semfocus",))
 
 
 def test_error_bad_magnification_text(make_napari_viewer, qtbot, errors):
