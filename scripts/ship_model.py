@@ -1,7 +1,7 @@
 """Copy a trained checkpoint into the package as the shipped default model (float16 weights),
 with the evaluation report's figures in its metadata.
 
-    python scripts/ship_model.py runs/v2-b/best.safetensors --report docs/eval/resnet18-mag-v2.json
+    python scripts/ship_model.py runs/v3/best.safetensors --report docs/eval/resnet18-mag-v3.json
 
 The file is ``src/napari_semfocus/models/<scorer.DEFAULT_MODEL_NAME>``; change that name for a
 new version.

@@ -19,7 +19,7 @@ from .errors import SemFocusError
 from .preprocess import TILE_HW, Window, as_frames, normalise, region_windows, to_model_input
 from .scale import encode_magnification
 
-DEFAULT_MODEL_NAME = "focusnet-resnet18-v2.safetensors"
+DEFAULT_MODEL_NAME = "focusnet-resnet18-v3.safetensors"
 
 
 def default_model_path() -> Path:
