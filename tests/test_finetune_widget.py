@@ -280,6 +280,10 @@ def test_training_errors_are_notifications(samples_viewer, qtbot, errors):
     widget.run()  # a missing checkpoint is refused before any worker starts
     assert not widget.is_running
     assert len(errors) == 2 and "/nowhere/model.safetensors" in errors[1]
+    widget.init_edit.setText("")
+    widget.run()
+    assert not widget.is_running
+    assert len(errors) == 3 and errors[2].startswith("No checkpoint file chosen")
 
 
 def test_every_field_has_a_tooltip(make_napari_viewer):

@@ -47,6 +47,7 @@ from ._common import (
     combo_box,
     dark_theme,
     double_spin_box,
+    existing_checkpoint,
     form_row,
     model_combo,
     note_label,
@@ -228,9 +229,9 @@ class FineTuneWidget(WorkerMixin, QWidget):
         """Read every field and the annotated frames of open layers (on the UI thread)."""
         init = DEFAULT_MODEL  # "default", as the job takes it
         if self.init_combo.currentData() == CHECKPOINT_MODEL:
-            init = self.init_edit.text().strip()
-            if not init or not Path(init).is_file():
-                raise SemFocusError(f"Checkpoint {init or '(none chosen)'} does not exist.")
+            init = existing_checkpoint(self.init_edit.text())
+            if init is None:
+                raise SemFocusError("No checkpoint file chosen: pick one or start from the default model.")
         config = TrainConfig(
             epochs=int(self.epochs_spin.value()), batch_size=int(self.batch_spin.value()),
             lr=float(self.lr_spin.value()), optimiser="adamw",
