@@ -39,9 +39,10 @@ from .degrade import degrade_region, draw_sigma_added, normalise_region
 from .pool import Source, cut_window, load_pool, usable_sources
 from .scale import label_for_added_blur, sigma_from_score
 
-# A whole sample type that training never sees: Zeiss InLens SE of soil/clay aggregates (6 frames,
-# 5,000x, a vendor and a content unlike the other folders' main content).
-HELD_OUT_SAMPLE_TYPES = ("soil_sem",)
+# Whole sample types that training never sees: Zeiss InLens SE of soil/clay aggregates (6 frames,
+# 5,000x) and rat spinal cord cross-sections (10 frames, biological SEM of myelinated axons):
+# vendors and contents unlike the other folders' main content.
+HELD_OUT_SAMPLE_TYPES = ("soil_sem", "axondeepseg_sem")
 # Field-of-view groups held out of training from the other folders (~15-20 % of each), chosen to
 # span the magnification bands: <1k (P33 254x, EBC, FIB-SEM overviews), 1k-10k (cells, wires,
 # fibres, superalloy), 10k-50k (SiO2 particles 25,000x, NFFA particles).
@@ -64,10 +65,10 @@ VAL_GROUPS = (
     "sem2surface/P33_scale1_",
 )
 VAL_LEVELS = (10.0, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0)  # target labels of a series
-N_TRAIN_SCENES = 160  # procedural scene bank for training (each reused with new crops/blur)
-N_VAL_SCENES = 7  # one distinct-seed scene per kind for validation
-ZERO_FRACTION = 0.07
-SCENE_FRACTION = 0.28
+N_TRAIN_SCENES = 260  # procedural scene bank for training (each reused with new crops/blur)
+N_VAL_SCENES = len(scenes.SCENE_KINDS)  # one distinct-seed scene per kind for validation
+ZERO_FRACTION = 0.12
+SCENE_FRACTION = 0.40
 VAL_ZERO_FRACTION = 0.05
 TRAIN_META_FIELDS = ("index", "label", "magnification", "source", "sample_type", "series",
                      "kind", "psf", "sigma_added", "noise_level", "bit_depth", "factor")
@@ -377,45 +378,3 @@ def make_dataset(pool_dir, out_dir, n_train: int = 12000, n_val: int = 800, seed
     (out / "dataset.json").write_text(json.dumps(summary, indent=1))
     return {"train_images": train_path, "train_meta": out / "train_meta.csv",
             "val_manifest": out / "val" / "manifest.csv", "summary": out / "dataset.json"}
-
-
-def training_contact_sheet(out_dir, path, n: int = 40, seed: int = 0) -> Path:
-    """A PNG of ``n`` random training examples, sharpest first, labelled (for checking by eye)."""
-    from .pool import contact_sheet
-
-    out_dir = Path(out_dir)
-    arr = np.load(out_dir / "train_images.npy", mmap_mode="r")
-    with open(out_dir / "train_meta.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    pick = np.random.default_rng(seed).choice(len(rows), min(n, len(rows)), replace=False)
-    pick = sorted(pick, key=lambda i: -float(rows[i]["label"]))
-    labels = [f"#{i} label {float(rows[i]['label']):.1f} {rows[i]['psf']}\n"
-              f"{rows[i]['sample_type'][:13]} {float(rows[i]['magnification']):.0f}x "
-              f"n{float(rows[i]['noise_level']):.2f}" for i in pick]
-    return contact_sheet([arr[i] for i in pick], labels, path, columns=8)
-
-
-def main(argv=None) -> int:
-    """``semfocus make-dataset --pool DIR --out DIR --n-train N --n-val N --seed S``."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="semfocus make-dataset",
-                                description="Generate labelled focus training/validation data.")
-    p.add_argument("--pool", required=True, help="the sem-pool folder (with manifest.csv)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--n-train", type=int, default=12000)
-    p.add_argument("--n-val", type=int, default=800, help="approximate number of val files")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", type=int, nargs=2, default=(256, 336), metavar=("H", "W"))
-    p.add_argument("--workers", type=int, default=2)
-    a = p.parse_args(argv)
-    t = time.time()
-    paths = make_dataset(a.pool, a.out, a.n_train, a.n_val, a.seed, tuple(a.size), a.workers,
-                         progress=lambda s, d, n: print(f"{s}: {n} to make", flush=True))
-    print(json.dumps({k: str(v) for k, v in paths.items()}, indent=1))
-    print(f"done in {time.time() - t:.0f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .aggregate import structure_weights, tile_structure, weighted_score
 from .errors import SemFocusError
 from .preprocess import TILE_HW, Window, as_frames, normalise, region_windows, to_model_input
 from .scale import encode_magnification
@@ -30,20 +31,21 @@ def default_model_path() -> Path:
 class FocusScorer:
     """A loaded focus model on a device, ready to score frames."""
 
-    def __init__(self, model, metadata: dict | None = None, device="auto"):
+    def __init__(self, model, metadata: dict | None = None, device="auto", precision="auto"):
         import torch
 
-        from .devices import describe_device, resolve_device
+        from .devices import describe_device, resolve_device, resolve_precision
 
-        self.device = resolve_device(device) if not isinstance(device, torch.device) else device
-        self.device_name = describe_device(self.device)
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(self.device, precision)
+        self.device_name = describe_device(self.device, self.precision)
         self.model = model.to(self.device).to(memory_format=torch.channels_last).eval()
         self.metadata = dict(metadata or {})
         self.tile_hw = tuple(self.metadata.get("input", {}).get("tile_hw", TILE_HW))
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
-    def default(cls, device="auto") -> FocusScorer:
+    def default(cls, device="auto", precision="auto") -> FocusScorer:
         """The model shipped with the package (loaded offline)."""
         path = default_model_path()
         if not path.is_file():
@@ -51,15 +53,15 @@ class FocusScorer:
                 "the default focus model is not shipped with this installation; "
                 "pass a checkpoint file (--checkpoint FILE / FocusScorer.from_checkpoint)."
             )
-        return cls.from_checkpoint(path, device=device)
+        return cls.from_checkpoint(path, device=device, precision=precision)
 
     @classmethod
-    def from_checkpoint(cls, path, device="auto") -> FocusScorer:
+    def from_checkpoint(cls, path, device="auto", precision="auto") -> FocusScorer:
         from .checkpoint import load_checkpoint
 
         model, meta = load_checkpoint(path)
         meta["checkpoint_path"] = str(path)
-        return cls(model, meta, device=device)
+        return cls(model, meta, device=device, precision=precision)
 
     @property
     def needs_magnification(self) -> bool:
@@ -85,7 +87,8 @@ class FocusScorer:
                    exclude_bottom_rows: int = 0, name: str = "image"
                    ) -> Iterator[tuple[int, int]]:
         """Generator form of :meth:`score`: yields ``(tiles_done, tiles_total)`` after each batch
-        (a caller can stop between batches) and returns the scores array."""
+        (a caller can stop between batches) and returns the scores array. A frame's score is
+        the structure-weighted mean of its tiles' scores (:mod:`napari_semfocus.aggregate`)."""
         frames = as_frames(image, name)
         if exclude_bottom_rows:
             if exclude_bottom_rows >= frames.shape[1] - 16:
@@ -96,13 +99,17 @@ class FocusScorer:
         per_frame = len(windows)
         total = len(frames) * per_frame
         tile_scores = np.empty(total, dtype=np.float64)
+        structure = np.empty(total, dtype=np.float64)
         done = 0
         for frame_ids, tiles in _batches(frames, windows, max(1, int(batch_size))):
             m = None if mags is None else mags[frame_ids]
             tile_scores[done : done + len(tiles)] = self.predict(tiles, m)
+            structure[done : done + len(tiles)] = [tile_structure(t) for t in tiles]
             done += len(tiles)
             yield done, total
-        return tile_scores.reshape(len(frames), per_frame).mean(axis=1)
+        tile_scores = tile_scores.reshape(len(frames), per_frame)
+        weights = [structure_weights(s) for s in structure.reshape(len(frames), per_frame)]
+        return np.array([weighted_score(s, w) for s, w in zip(tile_scores, weights, strict=True)])
 
     def focus_map(self, image, magnification=None, tile=TILE_HW, stride=None, mode: str = "shared",
                   exclude_bottom_rows: int = 0, batch_size: int = 32, name: str = "image"):
@@ -118,10 +125,12 @@ class FocusScorer:
         Perfectly uniform tiles (white, black, grey) score 0 without asking the model."""
         import torch
 
+        from .devices import autocast
+
         x = to_model_input(tiles).to(self.device, non_blocking=True)
         m = None if encoded_mag is None else torch.as_tensor(encoded_mag, dtype=torch.float32,
                                                               device=self.device)
-        with torch.inference_mode(), _autocast(self.device):
+        with torch.inference_mode(), autocast(self.device, self.precision):
             out = self.model(x, m)
         scores = out.float().cpu().numpy()
         # a tile without any contrast holds no sample: 0 by the scale's definition
@@ -159,12 +168,3 @@ def _batches(frames: np.ndarray, windows: Sequence[Window], batch_size: int):
     if tiles:
         yield np.asarray(ids), np.stack(tiles)
 
-
-def _autocast(device):
-    import contextlib
-
-    import torch
-
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()

@@ -25,9 +25,10 @@ Modes.
   pixels (not on the 0-10 scale; larger = sharper).
 
 Certainty (0..1) says how much a tile's score can be trusted from the tile's content, the same for
-every method: ``coverage * contrast`` where ``coverage`` is the fraction of the tile inside the
-scored image and ``contrast = min(1, std(tile) / (0.5 * std(frame)))`` on the normalised frame, so a
-flat tile (no sample, a saturated or empty area) gets a low certainty whatever its score says.
+every method: ``coverage * weight`` where ``coverage`` is the fraction of the tile inside the
+scored image and ``weight`` is the structure weight that whole-image scores use
+(:mod:`napari_semfocus.aggregate`), so a tile of empty substrate or noise beside sample gets a low
+certainty whatever its score says.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .aggregate import STRUCTURE_SIGMA, structure_weights, tile_structure
 from .errors import SemFocusError
 from .preprocess import NORMALISATION, TILE_HW, as_frames, is_rgb
 
@@ -137,7 +139,7 @@ class FocusMap:
             "magnification": self.magnification,
             "score_scale": ("focus score 0-10" if self.method in ("model", *MODES)
                             else f"{self.method}: larger = sharper"),
-            "certainty": "coverage x contrast of the tile (see napari_semfocus.tiling)",
+            "certainty": "coverage x structure weight of the tile (see napari_semfocus.aggregate)",
         }
 
     def to_rows(self) -> list[tuple]:
@@ -264,7 +266,8 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None, mode
     inside = (yin[:, None] * xin[None, :]).astype(np.float32)
     valid = inside >= MIN_INSIDE
     lo, span = _norm_params(frame)
-    certainty = np.where(valid, inside * _contrast(frame, lo, span, ylo, yhi, xlo, xhi), np.nan)
+    structure = np.where(valid, _structure(frame, lo, span, ylo, yhi, xlo, xhi), np.nan)
+    certainty = inside * structure_weights(structure)
     scores = np.full((ny, nx), np.nan, dtype=np.float32)
     geo = (ylo, yhi, xlo, xhi, valid)
     if method != "model":
@@ -279,6 +282,8 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None, mode
         mode_used, model_name = mode, scorer.name
         mag = None if magnification is None else float(magnification)
     yield from steps
+    if method == "model":  # a tile without any contrast holds no sample: 0, as in ``score``
+        scores[valid & (structure == 0)] = 0.0
     return FocusMap(scores=scores, certainty=certainty.astype(np.float32), tile_hw=(th, tw),
                     stride_hw=(sy, sx), origin_yx=(int(oy), int(ox)), image_hw=(H0, W0),
                     scored_hw=(H, W), mode=mode_used, method=method, magnification=mag,
@@ -294,18 +299,15 @@ def run_to_end(gen):
             return stop.value
 
 
-def _contrast(frame, lo, span, ylo, yhi, xlo, xhi) -> np.ndarray:
-    """min(1, std(tile) / (0.5 std(frame))) of the normalised frame, from a subsampled copy."""
-    step = max(1, int(np.sqrt(frame.size / 1_000_000)))
-    f = _normalised(frame[::step, ::step], lo, span).astype(np.float64)
-    ref = 0.5 * float(f.std())
-    out = np.zeros((len(ylo), len(xlo)), dtype=np.float32)
-    if ref <= 1e-6:
-        return out
+def _structure(frame, lo, span, ylo, yhi, xlo, xhi) -> np.ndarray:
+    """:func:`aggregate.tile_structure` of every tile's footprint on the normalised frame
+    (frames over ~4 MP from a subsampled copy, with the low-pass scaled to match)."""
+    step = max(1, int(np.sqrt(frame.size / 4_000_000)))
+    f = _normalised(frame[::step, ::step], lo, span)
+    out = np.zeros((len(ylo), len(xlo)), dtype=np.float64)
     for r, (a, b) in enumerate(zip(ylo // step, -(-yhi // step), strict=True)):
         for c, (u, v) in enumerate(zip(xlo // step, -(-xhi // step), strict=True)):
-            t = f[a:b, u:v]
-            out[r, c] = min(1.0, float(t.std()) / ref) if t.size else 0.0
+            out[r, c] = tile_structure(f[a:b, u:v], STRUCTURE_SIGMA / step)
     return out
 
 
@@ -352,8 +354,8 @@ def _shared_tiles(scorer, frame, lo, span, enc, geo, tile_hw, stride_hw, scores)
     the feature map over each tile's footprint, then the head."""
     import torch
 
+    from .devices import autocast
     from .preprocess import to_model_input
-    from .scorer import _autocast
 
     ylo, yhi, xlo, xhi, valid = geo
     th, tw = tile_hw
@@ -374,7 +376,7 @@ def _shared_tiles(scorer, frame, lo, span, enc, geo, tile_hw, stride_hw, scores)
             y1 = min(H, int(yhi[r0:r1].max()) + halo_y)
             x1 = min(W, int(xhi[c0:c1].max()) + halo_x)
             x = to_model_input(_normalised(frame[y0:y1, x0:x1], lo, span)[None]).to(device)
-            with torch.inference_mode(), _autocast(device):
+            with torch.inference_mode(), autocast(device, scorer.precision):
                 feats = model.trunk(x)[0].float()  # (C, h, w)
                 wy = torch.from_numpy(_area_weights(ylo[r0:r1], yhi[r0:r1], y0, feats.shape[1]))
                 wx = torch.from_numpy(_area_weights(xlo[c0:c1], xhi[c0:c1], x0, feats.shape[2]))

@@ -21,7 +21,8 @@ import numpy as np
 
 from .errors import SemFocusError
 from .labelled import LabelledSet, sample_batch
-from .preprocess import TILE_HW, normalise, region_windows
+from .preprocess import TILE_HW
+from .scorer import FocusScorer
 
 OPTIMISERS = ("sgd", "adamw")
 
@@ -44,6 +45,7 @@ class TrainConfig:
     freeze_trunk: bool = False
     loss: str = "mse"  # "mse" or "huber"
     device: str = "auto"
+    precision: str = "auto"  # bf16 autocast where the CPU has it (devices.resolve_precision)
     seed: int = 0
     val_max_frames: int | None = 400
 
@@ -87,38 +89,31 @@ class Finished:
 
 
 def evaluate_rmse(model, data: LabelledSet, device, max_frames: int | None = None,
-                  batch_size: int = 32) -> float:
-    """RMSE of the model on ``data``, each frame scored on the centre 240 x 320 crop."""
-    preds, labels = predict_frames(model, data, device, max_frames, batch_size)
+                 batch_size: int = 32, precision: str = "auto") -> float:
+    """RMSE of the model on ``data``, each frame scored as users score it (:func:`predict_frames`)."""
+    preds, labels = predict_frames(model, data, device, max_frames, batch_size, precision)
     return float(np.sqrt(np.mean((preds - labels) ** 2)))
 
 
-def predict_frames(model, data: LabelledSet, device, max_frames=None, batch_size: int = 32):
-    """Centre-crop predictions for (the first ``max_frames`` of) a labelled set."""
-    import torch
+def predict_frames(model, data: LabelledSet, device, max_frames=None, batch_size: int = 32,
+                   precision: str = "auto"):
+    """Scores of (the first ``max_frames`` of) a labelled set, and their labels.
 
-    from .preprocess import to_model_input
-    from .scale import encode_magnification
-
+    Every frame is scored by :meth:`FocusScorer.score` (whole frame, structure-weighted tiles,
+    the flat-tile rule, the same autocast): the number training picks its best model on is the
+    number users see. Frames of one shape are scored together."""
     n = len(data) if not max_frames else min(len(data), max_frames)
-    model.eval()
-    preds = []
-    with torch.inference_mode():
-        for s in range(0, n, batch_size):
-            idx = range(s, min(n, s + batch_size))
-            tiles = []
-            for i in idx:
-                f = normalise(np.asarray(data.images[i], dtype=np.float32))
-                tiles.append(region_windows(f.shape, "centre")[0].cut(f))
-            shapes = {t.shape for t in tiles}
-            m = torch.as_tensor(encode_magnification(data.magnifications[list(idx)]),
-                                dtype=torch.float32, device=device)
-            if len(shapes) == 1:
-                preds.append(model(to_model_input(np.stack(tiles)).to(device), m).float().cpu().numpy())
-            else:
-                for t, mm in zip(tiles, m, strict=True):
-                    preds.append(model(to_model_input(t[None]).to(device), mm[None]).float().cpu().numpy())
-    return np.concatenate(preds).astype(np.float64), data.labels[:n].astype(np.float64)
+    scorer = FocusScorer(model, {}, device=device, precision=precision)
+    by_shape: dict = {}
+    for i in range(n):
+        by_shape.setdefault(np.shape(data.images[i]), []).append(i)
+    preds = np.empty(n, dtype=np.float64)
+    for idx in by_shape.values():
+        for s in range(0, len(idx), batch_size):
+            part = idx[s : s + batch_size]
+            stack = np.stack([np.asarray(data.images[i]) for i in part])
+            preds[part] = scorer.score(stack, data.magnifications[part], batch_size=batch_size)
+    return preds, data.labels[:n].astype(np.float64)
 
 
 def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: TrainConfig,
@@ -128,9 +123,11 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
     import torch
 
     from .checkpoint import save_checkpoint
-    from .devices import resolve_device
+    from .devices import resolve_device, resolve_precision
 
     device = resolve_device(config.device)
+    # CUDA trains in bf16 autocast (no loss scaling needed); the CPU in bf16 where it has it
+    precision = "bf16" if device.type == "cuda" else resolve_precision(device, config.precision)
     torch.manual_seed(config.seed)
     model.to(device).to(memory_format=torch.channels_last)
     if config.freeze_trunk:
@@ -148,14 +145,14 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
     meta = dict(metadata or {})
     meta["training"] = {**asdict(config), "train_frames": len(train_set),
                         "val_frames": 0 if val_set is None else len(val_set)}
-    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
 
     start_epoch, history, best = 0, [], math.inf
     if resume and out_dir and (out_dir / "last.safetensors").is_file():
         start_epoch, history, best = _resume(model, opt, out_dir, device)
     initial = None
     if val_set is not None and start_epoch == 0:
-        initial = evaluate_rmse(model, val_set, device, config.val_max_frames)
+        initial = evaluate_rmse(model, val_set, device, config.val_max_frames,
+                                precision=config.precision)
     best_path = out_dir / "best.safetensors" if out_dir else None
     best_state = None
     stopped = False
@@ -177,12 +174,14 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
                 g["lr"] = lr
             idx = rng.integers(0, len(train_set), config.batch_size)
             tiles, mags, labels = sample_batch(train_set, idx, crop, rng, config.flips)
-            loss = _step(model, opt, scaler, tiles, mags, labels, device, config.loss)
+            loss = _step(model, opt, tiles, mags, labels, device, precision, config.loss)
             losses.append(loss)
             yield BatchDone(epoch, step + 1, steps, loss)
         if not losses:
             break
-        val = None if val_set is None else evaluate_rmse(model, val_set, device, config.val_max_frames)
+        val = None if val_set is None else evaluate_rmse(model, val_set, device,
+                                                         config.val_max_frames,
+                                                         precision=config.precision)
         is_best = val is None or val < best
         if is_best:
             best = val if val is not None else best
@@ -207,16 +206,17 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
                    None if best == math.inf else best, initial, history, stopped)
 
 
-def _step(model, opt, scaler, tiles, mags, labels, device, loss_kind: str) -> float:
+def _step(model, opt, tiles, mags, labels, device, precision: str, loss_kind: str) -> float:
     import torch
 
+    from .devices import autocast
     from .preprocess import to_model_input
 
     x = to_model_input(tiles).to(device, non_blocking=True)
     m = torch.from_numpy(mags).to(device)
     y = torch.from_numpy(np.asarray(labels, dtype=np.float32)).to(device)
     opt.zero_grad(set_to_none=True)
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+    with autocast(device, precision):
         pred = model(x, m)
     pred = pred.float()
     loss = (torch.nn.functional.huber_loss(pred, y, delta=1.0) if loss_kind == "huber"
