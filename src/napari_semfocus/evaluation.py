@@ -56,7 +56,18 @@ def metrics(pred, label, mags, series) -> dict:
     out["auc_sharp_vs_blurred"] = auc(pred[label >= SHARP_MIN], pred[nonzero & (label <= BLURRED_MAX)])
     zero = label == 0
     out["zero_frames_mean_score"] = float(pred[zero].mean()) if zero.any() else None
+    out["rmse_sample_frames"] = _rmse(pred[nonzero], label[nonzero])
+    top = label >= 10
+    out["label10_bias"] = float(np.mean(pred[top] - label[top])) if top.any() else None
     return out
+
+
+def breakdown(pred, label, keys) -> dict:
+    """RMSE and mean error (bias) per value of ``keys`` (sample type, zero-frame kind...)."""
+    pred, label, keys = np.asarray(pred, float), np.asarray(label, float), np.asarray(keys).astype(str)
+    return {k: {"n": int((keys == k).sum()), "rmse": _rmse(pred[keys == k], label[keys == k]),
+                "bias": float(np.mean(pred[keys == k] - label[keys == k]))}
+            for k in sorted(set(keys.tolist()))}
 
 
 def _rmse(pred, label):
@@ -95,6 +106,10 @@ def evaluate_manifest(scorer, manifest, classical: bool = True, region: str = "w
     series = np.array([r.get("series") or r["path"] for r in rows])
     report = {"manifest": str(manifest), "model": scorer.name, "device": scorer.device_name,
               "region": region, "methods": {"model": metrics(preds, label, mags, series)}}
+    if all(r.get("sample_type") for r in rows):  # made by make-dataset: per type, zero kinds
+        types = np.array([r["sample_type"] if r["sample_type"] != "zero" else r.get("source", "zero")
+                          for r in rows])
+        report["model_by_sample_type"] = breakdown(preds, label, types)
     for name, values in raw.items():
         mapped = cross_fitted_isotonic(values, label, series)
         report["methods"][name] = metrics(mapped, label, mags, series)
@@ -113,6 +128,13 @@ def report_markdown(report: dict) -> str:
         cells = [name] + [format_figure(v) for v in figures]
         lines.append("| " + " | ".join(cells) + " |")
     counts = ", ".join(f"{b}: {report['methods']['model']['bands'][b]['n']}" for b in bands)
+    m = report["methods"]["model"]
+    lines += ["", f"Model: RMSE on frames that show sample {format_figure(m['rmse_sample_frames'])}, "
+              f"mean error on label-10 frames {format_figure(m['label10_bias'])}."]
+    if report.get("model_by_sample_type"):
+        lines += ["", "| sample type / zero kind | n | RMSE | mean error |", "|---|---|---|---|"]
+        for k, v in report["model_by_sample_type"].items():
+            lines.append(f"| {k} | {v['n']} | {format_figure(v['rmse'])} | {v['bias']:+.2f} |")
     lines.append("")
     lines.append(f"Model {report['model']} on {report['device']}, region {report['region']}; "
                  f"{report['methods']['model']['n']} frames ({counts}); "
