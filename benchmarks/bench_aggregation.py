@@ -70,7 +70,7 @@ def run(scorer, n: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     errs = {k: {r: [] for r in RULES} for k in ("sparse", "corner", "full")}
     halves_between = {r: 0 for r in RULES}
-    for i in range(n):
+    for _ in range(n):
         sigma = float(rng.choice([0.0, 0.0, 1.0, 2.0, 4.0]))
         label = label_for_added_blur(sigma)
         # sparse scene

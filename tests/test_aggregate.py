@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from napari_semfocus import aggregate, degrade, scenes
-from napari_semfocus.scene_builders import fractal_noise
 from napari_semfocus.preprocess import normalise
+from napari_semfocus.scene_builders import fractal_noise
 from napari_semfocus.scorer import FocusScorer, default_model_path
 
 from .conftest import blur

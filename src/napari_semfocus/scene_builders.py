@@ -22,7 +22,6 @@ import cv2
 import numpy as np
 
 
-
 def fractal_noise(shape_hw, rng: np.random.Generator, beta: float = 2.0, smallest: int = 2,
                   largest: int | None = None) -> np.ndarray:
     """Zero-mean, unit-std 1/f^beta-like noise (sum of upsampled random grids), float32."""
