@@ -26,11 +26,12 @@ import time
 import cv2
 import numpy as np
 
-from napari_semfocus import aggregate, degrade, scenes
-from napari_semfocus.preprocess import normalise, region_windows
 from napari_semfocus.scale import label_for_added_blur
-from napari_semfocus.scene_builders import fractal_noise
-from napari_semfocus.scorer import FocusScorer
+from napari_semfocus.scoring import aggregate
+from napari_semfocus.scoring.preprocess import normalise, region_windows
+from napari_semfocus.scoring.scorer import FocusScorer
+from napari_semfocus.training.data import degrade, scenes
+from napari_semfocus.training.data.scene_builders import fractal_noise
 
 H, W, MAG = 720, 960, 5000.0
 RULES = ("mean", "contrast", "structure")

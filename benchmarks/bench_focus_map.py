@@ -20,8 +20,8 @@ import time
 import numpy as np
 import torch
 
-from napari_semfocus.model import FocusNet
-from napari_semfocus.scorer import FocusScorer
+from napari_semfocus.scoring.model import FocusNet
+from napari_semfocus.scoring.scorer import FocusScorer
 
 
 def test_frame(h: int, w: int) -> np.ndarray:
@@ -52,8 +52,8 @@ def mosaic_peak(n: int, device: str) -> str:
     """Peak resident memory (GB) of mapping an n x n uint8 frame, measured in a child process."""
     code = (
         "import resource, numpy as np, torch\n"
-        "from napari_semfocus.model import FocusNet\n"
-        "from napari_semfocus.scorer import FocusScorer\n"
+        "from napari_semfocus.scoring.model import FocusNet\n"
+        "from napari_semfocus.scoring.scorer import FocusScorer\n"
         f"img = np.random.default_rng(0).integers(0, 255, ({n}, {n}), dtype=np.uint8)\n"
         f"s = FocusScorer(FocusNet('resnet18'), device={device!r})\n"
         "m = s.focus_map(img, 5000.0)\n"

@@ -12,9 +12,9 @@ import argparse
 
 import torch
 
-from napari_semfocus.compare import images_per_second
-from napari_semfocus.devices import describe_device
-from napari_semfocus.model import FocusNet
+from napari_semfocus.scoring.devices import describe_device
+from napari_semfocus.scoring.model import FocusNet
+from napari_semfocus.training.compare import images_per_second
 
 
 def main(argv=None) -> str:

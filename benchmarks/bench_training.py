@@ -16,9 +16,9 @@ import time
 import numpy as np
 import torch
 
-from napari_semfocus.devices import autocast, cpu_has_bf16, describe_device
-from napari_semfocus.model import FocusNet
-from napari_semfocus.preprocess import to_model_input
+from napari_semfocus.scoring.devices import autocast, cpu_has_bf16, describe_device
+from napari_semfocus.scoring.model import FocusNet
+from napari_semfocus.scoring.preprocess import to_model_input
 
 
 def steps_per_second(model, opt, precision, x, m, y, steps) -> float:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_semfocus import FocusScorer
-from napari_semfocus.imageio import read_image
+from napari_semfocus.io.images import read_image
 
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "real_frames.csv"

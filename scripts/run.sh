@@ -10,9 +10,10 @@ if [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; then
   exec .venv/bin/python scripts/demo.py
 fi
 echo "run: no display; scoring the sample data from the command line" >&2
-.venv/bin/semfocus score sample_data/focus_series.tif sample_data/sem_image.tif \
-  sample_data/half_focused.tif --output out/scores.csv
-.venv/bin/semfocus map sample_data/half_focused.tif --output out/focus-map.tif \
+SAMPLES=src/napari_semfocus/sample_data
+.venv/bin/semfocus score $SAMPLES/focus_series.tif $SAMPLES/sem_image.tif \
+  $SAMPLES/half_focused.tif --output out/scores.csv
+.venv/bin/semfocus map $SAMPLES/half_focused.tif --output out/focus-map.tif \
   --csv out/focus-map.csv --png out/focus-map.png
 echo "run: wrote out/scores.csv, out/focus-map.tif, out/focus-map.csv and out/focus-map.png" >&2
 cat out/scores.csv

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from napari_semfocus.checkpoint import load_checkpoint, save_checkpoint
-from napari_semfocus.scorer import default_model_path
+from napari_semfocus.scoring.checkpoint import load_checkpoint, save_checkpoint
+from napari_semfocus.scoring.scorer import default_model_path
 
 
 def main(argv=None) -> None:

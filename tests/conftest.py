@@ -29,7 +29,7 @@ def need_pool():
 def pool_image() -> np.ndarray:
     """A real sharp SEM frame (FEI, data bar cropped), area-downscaled 2x, float32."""
     need_pool()
-    from napari_semfocus.imageio import read_image
+    from napari_semfocus.io.images import read_image
 
     img = read_image(FEI_FILE)
     data = img.data[: img.data.shape[0] - img.databar_rows].astype(np.float32)
@@ -51,10 +51,10 @@ def blur_series(pool_image):
 def tiny_checkpoint(tmp_path_factory, pool_image):
     """A FocusNet-resnet18 trained for a few dozen steps on blurred crops of one real image."""
 
-    from napari_semfocus.labelled import LabelledSet
-    from napari_semfocus.model import FocusNet
     from napari_semfocus.scale import label_for_added_blur
-    from napari_semfocus.training import TrainConfig, train
+    from napari_semfocus.scoring.model import FocusNet
+    from napari_semfocus.training.data.labelled import LabelledSet
+    from napari_semfocus.training.loop import TrainConfig, train
 
     torch.manual_seed(0)
     rng = np.random.default_rng(0)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_semfocus import aggregate, degrade, scenes
-from napari_semfocus.preprocess import normalise
-from napari_semfocus.scene_builders import fractal_noise
-from napari_semfocus.scorer import FocusScorer, default_model_path
+from napari_semfocus.scoring import aggregate
+from napari_semfocus.scoring.preprocess import normalise
+from napari_semfocus.scoring.scorer import FocusScorer, default_model_path
+from napari_semfocus.training.data import degrade, scenes
+from napari_semfocus.training.data.scene_builders import fractal_noise
 
 from .conftest import blur
 

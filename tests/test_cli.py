@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_semfocus.cli import main
+from napari_semfocus.cli.main import main
 
 from .conftest import FEI_FILE, PLAIN_PNG, need_pool
 

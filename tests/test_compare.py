@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from napari_semfocus import dataset as ds
-from napari_semfocus.cli import main
-from napari_semfocus.compare import pareto_front, parse_candidate
+from napari_semfocus.cli.main import main
 from napari_semfocus.errors import SemFocusError
-from napari_semfocus.model import FocusNet, count_parameters
+from napari_semfocus.scoring.model import FocusNet, count_parameters
+from napari_semfocus.training.compare import pareto_front, parse_candidate
+from napari_semfocus.training.data import dataset as ds
 
 from .test_dataset import SIZE, _fake_pool
 

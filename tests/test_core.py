@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from napari_semfocus.errors import CheckpointError, SemFocusError
-from napari_semfocus.measures import MEASURES, measure
-from napari_semfocus.preprocess import as_frames, normalise, region_windows
 from napari_semfocus.scale import (
     encode_magnification,
     label_for_added_blur,
     magnification_from_pixel_size,
     score_from_sigma,
 )
+from napari_semfocus.scoring.measures import MEASURES, measure
+from napari_semfocus.scoring.preprocess import as_frames, normalise, region_windows
 
 
 def test_score_scale_table():
@@ -75,7 +75,7 @@ def test_classical_measures_fall_with_blur(name, blur_series):
 def test_model_shapes_and_range():
     import torch
 
-    from napari_semfocus.model import FocusNet
+    from napari_semfocus.scoring.model import FocusNet
 
     for backbone in ("resnet18", "mobilenet_v3_small"):
         model = FocusNet(backbone).eval()
@@ -89,7 +89,7 @@ def test_model_shapes_and_range():
 def test_output_margin_reaches_the_ends_of_the_scale():
     import torch
 
-    from napari_semfocus.model import FocusNet
+    from napari_semfocus.scoring.model import FocusNet
 
     model = FocusNet("mobilenet_v3_small", output_margin=0.5)
     feats = torch.zeros(3, model.feature_dim)
@@ -114,8 +114,8 @@ def test_checkpoint_keeps_the_output_margin(tmp_path):
 
     from safetensors.torch import load_file, save_file
 
-    from napari_semfocus.checkpoint import load_checkpoint, read_metadata, save_checkpoint
-    from napari_semfocus.model import FocusNet
+    from napari_semfocus.scoring.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+    from napari_semfocus.scoring.model import FocusNet
 
     path = save_checkpoint(FocusNet("mobilenet_v3_small", output_margin=0.25), tmp_path / "m.safetensors")
     assert load_checkpoint(path)[0].output_margin == 0.25
@@ -131,8 +131,8 @@ def test_checkpoint_roundtrip_and_errors(tmp_path):
     import torch
     from safetensors.torch import save_file
 
-    from napari_semfocus.checkpoint import load_checkpoint, read_metadata, save_checkpoint
-    from napari_semfocus.model import FocusNet
+    from napari_semfocus.scoring.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+    from napari_semfocus.scoring.model import FocusNet
 
     model = FocusNet("resnet18").eval()
     path = save_checkpoint(model, tmp_path / "m.safetensors", {"provenance": {"test": True}})
@@ -172,7 +172,7 @@ def test_checkpoint_roundtrip_and_errors(tmp_path):
 
 def test_trained_model_scores_sharper_higher(tiny_checkpoint, blur_series):
     from napari_semfocus import FocusScorer
-    from napari_semfocus.training import BatchDone, Finished
+    from napari_semfocus.training.loop import BatchDone, Finished
 
     path, updates = tiny_checkpoint
     losses = [u.loss for u in updates if isinstance(u, BatchDone)]
@@ -207,7 +207,7 @@ def test_scorer_errors(tiny_checkpoint, blur_series):
 def test_atomic_write_gives_usual_file_mode(tmp_path):
     import os
 
-    from napari_semfocus.checkpoint import atomic_write
+    from napari_semfocus.scoring.checkpoint import atomic_write
 
     target = tmp_path / "out.csv"
     atomic_write(target, lambda tmp: open(tmp, "w").write("a,b\n"))

@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from napari_semfocus import dataset as ds
-from napari_semfocus import degrade, scenes
-from napari_semfocus.imageio import read_image
-from napari_semfocus.preprocess import normalise
+from napari_semfocus.io.images import read_image
 from napari_semfocus.scale import label_for_added_blur, score_from_sigma
+from napari_semfocus.scoring.preprocess import normalise
+from napari_semfocus.training.data import dataset as ds
+from napari_semfocus.training.data import degrade, scenes
 
 POOL = Path(__file__).resolve().parents[2] / "shared" / "data" / "sem-pool"
 SIZE = (64, 80)
@@ -259,7 +259,7 @@ def test_same_seed_same_data_whatever_the_workers(tiny):
 # ---- the real pool (when the shared folder is there) ----------------------------------------------
 @pytest.mark.skipif(not (POOL / "manifest.csv").is_file(), reason="shared sem-pool not present")
 def test_real_pool_split_is_by_group_and_holds_out_a_type():
-    from napari_semfocus.pool import EXCLUDED, load_pool
+    from napari_semfocus.training.data.pool import EXCLUDED, load_pool
 
     images = load_pool(POOL)
     assert not {im.path for im in images} & set(EXCLUDED)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_semfocus.scorer import FocusScorer, default_model_path
+from napari_semfocus.scoring.scorer import FocusScorer, default_model_path
 
 from .conftest import blur
 

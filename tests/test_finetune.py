@@ -15,17 +15,17 @@ import cv2
 import numpy as np
 import pytest
 
-from napari_semfocus.annotations import (
+from napari_semfocus.errors import SemFocusError
+from napari_semfocus.scale import label_for_added_blur
+from napari_semfocus.scoring.scorer import default_model_path
+from napari_semfocus.training.data.annotations import (
     CSV_COLUMNS,
     MIN_TRAIN,
     Annotation,
     AnnotationTable,
 )
-from napari_semfocus.errors import SemFocusError
-from napari_semfocus.finetune import Evaluated, Prepared, drive, finetune
-from napari_semfocus.scale import label_for_added_blur
-from napari_semfocus.scorer import default_model_path
-from napari_semfocus.training import BatchDone, EpochDone, Finished, TrainConfig
+from napari_semfocus.training.finetune import Evaluated, Prepared, drive, finetune
+from napari_semfocus.training.loop import BatchDone, EpochDone, Finished, TrainConfig
 
 from .conftest import POOL, need_pool
 
@@ -46,7 +46,7 @@ def expert_set():
     """(table, frames): 8 real pool images (one per sample folder, sharp after their downscale),
     each with 5 blurred copies scored on the lab's harsher scale."""
     need_pool()
-    from napari_semfocus.pool import EXCLUDED, load_pool_image, read_manifest
+    from napari_semfocus.training.data.pool import EXCLUDED, load_pool_image, read_manifest
 
     first = {}
     for row in read_manifest(POOL):
@@ -74,8 +74,8 @@ def expert_set():
 def test_finetune_default_model_learns_a_harsher_lab(expert_set, tmp_path):
     import torch
 
-    from napari_semfocus.checkpoint import load_checkpoint, read_metadata
-    from napari_semfocus.scorer import FocusScorer
+    from napari_semfocus.scoring.checkpoint import load_checkpoint, read_metadata
+    from napari_semfocus.scoring.scorer import FocusScorer
 
     torch.set_num_threads(1)
     table, frames = expert_set
@@ -275,9 +275,9 @@ def test_cli_train_annotations_runs_finetune_and_writes_a_checkpoint(expert_set,
                                                                      monkeypatch, capsys):
     import tifffile
 
-    import napari_semfocus.finetune as ft
-    from napari_semfocus.checkpoint import read_metadata
-    from napari_semfocus.cli import main
+    import napari_semfocus.training.finetune as ft
+    from napari_semfocus.cli.main import main
+    from napari_semfocus.scoring.checkpoint import read_metadata
 
     table, frames = expert_set
     folder = tmp_path / "imgs"
@@ -313,7 +313,7 @@ def test_cli_train_annotations_runs_finetune_and_writes_a_checkpoint(expert_set,
 
 
 def test_cli_bad_annotations_exit_2(tmp_path, capsys):
-    from napari_semfocus.cli import main
+    from napari_semfocus.cli.main import main
 
     bad = tmp_path / "bad.csv"
     bad.write_text("path,score\na.png,5\n")

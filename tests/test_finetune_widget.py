@@ -18,7 +18,7 @@ from napari_semfocus._widgets import _active_model
 from napari_semfocus._widgets.finetune_widget import SHORTCUT, FineTuneWidget
 from napari_semfocus._widgets.map_widget import FocusMapWidget
 from napari_semfocus._widgets.score_widget import CHECKPOINT_MODEL, ScoreFocusWidget
-from napari_semfocus.scorer import default_model_path
+from napari_semfocus.scoring.scorer import default_model_path
 
 from .viewer_helpers import assert_layers_unchanged, layer_snapshot
 
@@ -97,8 +97,8 @@ def test_annotate_train_stop_save_and_use_for_scoring(samples_viewer, qtbot, tmp
                                                        blur_series):
     from qtpy.QtCore import Qt, QTimer
 
-    from napari_semfocus.checkpoint import read_metadata
     from napari_semfocus.scale import label_for_added_blur
+    from napari_semfocus.scoring.checkpoint import read_metadata
 
     viewer, widget = samples_viewer
     sigmas, frames = blur_series  # a third image: a real pool image blurred 5 ways

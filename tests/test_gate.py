@@ -18,14 +18,14 @@ import pytest
 import tifffile
 from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
 
-from napari_semfocus.cli import main
+from napari_semfocus.cli.main import main
 from napari_semfocus.errors import SemFocusError
-from napari_semfocus.gate import calibrate, figures_at, held_out_check, pr_curve
-from napari_semfocus.gate_file import Gate, model_fingerprint
-from napari_semfocus.gate_labels import labels_from_column
-from napari_semfocus.gate_plot import plot_pr_curve
+from napari_semfocus.gate.calibrate import calibrate, figures_at, held_out_check, pr_curve
+from napari_semfocus.gate.file import Gate, model_fingerprint
+from napari_semfocus.gate.labels import labels_from_column
+from napari_semfocus.gate.plot import plot_pr_curve
 from napari_semfocus.scale import label_for_added_blur
-from napari_semfocus.scorer import FocusScorer, default_model_path
+from napari_semfocus.scoring.scorer import FocusScorer, default_model_path
 
 from .conftest import POOL, blur, need_pool
 
@@ -264,7 +264,7 @@ def labelled_folder(tmp_path_factory):
     """PNGs of three real SEM frames (2x downscaled, 240 x 320 crops) blurred by SIGMAS, with a
     manifest path,magnification,label,series and a stack TIFF of one series."""
     need_pool()
-    from napari_semfocus.imageio import read_image
+    from napari_semfocus.io.images import read_image
 
     root = tmp_path_factory.mktemp("labelled")
     rows, stack = [], []
@@ -333,7 +333,7 @@ def test_real_scores_calibrate_and_the_cli_agrees(labelled_folder, scorer, tmp_p
     assert [r["path"] for r in got[: len(pngs)]] == [str(p) for p in pngs]
     assert [int(r["index"]) for r in got[len(pngs):]] == list(range(len(SIGMAS)))
     # the API's decisions on the same files
-    from napari_semfocus.imageio import read_image
+    from napari_semfocus.io.images import read_image
 
     want = []
     for p in pngs + [root / "stacks" / "series0.tif"]:

@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 
 from napari_semfocus._widgets.gate_widget import AcceptanceGateWidget
-from napari_semfocus.gate import calibrate
-from napari_semfocus.gate_file import Gate
+from napari_semfocus.gate.calibrate import calibrate
+from napari_semfocus.gate.file import Gate
 from napari_semfocus.scale import label_for_added_blur
-from napari_semfocus.scorer import default_model_path
+from napari_semfocus.scoring.scorer import default_model_path
 
 from .conftest import POOL, blur, need_pool
 
@@ -46,7 +46,7 @@ def labelled_manifest(tmp_path_factory):
     the score scale; several near the accept score 7, where the model is not perfect (the
     frames differ in their own sharpness)."""
     need_pool()
-    from napari_semfocus.imageio import read_image
+    from napari_semfocus.io.images import read_image
 
     root = tmp_path_factory.mktemp("gate-labelled")
     rows = []

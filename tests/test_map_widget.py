@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from napari_semfocus._widgets.map_widget import FocusMapWidget
-from napari_semfocus.scorer import default_model_path
+from napari_semfocus.scoring.scorer import default_model_path
 
 pytestmark = pytest.mark.gui
 
@@ -38,13 +38,13 @@ def map_viewer(make_napari_viewer):
 
 @pytest.fixture(scope="module")
 def untrained_checkpoint(tmp_path_factory):
-    from napari_semfocus._widgets._llvm_guard import guard_triton_import
+    from napari_semfocus.scoring.llvm_guard import guard_triton_import
 
     guard_triton_import()
     import torch
 
-    from napari_semfocus.checkpoint import save_checkpoint
-    from napari_semfocus.model import FocusNet
+    from napari_semfocus.scoring.checkpoint import save_checkpoint
+    from napari_semfocus.scoring.model import FocusNet
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("map-widget") / "untrained.safetensors"

@@ -12,7 +12,7 @@ import pytest
 import tifffile
 
 from napari_semfocus._reader import is_sem_tiff, napari_get_reader
-from napari_semfocus.databar import databar_rectangle, detect_databar_rows
+from napari_semfocus.io.databar import databar_rectangle, detect_databar_rows
 
 POOL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sem-pool"
 FEI_DIRS = ("lungcells_lacunarity", "sem2surface")

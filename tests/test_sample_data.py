@@ -11,9 +11,9 @@ import pytest
 import tifffile
 
 from napari_semfocus import _sample_data
-from napari_semfocus.databar import detect_databar_rows
-from napari_semfocus.measures import measure
+from napari_semfocus.io.databar import detect_databar_rows
 from napari_semfocus.scale import score_from_sigma
+from napari_semfocus.scoring.measures import measure
 
 REPO = Path(__file__).resolve().parents[1]
 POOL = REPO.parent / "shared" / "data" / "sem-pool"
@@ -24,7 +24,7 @@ def test_sample_files_are_small_and_documented():
     folder = _sample_data.sample_dir()
     sizes = [(folder / name).stat().st_size for name in SAMPLE_FILES]
     assert sum(sizes) < 4e6
-    attribution = (REPO / "sample_data" / "ATTRIBUTION.md").read_text(encoding="utf-8")
+    attribution = (folder / "ATTRIBUTION.md").read_text(encoding="utf-8")
     for source in ("SEM_Images_Lacunarity", "sem2surface", "MIT", "BSD-3-Clause"):
         assert source in attribution
 
@@ -77,18 +77,18 @@ def test_half_focused_frame_is_sharp_left_and_soft_right():
     assert meta["expected_scores"]["left"] > meta["expected_scores"]["right"] + 3
 
 
-def test_sample_dir_falls_back_to_the_repository(monkeypatch):
-    def no_package_data(_name):
-        raise ModuleNotFoundError
+def test_samples_are_package_data_found_through_importlib_resources():
+    import napari_semfocus
 
-    monkeypatch.setattr(_sample_data.resources, "files", no_package_data)
-    assert _sample_data.sample_dir() == REPO / "sample_data"
+    folder = _sample_data.sample_dir()
+    assert folder == Path(napari_semfocus.__file__).resolve().parent / "sample_data"
+    assert all((folder / name).is_file() for name in SAMPLE_FILES)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not (POOL / "manifest.csv").is_file(), reason=f"no shared SEM pool at {POOL}")
 def test_make_samples_regenerates_the_shipped_files(tmp_path):
-    script = REPO / "sample_data" / "make_samples.py"
+    script = REPO / "scripts" / "make_samples.py"
     run = subprocess.run([sys.executable, str(script), "--pool", str(POOL), "--out", str(tmp_path)],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr

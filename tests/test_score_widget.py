@@ -21,7 +21,7 @@ import pytest
 from napari_semfocus._widgets._common import LayerInput, ScoreSettings
 from napari_semfocus._widgets._score_job import Progress, score_layers
 from napari_semfocus._widgets.score_widget import ScoreFocusWidget
-from napari_semfocus.scorer import default_model_path
+from napari_semfocus.scoring.scorer import default_model_path
 
 from .viewer_helpers import assert_layers_unchanged, layer_snapshot
 
@@ -49,13 +49,13 @@ def series_viewer(make_napari_viewer):
 @pytest.fixture(scope="session")
 def untrained_checkpoint(tmp_path_factory):
     """An untrained, small FocusNet checkpoint: exercises the model path, not its accuracy."""
-    from napari_semfocus._widgets._llvm_guard import guard_triton_import
+    from napari_semfocus.scoring.llvm_guard import guard_triton_import
 
     guard_triton_import()  # a viewer may already be open in this process (see the module)
     import torch
 
-    from napari_semfocus.checkpoint import save_checkpoint
-    from napari_semfocus.model import FocusNet
+    from napari_semfocus.scoring.checkpoint import save_checkpoint
+    from napari_semfocus.scoring.model import FocusNet
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("models") / "untrained-focusnet.safetensors"
@@ -192,7 +192,7 @@ def test_checkpoint_model_path_runs_with_progress_and_device(series_viewer, qtbo
 
 
 def test_data_bar_is_excluded_and_shown(make_napari_viewer, qtbot):
-    from napari_semfocus.measures import measure
+    from napari_semfocus.scoring.measures import measure
 
     viewer = make_napari_viewer()
     viewer.open_sample("napari-semfocus", "sem_image")
@@ -291,7 +291,7 @@ def test_error_bad_checkpoint(make_napari_viewer, qtbot, errors, tmp_path, conte
 
 
 def test_error_default_model_missing(make_napari_viewer, qtbot, errors, monkeypatch, tmp_path):
-    import napari_semfocus.scorer as scorer
+    import napari_semfocus.scoring.scorer as scorer
 
     monkeypatch.setattr(scorer, "default_model_path", lambda: tmp_path / "absent.safetensors")
     viewer = make_napari_viewer()
@@ -402,7 +402,7 @@ def test_model_runs_in_a_gui_process_without_crashing(tmp_path, untrained_checkp
 
 
 def test_llvm_guard_blocks_triton_only_when_needed(tmp_path, monkeypatch):
-    from napari_semfocus._widgets import _llvm_guard
+    from napari_semfocus.scoring import llvm_guard as _llvm_guard
 
     maps = tmp_path / "maps"
     maps.write_text("7f0 r-xp 0 08:01 1 /usr/lib/x86_64-linux-gnu/libLLVM-15.so.1\n")

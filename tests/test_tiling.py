@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from napari_semfocus import tiling
 from napari_semfocus._sample_data import load_sample
-from napari_semfocus.scorer import FocusScorer, default_model_path
-from napari_semfocus.tiling import FocusMap, focus_map, grid_axis, run_to_end
+from napari_semfocus.scoring import focus_map as tiling
+from napari_semfocus.scoring.focus_map import FocusMap, focus_map, grid_axis, run_to_end
+from napari_semfocus.scoring.scorer import FocusScorer, default_model_path
 
 HAS_DEFAULT = default_model_path().is_file()
 needs_default = pytest.mark.skipif(not HAS_DEFAULT, reason="the shipped model is not installed")
@@ -33,7 +33,7 @@ def half():
 
 @pytest.fixture(scope="module")
 def untrained():
-    from napari_semfocus.model import FocusNet
+    from napari_semfocus.scoring.model import FocusNet
 
     torch.manual_seed(0)
     return FocusScorer(FocusNet("resnet18"), {}, device="cpu")
@@ -41,8 +41,8 @@ def untrained():
 
 @pytest.fixture(scope="module")
 def untrained_checkpoint(tmp_path_factory):
-    from napari_semfocus.checkpoint import save_checkpoint
-    from napari_semfocus.model import FocusNet
+    from napari_semfocus.scoring.checkpoint import save_checkpoint
+    from napari_semfocus.scoring.model import FocusNet
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("map-model") / "untrained.safetensors"
@@ -208,7 +208,7 @@ def test_cli_map_writes_tiff_csv_and_png(tmp_path, untrained_checkpoint, capsys)
     from PIL import Image as PILImage
 
     from napari_semfocus._sample_data import sample_path
-    from napari_semfocus.cli import main
+    from napari_semfocus.cli.main import main
 
     src = sample_path("half_focused.tif")
     out, table, png = tmp_path / "map.tif", tmp_path / "map.csv", tmp_path / "overlay.png"

@@ -10,7 +10,7 @@ __all__ = ["FocusScorer", "SemFocusError", "__version__"]
 
 def __getattr__(name):
     if name == "FocusScorer":
-        from .scorer import FocusScorer
+        from .scoring.scorer import FocusScorer
 
         return FocusScorer
     if name == "SemFocusError":

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .databar import databar_rectangle
-from .imageio import TIFF_SUFFIXES, SEMImage, read_image
+from .io.databar import databar_rectangle
+from .io.images import TIFF_SUFFIXES, SEMImage, read_image
 
 DATABAR_NOTE = "data bar: excluded from focus scoring"
 
@@ -43,7 +43,7 @@ def is_sem_tiff(path) -> bool:
     try:
         import tifffile
 
-        from .sem_metadata import read_sem_metadata
+        from .io.sem_metadata import read_sem_metadata
 
         with tifffile.TiffFile(path) as tif:
             return bool(read_sem_metadata(tif))

@@ -1,5 +1,5 @@
 """napari sample data (File > Open Sample > SEM focus): small 8-bit TIFFs made from the shared
-SEM pool by ``sample_data/make_samples.py`` (sources and licences in ``ATTRIBUTION.md``).
+SEM pool by ``scripts/make_samples.py`` (sources and licences in ``sample_data/ATTRIBUTION.md``).
 
 Every sample's ``layer.metadata`` carries ``magnification`` and ``pixel_size_m`` /
 ``pixel_size_um`` (the Score focus widget reads the magnification from there) and ``databar_rows``;
@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import SemFocusError
-from .imageio import SEMImage
+from .io.images import SEMImage
 
 FOCUS_SERIES = "focus_series.tif"
 SEM_IMAGE = "sem_image.tif"
@@ -22,15 +22,8 @@ HALF_FOCUSED = "half_focused.tif"
 
 
 def sample_dir() -> Path:
-    """Folder of the sample files: the installed package data ``napari_semfocus/sample_data``,
-    else the repository's top-level ``sample_data/`` (editable installs, a source checkout)."""
-    try:
-        installed = Path(str(resources.files("napari_semfocus") / "sample_data"))
-        if (installed / FOCUS_SERIES).is_file():
-            return installed
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parents[2] / "sample_data"
+    """Folder of the sample files: the package data ``napari_semfocus/sample_data``."""
+    return Path(str(resources.files("napari_semfocus") / "sample_data"))
 
 
 def sample_path(filename: str) -> Path:
@@ -42,7 +35,7 @@ def sample_path(filename: str) -> Path:
 
 def load_sample(filename: str) -> SEMImage:
     """Pixel data and the metadata stored in a sample TIFF's JSON description."""
-    from .imageio import read_image
+    from .io.images import read_image
 
     image = read_image(sample_path(filename))
     image.metadata["path"] = str(image.path)

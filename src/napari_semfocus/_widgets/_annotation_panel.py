@@ -35,8 +35,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..annotations import Annotation, AnnotationTable
 from ..errors import SemFocusError
+from ..training.data.annotations import Annotation, AnnotationTable
 from ._common import (
     WARN_STYLE,
     ask_open_path,

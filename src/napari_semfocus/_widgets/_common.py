@@ -90,7 +90,7 @@ def go_to_slice(viewer, layer, index: int) -> None:
 def parse_magnification(text: str, example: str = "") -> float | None:
     """'5000', '5,000', '5k', '5.72 K X' -> float; '' -> None; otherwise raises SemFocusError
     ("Magnification '…' is not a positive number<example>.")."""
-    from ..sem_metadata import parse_zeiss_magnification
+    from ..io.sem_metadata import parse_zeiss_magnification
 
     clean = (text or "").strip().replace(",", "").replace("×", "x")
     if not clean:
@@ -306,7 +306,7 @@ def combo_box(items: Sequence = (), chars: int = 12):
 
 def method_combo():
     """The focus model or one of the classical measures (data: ``MODEL_METHOD`` or its name)."""
-    from ..measures import MEASURES
+    from ..scoring.measures import MEASURES
 
     return combo_box([("FocusNet model (score 0–10)", MODEL_METHOD)]
                      + [(f"{name} (classical measure)", name) for name in MEASURES])
@@ -370,6 +370,6 @@ def browse_into(parent, edit, caption: str, file_filter: str) -> None:
 
 def write_text_file(path, text: str) -> None:
     """Write an export atomically (temp file + rename), like every file the core writes."""
-    from ..checkpoint import atomic_write
+    from ..scoring.checkpoint import atomic_write
 
     atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

@@ -13,9 +13,9 @@ import threading
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
-from ..annotations import AnnotationTable
-from ..finetune import FineTuneResult, finetune
-from ..training import TrainConfig
+from ..training.data.annotations import AnnotationTable
+from ..training.finetune import FineTuneResult, finetune
+from ..training.loop import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class FineTuneSettings:
 
 def finetune_job(settings: FineTuneSettings, cancel: threading.Event
                  ) -> Generator[object, None, FineTuneResult]:
-    from ._llvm_guard import guard_triton_import
+    from ..scoring.llvm_guard import guard_triton_import
 
     guard_triton_import()  # before torch is first imported in the GUI process
     return (yield from finetune(settings.table, settings.config, settings.init,

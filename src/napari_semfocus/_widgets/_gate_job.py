@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SemFocusError
-from ..gate import Calibration
-from ..gate_file import RULE, Gate
+from ..gate.calibrate import Calibration
+from ..gate.file import RULE, Gate
 from ._common import MODEL_METHOD, LayerInput, RunResult, ScoreSettings
 from ._score_job import CANCELLED, Status, drive_steps, load_method, score_layers
 
@@ -96,9 +96,9 @@ def gate_job(settings, cancel: threading.Event):
 
 
 def _calibrate_job(s: CalibrateSettings, cancel) -> Generator:
-    from ..gate import calibrate
-    from ..gate_file import gate_model_record
-    from ..gate_labels import (
+    from ..gate.calibrate import calibrate
+    from ..gate.file import gate_model_record
+    from ..gate.labels import (
         labels_from_column,
         read_calibration_manifest,
         score_calibration_images,
@@ -124,7 +124,7 @@ def _calibrate_job(s: CalibrateSettings, cancel) -> Generator:
 
 
 def _apply_job(s: ApplySettings, cancel) -> Generator:
-    from ..gate_file import model_fingerprint
+    from ..gate.file import model_fingerprint
     from ._score_job import get_scorer
 
     result = ApplyResult(settings=s)
@@ -205,8 +205,8 @@ def layer_metadata(metadata, res: LayerDecisions, result: ApplyResult) -> dict:
 def decisions_text(results) -> str:
     """The decisions of ``results`` (:class:`LayerDecisions`) as the CLI's CSV; ``path`` is the
     layer's file, or its name."""
-    from ..batch import ScoreRow
-    from ..gate_file import decisions_csv
+    from ..gate.file import decisions_csv
+    from ..scoring.batch import ScoreRow
 
     rows, accepted = [], []
     for res in results:

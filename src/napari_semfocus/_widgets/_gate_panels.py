@@ -26,8 +26,8 @@ from qtpy.QtWidgets import (
 )
 from superqt import QCollapsible
 
-from ..gate import DEFAULT_TARGET_PRECISION
-from ..gate_labels import DEFAULT_ACCEPT_SCORE
+from ..gate.calibrate import DEFAULT_TARGET_PRECISION
+from ..gate.labels import DEFAULT_ACCEPT_SCORE
 from ._common import (
     NOTE_STYLE,
     dark_theme,
@@ -219,7 +219,7 @@ class PRPlot:
 
     def show(self, source) -> None:
         """The curve of ``source`` (a Calibration or a Gate); the placeholder for None."""
-        from ..gate_plot import plot_pr_curve
+        from ..gate.plot import plot_pr_curve
 
         if source is None:
             self.placeholder()

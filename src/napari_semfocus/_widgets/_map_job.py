@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..tiling import FocusMap
+from ..scoring.focus_map import FocusMap
 from ._common import MODEL_METHOD, LayerInput
 from ._score_job import (
     CANCELLED,
@@ -51,7 +51,7 @@ class MapResult:
 
 def map_layer(settings: MapSettings, cancel: threading.Event
               ) -> Generator[Status | Progress, None, MapResult]:
-    from ..tiling import focus_map
+    from ..scoring.focus_map import focus_map
 
     result = MapResult(settings)
     layer = settings.layer

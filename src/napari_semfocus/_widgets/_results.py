@@ -86,7 +86,7 @@ class ScoreTable(SortableTable):
     def csv_text(self) -> str:
         """The table as CSV with the CLI's columns ``path,index,magnification,score``: ``path``
         is the file the layer was read from, or the layer name for layers without a file."""
-        from ..batch import ScoreRow, rows_to_csv
+        from ..scoring.batch import ScoreRow, rows_to_csv
 
         paths = {r.layer_name: (r.path or r.layer_name) for r in self._results}
         rows = [ScoreRow(paths.get(layer, layer), idx, mag, score)

@@ -46,10 +46,10 @@ class Progress:
 
 def get_scorer(checkpoint: str | None, device: str):
     """The default model or a checkpoint on ``device``, loaded once and reused."""
-    from ._llvm_guard import guard_triton_import
+    from ..scoring.llvm_guard import guard_triton_import
 
     guard_triton_import()  # before torch is first imported in the GUI process
-    from .. import scorer as scorer_module
+    from ..scoring import scorer as scorer_module
 
     FocusScorer = scorer_module.FocusScorer  # noqa: N806 (a class)
     if not checkpoint and not scorer_module.default_model_path().is_file():
@@ -165,7 +165,7 @@ def _model_steps(scorer, layer: LayerInput, data, settings: ScoreSettings):
 
 def _measure_steps(layer: LayerInput, data, method: str):
     """Generator yielding (frames done, frames total), returning the measure of every frame."""
-    from ..measures import measure
+    from ..scoring.measures import measure
 
     stack = data.ndim - (1 if layer.rgb else 0) == 3
     frames = data if stack else data[None]

@@ -32,10 +32,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..annotations import Annotation, AnnotationTable
 from ..errors import SemFocusError
-from ..finetune import Evaluated, FineTuneResult, Prepared
-from ..training import BatchDone, EpochDone, Finished, TrainConfig
+from ..training.data.annotations import Annotation, AnnotationTable
+from ..training.finetune import Evaluated, FineTuneResult, Prepared
+from ..training.loop import BatchDone, EpochDone, Finished, TrainConfig
 from . import _active_model
 from ._annotation_panel import SHORTCUT, AnnotationPanel, bind_shortcut
 from ._common import (
@@ -145,7 +145,7 @@ class FineTuneWidget(WorkerMixin, QWidget):
         bind_shortcut(self.viewer, panel)
 
     def _build_training(self) -> QGroupBox:
-        from ..devices import DEVICE_CHOICES
+        from ..scoring.devices import DEVICE_CHOICES
 
         box = QGroupBox("Training")
         form = QFormLayout(box)

@@ -27,8 +27,8 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 from ..errors import SemFocusError
-from ..gate import Calibration
-from ..gate_file import Gate
+from ..gate.calibrate import Calibration
+from ..gate.file import Gate
 from ._common import (
     WARN_STYLE,
     ask_open_path,
@@ -224,7 +224,7 @@ class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
         return settings
 
     def _apply_settings(self) -> ApplySettings:
-        from ..gate_file import resolve_checkpoint
+        from ..gate.file import resolve_checkpoint
 
         if self.gate is None:
             raise SemFocusError("No gate: load a gate file or calibrate one first.")

@@ -223,7 +223,7 @@ class FocusMapWidget(WorkerMixin, QWidget):
 
     def export_tiff(self, path=None) -> Path | None:
         """Write the score grid (float32 TIFF, settings as JSON in its description)."""
-        from ..cli_map import write_tiff
+        from ..cli.map import write_tiff
 
         if self.last_run is None or self.last_run.fmap is None:
             return None

@@ -134,8 +134,8 @@ class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
                                  "Rarely needed: device, region and batch size of the model.")
         adv = QWidget()
         adv_form = QFormLayout(adv)
-        from ..devices import DEVICE_CHOICES
-        from ..preprocess import REGIONS
+        from ..scoring.devices import DEVICE_CHOICES
+        from ..scoring.preprocess import REGIONS
 
         self.device_combo = combo_box(DEVICE_CHOICES)
         form_row(adv_form, "Device", self.device_combo, (

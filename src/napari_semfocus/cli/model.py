@@ -1,0 +1,219 @@
+"""``semfocus`` subcommands about models: make-dataset, train, evaluate, compare."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def register(sub) -> None:
+    """Add this module's subcommands to the ``semfocus`` parser."""
+    from ..scoring.devices import DEVICE_CHOICES
+    from ..scoring.model import BACKBONES
+
+    p = sub.add_parser("make-dataset", help="make labelled training/validation data from SEM images")
+    p.add_argument("--pool", required=True, help="folder of sharp SEM images with manifest.csv")
+    p.add_argument("--out", required=True)
+    p.add_argument("--n-train", type=int, default=12000)
+    p.add_argument("--n-val", type=int, default=800)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_make_dataset)
+
+    p = sub.add_parser("train", help="train or fine-tune a focus model")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", help="folder written by make-dataset")
+    src.add_argument("--annotations", help="CSV with path,magnification,score (fine-tuning)")
+    p.add_argument("--init", default=None,
+                   help="'scratch', 'default' (the shipped model) or a checkpoint file "
+                        "(default: scratch with --dataset, default with --annotations)")
+    p.add_argument("--backbone", default="resnet18", choices=BACKBONES)
+    p.add_argument("--no-magnification", action="store_true", help="train without the magnification input")
+    p.add_argument("--output-margin", type=float,
+                   help="score = (10 + 2 margin) sigmoid(z) - margin, clipped to 0..10 when scoring "
+                        "(default: 0.5 from scratch, the init model's own otherwise)")
+    p.add_argument("--out", required=True, help="folder for last/best checkpoints")
+    add_recipe_args(p)
+    p.add_argument("--freeze-trunk", action="store_true")
+    p.add_argument("--val-fraction", type=float, default=0.2, help="with --annotations: images held out")
+    p.add_argument("--val-max-frames", type=int, default=400)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="RMSE, Spearman, AUC of a model and the classical measures")
+    p.add_argument("--manifest", required=True, help="CSV with path,magnification,label[,series]")
+    p.add_argument("--checkpoint", help="model file; default: the shipped model")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--no-classical", action="store_true", help="skip the classical measures")
+    p.add_argument("--output", help="report path prefix: writes PREFIX.json and PREFIX.md")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="train candidate backbones with one recipe and tabulate them")
+    p.add_argument("--dataset", required=True, help="folder written by make-dataset")
+    p.add_argument("--out", required=True, help="folder for each candidate's checkpoints")
+    p.add_argument("--candidates", nargs="+", default=[*BACKBONES, "resnet18/no-mag"],
+                   help="backbones; BACKBONE/no-mag is the network without the magnification input")
+    add_recipe_args(p)
+    p.add_argument("--val-max-frames", type=int, default=None,
+                   help="judge on a fixed random subset of the validation frames")
+    p.add_argument("--precision", type=float, default=0.95, help="gate target precision")
+    p.add_argument("--accept-score", type=float, default=7.0, help="gate: acceptable when label >= this")
+    p.add_argument("--retrain", action="store_true", help="train again even where OUT/<candidate> has a model")
+    p.add_argument("--output", help="report path prefix: writes PREFIX.json and PREFIX.md")
+    p.set_defaults(func=cmd_compare)
+
+
+def add_recipe_args(p) -> None:
+    """The training-recipe options shared by ``train`` and ``compare``."""
+    from ..scoring.devices import DEVICE_CHOICES
+    from ..training.loop import OPTIMISERS
+
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--steps-per-epoch", type=int)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--optimiser", default="sgd", choices=OPTIMISERS)
+    p.add_argument("--warmup-steps", type=int, default=0)
+    p.add_argument("--crop", type=int, nargs=2, default=(240, 320), metavar=("H", "W"))
+    p.add_argument("--small-crop", type=int, nargs=2, metavar=("H", "W"))
+    p.add_argument("--small-crop-epochs", type=int, default=0)
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--seed", type=int, default=0)
+
+
+def recipe_from_args(args, **extra):
+    """A :class:`TrainConfig` from the options added by :func:`add_recipe_args`."""
+    from ..training.loop import TrainConfig
+
+    return TrainConfig(
+        epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
+        lr=args.lr, optimiser=args.optimiser, warmup_steps=args.warmup_steps, crop_hw=args.crop,
+        small_crop_hw=args.small_crop, small_crop_epochs=args.small_crop_epochs,
+        device=args.device, seed=args.seed, **extra)
+
+
+def _dataset_sets(folder, val_max_frames=None, seed=0):
+    """Training cache and validation manifest of a make-dataset folder."""
+    from ..training.data.labelled import LabelledSet
+
+    train_set = LabelledSet.from_cache(folder)
+    val_set = LabelledSet.from_manifest(Path(folder) / "val" / "manifest.csv")
+    return train_set, _val_subset(val_set, val_max_frames, seed)
+
+
+def _val_subset(val_set, max_frames, seed):
+    """A fixed random subset of at most ``max_frames`` validation frames (all when None)."""
+    if not max_frames or len(val_set) <= max_frames:
+        return val_set
+    import numpy as np
+
+    pick = np.random.default_rng(seed).permutation(len(val_set))[:max_frames]
+    return val_set.subset(np.sort(pick))
+
+
+def cmd_make_dataset(args) -> int:
+    from ..training.data.dataset import make_dataset
+
+    paths = make_dataset(args.pool, args.out, n_train=args.n_train, n_val=args.n_val, seed=args.seed)
+    for k, v in paths.items():
+        print(f"{k}: {v}", file=sys.stderr)
+    return 0
+
+
+def cmd_train(args) -> int:
+    from ..training.finetune import load_parent
+    from ..training.loop import train
+
+    if args.annotations:  # fine-tuning on expert scores: the same code as the Fine-tune widget
+        return cmd_finetune(args)
+    train_set, val_set = _dataset_sets(args.dataset, args.val_max_frames, args.seed)
+    data_info = {"dataset": str(args.dataset)}
+    model, parent = load_parent(args.init or "scratch", args.backbone, not args.no_magnification,
+                                args.output_margin)
+    config = recipe_from_args(args, freeze_trunk=args.freeze_trunk,
+                              val_max_frames=args.val_max_frames)
+    meta = {"provenance": {**parent, **data_info}}
+    print(f"semfocus train: {len(train_set)} training frames, {len(val_set)} validation frames",
+          file=sys.stderr)
+    for upd in train(model, train_set, val_set, config, args.out, meta, resume=args.resume):
+        _print_update(upd)
+    return 0
+
+
+def _print_update(upd) -> None:
+    """Progress of ``train`` / ``finetune`` on stderr."""
+    from ..training.loop import BatchDone, EpochDone, Finished
+
+    if isinstance(upd, BatchDone):
+        bar = "#" * int(30 * upd.step / upd.steps)
+        print(f"\repoch {upd.epoch + 1} [{bar:<30}] {upd.step}/{upd.steps} loss {upd.loss:.3f}",
+              end="", file=sys.stderr, flush=True)
+    elif isinstance(upd, EpochDone):
+        val = "n/a" if upd.val_rmse is None else f"{upd.val_rmse:.3f}"
+        print(f"\nepoch {upd.epoch}/{upd.epochs}: train loss {upd.train_loss:.3f}, "
+              f"val RMSE {val}{' (best)' if upd.is_best else ''}, {upd.seconds:.0f} s",
+              file=sys.stderr, flush=True)
+    elif isinstance(upd, Finished):
+        print(f"best model: {upd.best_path} (val RMSE {upd.best_val_rmse}; "
+              f"before training {upd.initial_val_rmse})", file=sys.stderr)
+
+
+def cmd_finetune(args) -> int:
+    """``train --annotations CSV``: :func:`napari_semfocus.finetune.finetune`, the code behind
+    the Fine-tune widget; the fine-tuned model (with its provenance) is OUT/best.safetensors."""
+    from ..training.data.annotations import AnnotationTable
+    from ..training.finetune import Evaluated, Prepared, drive, finetune
+
+    table = AnnotationTable.load_csv(args.annotations)
+    config = recipe_from_args(args, freeze_trunk=args.freeze_trunk,
+                              val_max_frames=args.val_max_frames)
+
+    def show(upd):
+        if isinstance(upd, Prepared):
+            print(f"semfocus train: fine-tuning {upd.parent} on {len(table)} annotations: "
+                  f"{upd.train_frames} training frames ({len(upd.train_images)} images), "
+                  f"{upd.val_frames} validation frames ({len(upd.val_images)} images), "
+                  f"{upd.device_name}", file=sys.stderr)
+        elif isinstance(upd, Evaluated):
+            val = "n/a" if upd.val_rmse is None else f"{upd.val_rmse:.3f}"
+            print(f"validation RMSE before fine-tuning: {val}", file=sys.stderr)
+        else:
+            _print_update(upd)
+
+    gen = finetune(table, config, init=args.init or "default", val_fraction=args.val_fraction,
+                   out_dir=args.out, resume=args.resume, source=Path(args.annotations).resolve(),
+                   backbone=args.backbone, use_magnification=not args.no_magnification,
+                   output_margin=args.output_margin)
+    result = drive(gen, show)
+    if not result.trained:
+        print("nothing was trained.", file=sys.stderr)
+        return 0
+    path = result.save(Path(args.out) / "best.safetensors")
+    print(f"fine-tuned model: {path} (validation RMSE {result.val_rmse_before} before, "
+          f"{result.val_rmse_after} after)", file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from ..scoring.scorer import FocusScorer
+    from ..training.evaluation import evaluate_manifest, write_report
+
+    scorer = (FocusScorer.from_checkpoint(args.checkpoint, device=args.device) if args.checkpoint
+              else FocusScorer.default(device=args.device))
+    report = evaluate_manifest(scorer, args.manifest, classical=not args.no_classical)
+    text = write_report(report, args.output)
+    print(text)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from ..training.compare import compare, parse_candidate, write_report
+
+    for cand in args.candidates:
+        parse_candidate(cand)  # fail before any training
+    train_set, val_set = _dataset_sets(args.dataset, args.val_max_frames, args.seed)
+    config = recipe_from_args(args, val_max_frames=None)
+    report = compare(args.candidates, train_set, val_set, config, args.out, args.precision,
+                     args.accept_score, reuse=not args.retrain,
+                     log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(write_report(report, args.output))
+    return 0

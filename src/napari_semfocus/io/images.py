@@ -1,0 +1,120 @@
+"""Reading image files: TIFF (8/16-bit, stacks, SEM vendor metadata), PNG and JPEG.
+
+:func:`read_image` is the one reader the CLI, the napari reader and the training data use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ImageReadError
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+OTHER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+IMAGE_SUFFIXES = TIFF_SUFFIXES + OTHER_SUFFIXES
+
+
+@dataclass
+class SEMImage:
+    """Pixel data as stored (2-D, (N, H, W) or RGB) and the SEM metadata found in the file."""
+
+    data: np.ndarray
+    metadata: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def magnification(self) -> float | None:
+        return self.metadata.get("magnification")
+
+    @property
+    def databar_rows(self) -> int:
+        """Rows of the vendor data bar at the bottom: from the metadata (FEI), else detected
+        once (a uniform strip with text) and remembered in ``metadata``."""
+        if self.metadata.get("databar_rows") is None:
+            from .databar import detect_databar_rows
+
+            self.metadata["databar_rows"] = detect_databar_rows(self.data, str(self.path or "image"))
+            self.metadata["databar_source"] = "detected"
+        return int(self.metadata["databar_rows"])
+
+
+def read_image(path) -> SEMImage:
+    """Read one image file; raises :class:`ImageReadError` naming the file on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: no such file.")
+    suffix = path.suffix.lower()
+    if suffix in TIFF_SUFFIXES:
+        data, meta = _read_tiff(path)
+    elif suffix in OTHER_SUFFIXES:
+        data, meta = _read_other(path), {}
+    else:
+        raise ImageReadError(
+            f"{path}: unsupported file type {suffix or '(none)'}; use TIFF, PNG or JPEG."
+        )
+    if data.ndim < 2 or data.size == 0:
+        raise ImageReadError(f"{path}: holds no 2-D image data (shape {data.shape}).")
+    return SEMImage(data=data, metadata=meta, path=path)
+
+
+def _read_tiff(path: Path):
+    import tifffile
+
+    from .sem_metadata import read_sem_metadata
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            meta = read_sem_metadata(tif) or _json_metadata(tif)
+            series = tif.series[0]
+            data = series.asarray()
+            if data.ndim == 3 and series.axes[-1:] == "S" and data.shape[-1] in (3, 4):
+                pass  # RGB(A), kept channel-last
+            elif data.ndim > 3:
+                data = data.reshape((-1,) + data.shape[-2:]) if data.shape[-1] not in (3, 4) else data
+    except ImageReadError:
+        raise
+    except Exception as exc:
+        raise ImageReadError(f"{path}: not a readable TIFF file ({_short(exc)}).") from None
+    return np.asarray(data), meta
+
+
+
+
+def _json_metadata(tif) -> dict:
+    """SEM fields a TIFF written by tifffile keeps in its JSON description (our sample data,
+    or files written with ``tifffile.imwrite(..., metadata={"magnification": ...})``)."""
+    try:
+        shaped = tif.shaped_metadata
+    except Exception:
+        return {}
+    if not shaped:
+        return {}
+    return {k: v for k, v in dict(shaped[0]).items() if k != "shape"}
+
+
+def _read_other(path: Path) -> np.ndarray:
+    import cv2
+
+    raw = np.fromfile(str(path), dtype=np.uint8)
+    data = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
+    if data is None:
+        raise ImageReadError(f"{path}: not a readable {path.suffix.lstrip('.').upper()} image.")
+    if data.ndim == 3:
+        code = cv2.COLOR_BGRA2RGBA if data.shape[2] == 4 else cv2.COLOR_BGR2RGB
+        data = cv2.cvtColor(data, code)
+        if data.shape[2] == 3 and _is_grey(data):
+            data = data[..., 0].copy()
+    return data
+
+
+def _is_grey(rgb: np.ndarray) -> bool:
+    s = rgb[::7, ::7]
+    return bool(np.array_equal(s[..., 0], s[..., 1]) and np.array_equal(s[..., 1], s[..., 2]))
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:160]

@@ -1,0 +1,392 @@
+"""Tile-wise focus maps: one focus score per tile on a regular grid over a 2-D frame.
+
+    >>> fmap = scorer.focus_map(image, magnification=5000)          # FocusMap, mode "shared"
+    >>> fmap.scores.shape, fmap.origin_yx, fmap.stride_hw
+    >>> viewer.add_image(fmap.scores, **fmap.layer_kwargs(image_layer.scale, image_layer.translate))
+
+Grid. Tiles of ``tile_hw`` pixels start at ``origin + k * stride`` (default stride: half a tile).
+There are ``round(length / stride)`` tiles along each axis and the grid is centred on the scored
+part of the frame (the frame minus its data-bar rows), so the overlay's cells (one stride each,
+centred on their tiles) cover that part to within a quarter stride at each edge; a tile is scored on the part of its footprint
+that lies inside the image, and tiles with less than :data:`MIN_INSIDE` of their area inside are
+not scored (NaN).
+
+Modes.
+- ``"shared"``: the CNN trunk runs once over the normalised frame (large frames: over windows of
+  about :data:`WINDOW_PX` pixels plus a halo of at least one tile, so memory stays bounded), and
+  each tile's score is the head applied to the trunk's feature map averaged over the tile's
+  footprint. Tiles are not aligned to the trunk's 32-pixel feature cells: every feature cell is
+  weighted by the fraction of it the footprint covers (separable, exact area weights), so any tile
+  size and stride work. Overlap is then almost free.
+- ``"crop"``: every tile is cut out and scored by :meth:`FocusScorer.predict` (exact; slow with
+  overlap). The two differ because the trunk sees context beyond a tile's edge in shared mode;
+  tests/test_tiling.py states how close they are.
+- a classical measure (``method`` a name in :data:`measures.MEASURES`): the measure of each tile's
+  pixels (not on the 0-10 scale; larger = sharper).
+
+Certainty (0..1) says how much a tile's score can be trusted from the tile's content, the same for
+every method: ``coverage * weight`` where ``coverage`` is the fraction of the tile inside the
+scored image and ``weight`` is the structure weight that whole-image scores use
+(:mod:`napari_semfocus.aggregate`), so a tile of empty substrate or noise beside sample gets a low
+certainty whatever its score says.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import SemFocusError
+from .aggregate import STRUCTURE_SIGMA, structure_weights, tile_structure
+from .preprocess import NORMALISATION, TILE_HW, as_frames, is_rgb
+
+MODES = ("shared", "crop")
+FEATURE_STRIDE = 32  # pixels per trunk feature cell (ResNet / MobileNet / EfficientNet)
+# Feature cell i is centred on input pixel 32 i (every stride-2 layer is "same"-padded, so output
+# j sits over input 2 j): it stands for pixels [32 i - 16, 32 i + 16) of its window.
+FEATURE_SHIFT = 16
+MIN_INSIDE = 0.5  # tiles with less of their area inside the scored image are NaN
+WINDOW_PX = 2048  # core size of a trunk window in shared mode (plus halo)
+CSV_COLUMNS = ("row", "column", "y", "x", "score", "certainty")
+
+
+# ---- the result -------------------------------------------------------------------------------
+@dataclass
+class FocusMap:
+    """Scores on a regular tile grid over an image, with what is needed to place it.
+
+    ``scores`` and ``certainty`` are float32 (rows, cols) grids (NaN: tile not scored). Tile
+    (r, c) covers pixels ``[oy + r*sy, oy + r*sy + th) x [ox + c*sx, ox + c*sx + tw)`` of the image
+    (clipped to the image), with ``(oy, ox) = origin_yx``, ``(sy, sx) = stride_hw``,
+    ``(th, tw) = tile_hw``. ``image_hw`` is the whole frame's shape, ``scored_hw`` the part scored
+    (without data-bar rows).
+    """
+
+    scores: np.ndarray
+    certainty: np.ndarray
+    tile_hw: tuple[int, int]
+    stride_hw: tuple[int, int]
+    origin_yx: tuple[int, int]
+    image_hw: tuple[int, int]
+    scored_hw: tuple[int, int]
+    mode: str
+    method: str
+    magnification: float | None = None
+    model: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.scores.shape)
+
+    def tile_centres(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pixel coordinates (napari convention: pixel i has its centre at i) of the centres of
+        the tile rows and columns: ``(ys (rows,), xs (cols,))``."""
+        (oy, ox), (sy, sx), (th, tw) = self.origin_yx, self.stride_hw, self.tile_hw
+        rows, cols = self.shape
+        return (oy + sy * np.arange(rows) + (th - 1) / 2.0,
+                ox + sx * np.arange(cols) + (tw - 1) / 2.0)
+
+    def napari_scale(self, layer_scale=(1.0, 1.0)) -> tuple[float, float]:
+        """``scale`` of the overlay for a source layer with ``layer_scale`` (last two axes)."""
+        s = np.asarray(layer_scale, dtype=float)[-2:]
+        return tuple(float(v) for v in s * np.asarray(self.stride_hw, dtype=float))
+
+    def napari_translate(self, layer_scale=(1.0, 1.0), layer_translate=(0.0, 0.0)
+                         ) -> tuple[float, float]:
+        """``translate`` of the overlay so that grid cell (r, c) is centred on tile (r, c).
+
+        napari puts pixel i of a layer at world ``translate + i * scale`` (pixel centres), so the
+        centre of a tile starting at pixel ``o`` is ``o + (t - 1) / 2`` and the overlay's
+        translate is ``layer.translate + (origin + (tile - 1) / 2) * layer.scale``. (Written as
+        ``origin + tile/2 - stride/2`` it would be right for corner-based pixels only.)
+        """
+        s = np.asarray(layer_scale, dtype=float)[-2:]
+        t = np.asarray(layer_translate, dtype=float)[-2:]
+        off = np.asarray(self.origin_yx, dtype=float) + (np.asarray(self.tile_hw, float) - 1) / 2
+        return tuple(float(v) for v in t + off * s)
+
+    def world_extent(self, layer_scale=(1.0, 1.0), layer_translate=(0.0, 0.0)) -> np.ndarray:
+        """[[y0, x0], [y1, x1]] world corners of the overlay (cell edges, not centres)."""
+        scale = np.asarray(self.napari_scale(layer_scale))
+        trans = np.asarray(self.napari_translate(layer_scale, layer_translate))
+        n = np.asarray(self.shape, dtype=float)
+        return np.stack([trans - scale / 2, trans + (n - 0.5) * scale])
+
+    def layer_kwargs(self, layer_scale=(1.0, 1.0), layer_translate=(0.0, 0.0)) -> dict:
+        """Keyword arguments for ``viewer.add_image(fmap.scores, **kwargs)``."""
+        model_scale = self.method in MODES or self.method == "model"
+        lims = (0.0, 10.0) if model_scale else _finite_range(self.scores)
+        return {
+            "scale": self.napari_scale(layer_scale),
+            "translate": self.napari_translate(layer_scale, layer_translate),
+            "contrast_limits": lims,
+            "interpolation2d": "nearest",
+            "metadata": {"semfocus_map": self.summary(),
+                         "scores": self.scores, "certainty": self.certainty},
+        }
+
+    def summary(self) -> dict:
+        """The grid's settings as plain JSON-able values."""
+        return {
+            "tile_hw": list(self.tile_hw), "stride_hw": list(self.stride_hw),
+            "origin_yx": list(self.origin_yx), "image_hw": list(self.image_hw),
+            "scored_hw": list(self.scored_hw), "grid_shape": list(self.shape),
+            "mode": self.mode, "method": self.method, "model": self.model,
+            "magnification": self.magnification,
+            "score_scale": ("focus score 0-10" if self.method in ("model", *MODES)
+                            else f"{self.method}: larger = sharper"),
+            "certainty": "coverage x structure weight of the tile (see napari_semfocus.aggregate)",
+        }
+
+    def to_rows(self) -> list[tuple]:
+        """One row per tile: (row, column, y, x, score, certainty); y, x = the tile's centre pixel."""
+        ys, xs = self.tile_centres()
+        return [(r, c, float(ys[r]), float(xs[c]), float(self.scores[r, c]),
+                 float(self.certainty[r, c]))
+                for r in range(self.shape[0]) for c in range(self.shape[1])]
+
+    def to_csv(self) -> str:
+        lines = [",".join(CSV_COLUMNS)]
+        for r, c, y, x, s, k in self.to_rows():
+            lines.append(f"{r},{c},{y:g},{x:g},{'' if np.isnan(s) else f'{s:.4g}'},"
+                         f"{'' if np.isnan(k) else f'{k:.3f}'}")
+        return "\n".join(lines) + "\n"
+
+
+def _finite_range(a: np.ndarray) -> tuple[float, float]:
+    v = a[np.isfinite(a)]
+    if v.size == 0:
+        return (0.0, 1.0)
+    lo, hi = float(v.min()), float(v.max())
+    return (lo, hi if hi > lo else lo + 1.0)
+
+
+# ---- grid geometry ----------------------------------------------------------------------------
+def grid_axis(length: int, tile: int, stride: int) -> tuple[int, int]:
+    """(origin, count) of the tiles along one axis.
+
+    The overlay shows one cell of ``stride`` pixels per tile, centred on the tile; the count is
+    ``round(length / stride)`` so the cells cover the axis to within half a stride in all (a
+    quarter stride at each end), and the grid is centred on the axis. Every tile then has at
+    least ``(stride/4 + tile/2) / tile`` of its length inside (3/4 at the default half-tile
+    stride at the ends; more when the stride is at least a tile).
+    """
+    if tile <= 0 or stride <= 0:
+        raise SemFocusError(f"tile ({tile}) and stride ({stride}) must be positive.")
+    n = max(1, math.floor(length / stride + 0.5))
+    span = (n - 1) * stride + tile
+    return -((span - length) // 2), n
+
+
+def _footprints(origin: int, n: int, tile: int, stride: int, length: int):
+    """Clipped [start, stop) of every tile along one axis and the fraction inside."""
+    a = origin + stride * np.arange(n)
+    lo, hi = np.clip(a, 0, length), np.clip(a + tile, 0, length)
+    return lo, hi, (hi - lo) / float(tile)
+
+
+def _area_weights(lo: np.ndarray, hi: np.ndarray, start: int, n_cells: int) -> np.ndarray:
+    """(n_tiles, n_cells) weights: the share of each tile's [lo, hi) in each feature cell of a
+    window starting at pixel ``start``; rows sum to 1 (mean over the footprint)."""
+    edges = start - FEATURE_SHIFT + FEATURE_STRIDE * np.arange(n_cells + 1)
+    edges[-1] = max(edges[-1], int(hi.max()))  # the last cell also stands for the last pixels
+    c0, c1 = edges[:-1][None], edges[1:][None]
+    overlap = np.clip(np.minimum(hi[:, None], c1) - np.maximum(lo[:, None], c0), 0, None)
+    return (overlap / np.maximum(overlap.sum(1), 1)[:, None]).astype(np.float32)
+
+
+# ---- normalisation without a whole-frame float copy ----------------------------------------------
+def _norm_params(frame: np.ndarray) -> tuple[float, float]:
+    """(lo, span) of :func:`preprocess.normalise`, from the same subsample."""
+    step = max(1, int(np.sqrt(frame.size / 250_000)))
+    lo, hi = np.percentile(frame[::step, ::step].astype(np.float32),
+                           [NORMALISATION["low_percentile"], NORMALISATION["high_percentile"]])
+    return float(lo), float(hi - lo)
+
+
+def _normalised(block: np.ndarray, lo: float, span: float) -> np.ndarray:
+    """``preprocess.normalise`` with the frame's (lo, span), for one block of the frame."""
+    f = np.asarray(block, dtype=np.float32)
+    if span <= 1e-6 * max(1.0, abs(lo + span)):
+        return np.zeros_like(f)
+    out = (f - lo) * (1.0 / (span * NORMALISATION["scale"])) - (
+        NORMALISATION["centre"] / NORMALISATION["scale"])
+    c = NORMALISATION["clip"]
+    return np.clip(out, -c, c, out=out)
+
+
+def _as_frame(image, name: str) -> np.ndarray:
+    """A 2-D grey frame; 2-D integer/float arrays are used as they are (no float copy)."""
+    a = np.asarray(image)
+    if a.ndim == 2 and a.dtype.kind in "uif" and a.dtype != bool and min(a.shape) >= 16:
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise SemFocusError(f"{name} contains NaN or infinite values.")
+        return a
+    if a.ndim == 3 and not is_rgb(a) and a.shape[0] != 1:
+        raise SemFocusError(f"{name} is a stack of {a.shape[0]} frames; a focus map takes one "
+                            "2-D frame (pick a slice).")
+    return as_frames(a, name)[0]
+
+
+# ---- the map ----------------------------------------------------------------------------------
+def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None, mode: str = "shared",
+              exclude_bottom_rows: int = 0, method: str = "model", batch_size: int = 32,
+              name: str = "image") -> Generator[tuple[int, int], None, FocusMap]:
+    """Generator: yields ``(tiles_done, tiles_total)`` between windows / batches (a caller may
+    stop there) and returns the :class:`FocusMap`. ``scorer`` may be None for a classical
+    ``method``. Drive it to the end with :func:`run_to_end`."""
+    from .measures import MEASURES
+
+    if method != "model" and method not in MEASURES:
+        raise SemFocusError(f"method {method!r} is neither 'model' nor one of {', '.join(MEASURES)}.")
+    if method == "model" and mode not in MODES:
+        raise SemFocusError(f"mode {mode!r} is not one of {', '.join(MODES)}.")
+    if method == "model" and scorer is None:
+        raise SemFocusError("a focus map with the model needs a FocusScorer.")
+    frame = _as_frame(image, name)
+    H0, W0 = frame.shape
+    rows_off = int(exclude_bottom_rows or 0)
+    if rows_off >= H0 - 16:
+        raise SemFocusError(f"{name}: the data bar covers the whole frame.")
+    frame = frame[: H0 - rows_off]
+    H, W = frame.shape
+    th, tw = (int(v) for v in tile)
+    sy, sx = (max(1, th // 2), max(1, tw // 2)) if stride is None else (int(v) for v in stride)
+    if min(th, tw) < 32:
+        raise SemFocusError(f"tile {th} x {tw} is too small; use at least 32 x 32 pixels.")
+    th, tw = min(th, H), min(tw, W)  # a frame smaller than a tile is one tile (as in ``score``)
+    oy, ny = grid_axis(H, th, sy)
+    ox, nx = grid_axis(W, tw, sx)
+    ylo, yhi, yin = _footprints(oy, ny, th, sy, H)
+    xlo, xhi, xin = _footprints(ox, nx, tw, sx, W)
+    inside = (yin[:, None] * xin[None, :]).astype(np.float32)
+    valid = inside >= MIN_INSIDE
+    lo, span = _norm_params(frame)
+    structure = np.where(valid, _structure(frame, lo, span, ylo, yhi, xlo, xhi), np.nan)
+    certainty = inside * structure_weights(structure)
+    scores = np.full((ny, nx), np.nan, dtype=np.float32)
+    geo = (ylo, yhi, xlo, xhi, valid)
+    if method != "model":
+        steps = _measure_tiles(frame, MEASURES[method], geo, scores)
+        mode_used, model_name, mag = "crop", method, magnification
+    else:
+        enc = scorer._encoded_magnifications(magnification, 1, name)
+        if mode == "shared":
+            steps = _shared_tiles(scorer, frame, lo, span, enc, geo, (th, tw), (sy, sx), scores)
+        else:
+            steps = _crop_tiles(scorer, frame, lo, span, enc, geo, scores, batch_size)
+        mode_used, model_name = mode, scorer.name
+        mag = None if magnification is None else float(magnification)
+    yield from steps
+    if method == "model":  # a tile without any contrast holds no sample: 0, as in ``score``
+        scores[valid & (structure == 0)] = 0.0
+    return FocusMap(scores=scores, certainty=certainty.astype(np.float32), tile_hw=(th, tw),
+                    stride_hw=(sy, sx), origin_yx=(int(oy), int(ox)), image_hw=(H0, W0),
+                    scored_hw=(H, W), mode=mode_used, method=method, magnification=mag,
+                    model=model_name)
+
+
+def run_to_end(gen):
+    """Drive a generator such as :func:`focus_map` and return its value."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+def _structure(frame, lo, span, ylo, yhi, xlo, xhi) -> np.ndarray:
+    """:func:`aggregate.tile_structure` of every tile's footprint on the normalised frame
+    (frames over ~4 MP from a subsampled copy, with the low-pass scaled to match)."""
+    step = max(1, int(np.sqrt(frame.size / 4_000_000)))
+    f = _normalised(frame[::step, ::step], lo, span)
+    out = np.zeros((len(ylo), len(xlo)), dtype=np.float64)
+    for r, (a, b) in enumerate(zip(ylo // step, -(-yhi // step), strict=True)):
+        for c, (u, v) in enumerate(zip(xlo // step, -(-xhi // step), strict=True)):
+            out[r, c] = tile_structure(f[a:b, u:v], STRUCTURE_SIGMA / step)
+    return out
+
+
+def _measure_tiles(frame, fn, geo, scores):
+    ylo, yhi, xlo, xhi, valid = geo
+    total, done = int(valid.sum()), 0
+    for r in range(len(ylo)):
+        for c in range(len(xlo)):
+            if valid[r, c]:
+                tile = np.ascontiguousarray(frame[ylo[r]:yhi[r], xlo[c]:xhi[c]], dtype=np.float32)
+                scores[r, c] = fn(tile)
+                done += 1
+        yield done, total
+
+
+def _crop_tiles(scorer, frame, lo, span, enc, geo, scores, batch_size):
+    """Exact mode: cut every (clipped) tile and score it; batches of tiles of the same shape."""
+    ylo, yhi, xlo, xhi, valid = geo
+    groups: dict = {}
+    for r, c in zip(*np.nonzero(valid), strict=True):
+        groups.setdefault((yhi[r] - ylo[r], xhi[c] - xlo[c]), []).append((r, c))
+    total, done = int(valid.sum()), 0
+    for cells in groups.values():
+        for k in range(0, len(cells), batch_size):
+            part = cells[k : k + batch_size]
+            tiles = np.stack([_normalised(frame[ylo[r]:yhi[r], xlo[c]:xhi[c]], lo, span)
+                              for r, c in part])
+            m = None if enc is None else np.repeat(enc, len(part))
+            out = scorer.predict(tiles, m)
+            for (r, c), s in zip(part, out, strict=True):
+                scores[r, c] = s
+            done += len(part)
+            yield done, total
+
+
+def _blocks(n: int, stride: int, tile: int) -> list[tuple[int, int]]:
+    """Split n tiles along an axis into runs whose footprints span about WINDOW_PX pixels."""
+    per = max(1, (WINDOW_PX - tile) // stride + 1)
+    return [(a, min(n, a + per)) for a in range(0, n, per)]
+
+
+def _shared_tiles(scorer, frame, lo, span, enc, geo, tile_hw, stride_hw, scores):
+    """Shared-trunk mode: trunk over windows (core + halo >= 1 tile), area-weighted pooling of
+    the feature map over each tile's footprint, then the head."""
+    import torch
+
+    from .devices import autocast
+    from .preprocess import to_model_input
+
+    ylo, yhi, xlo, xhi, valid = geo
+    th, tw = tile_hw
+    H, W = frame.shape
+    halo_y = FEATURE_STRIDE * math.ceil(th / FEATURE_STRIDE)
+    halo_x = FEATURE_STRIDE * math.ceil(tw / FEATURE_STRIDE)
+    model, device = scorer.model, scorer.device
+    total, done = int(valid.sum()), 0
+    sy, sx = stride_hw
+    for r0, r1 in _blocks(len(ylo), sy, th):
+        for c0, c1 in _blocks(len(xlo), sx, tw):
+            ok = valid[r0:r1, c0:c1]
+            if not ok.any():
+                continue
+            # window start on a feature-cell boundary of the image, so windows agree
+            y0 = max(0, (int(ylo[r0:r1].min()) - halo_y) // FEATURE_STRIDE * FEATURE_STRIDE)
+            x0 = max(0, (int(xlo[c0:c1].min()) - halo_x) // FEATURE_STRIDE * FEATURE_STRIDE)
+            y1 = min(H, int(yhi[r0:r1].max()) + halo_y)
+            x1 = min(W, int(xhi[c0:c1].max()) + halo_x)
+            x = to_model_input(_normalised(frame[y0:y1, x0:x1], lo, span)[None]).to(device)
+            with torch.inference_mode(), autocast(device, scorer.precision):
+                feats = model.trunk(x)[0].float()  # (C, h, w)
+                wy = torch.from_numpy(_area_weights(ylo[r0:r1], yhi[r0:r1], y0, feats.shape[1]))
+                wx = torch.from_numpy(_area_weights(xlo[c0:c1], xhi[c0:c1], x0, feats.shape[2]))
+                # (tile rows, tile cols, channels): area-weighted mean over each footprint
+                pooled = torch.einsum("rh,khw,cw->rck", wy.to(device), feats, wx.to(device))
+                flat = pooled.reshape(-1, pooled.shape[-1])
+                m = None if enc is None else torch.as_tensor(
+                    np.repeat(enc, flat.shape[0]), dtype=torch.float32, device=device)
+                out = model.score_features(flat, m).float().cpu().numpy()
+            block = out.reshape(r1 - r0, c1 - c0)
+            scores[r0:r1, c0:c1] = np.where(ok, block, np.nan)
+            done += int(ok.sum())
+            yield done, total

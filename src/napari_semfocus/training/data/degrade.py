@@ -1,0 +1,309 @@
+"""Degradations that turn a sharp image into a labelled example (docs/focus-score-scale.md).
+
+- Point-spread functions: :func:`gaussian_psf`, :func:`disk_psf`, :func:`disk_gaussian_psf`,
+  :func:`elliptical_psf` each return ``(kernel, sigma)`` where ``sigma`` is the *measured*
+  Gaussian-equivalent std of the discrete kernel, exactly as the doc defines it: the square root
+  of the mean of its second central moments along x and y (:func:`psf_sigma`). A uniform disk of
+  radius r has sigma = r / 2; an astigmatic Gaussian with axis stds a, b has sigma =
+  sqrt((a^2 + b^2) / 2) whatever its angle. The label of a sharp image blurred by the kernel is
+  ``scale.label_for_added_blur(sigma)``.
+- :func:`blur` applies a kernel with OpenCV (separable for Gaussians, DFT-backed ``filter2D`` for
+  large 2-D kernels), mirror borders.
+- Detector noise (:func:`add_noise`): Poisson with a random dose, Gaussian read noise and line-wise
+  scan noise; :func:`random_brightness_contrast` / :func:`apply_brightness_contrast` (gain,
+  offset, gamma); :func:`quantise` to 8 or 16 bit.
+- Zero-score frames (:func:`zero_frame`): noise fields, flat white, black and grey frames,
+  low-dose Poisson fields, scan-line noise and slow charging gradients under noise.
+- One example from a cut-out region: :func:`normalise_region` (window contrast -> 0.1..0.9, so a
+  noise setting means one noise-to-contrast ratio), :func:`degrade_region` (blur, crop, noise,
+  brightness/contrast, quantise); :func:`draw_sigma_added` (labels ~uniform over the scale).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ...scale import sigma_from_score
+
+PSF_KINDS = ("gaussian", "disk", "disk_gaussian", "elliptical")
+ZERO_KINDS = ("noise", "white", "black", "grey", "lowdose", "scanlines", "charging")
+ZERO_WEIGHTS = (0.25, 0.1, 0.1, 0.1, 0.2, 0.12, 0.13)
+
+
+# ---- PSFs ---------------------------------------------------------------------------------------
+def psf_sigma(kernel: np.ndarray) -> float:
+    """Gaussian-equivalent std of a 2-D kernel: sqrt(mean of the x and y second central moments)."""
+    k = np.asarray(kernel, dtype=np.float64)
+    k = k / k.sum()
+    yy, xx = np.mgrid[0 : k.shape[0], 0 : k.shape[1]].astype(np.float64)
+    my, mx = float((k * yy).sum()), float((k * xx).sum())
+    var_y = float((k * (yy - my) ** 2).sum())
+    var_x = float((k * (xx - mx) ** 2).sum())
+    return float(np.sqrt(0.5 * (var_x + var_y)))
+
+
+def _gauss_1d(sigma: float) -> np.ndarray:
+    r = max(1, int(np.ceil(4.0 * sigma)))
+    x = np.arange(-r, r + 1, dtype=np.float64)
+    g = np.exp(-0.5 * (x / max(sigma, 1e-6)) ** 2)
+    return g / g.sum()
+
+
+def gaussian_psf(sigma: float) -> tuple[np.ndarray, float]:
+    """Isotropic sampled Gaussian (truncated at 4 sigma)."""
+    g = _gauss_1d(sigma)
+    k = np.outer(g, g)
+    return k.astype(np.float32), psf_sigma(k)
+
+
+def _disk(radius: float) -> np.ndarray:
+    """Uniform disk of ``radius`` px, pixel-integrated by supersampling (anti-aliased edge);
+    its sigma is ~sqrt(r^2 / 4 + 1 / 12) (binning into pixels adds ~1/12 px^2)."""
+    r = max(float(radius), 0.5)
+    n = int(np.ceil(r)) + 1
+    s = int(np.clip(96 / r, 8, 48))  # >= ~96 subsamples across the radius
+    c = (np.arange((2 * n + 1) * s) + 0.5) / s - (n + 0.5)
+    inside = (c[:, None] ** 2 + c[None, :] ** 2) <= r * r
+    k = inside.reshape(2 * n + 1, s, 2 * n + 1, s).mean(axis=(1, 3))
+    return k / k.sum()
+
+
+def disk_psf(radius: float) -> tuple[np.ndarray, float]:
+    """Uniform disk (defocus of a geometric beam): sigma ~= radius / 2."""
+    k = _disk(radius)
+    return k.astype(np.float32), psf_sigma(k)
+
+
+def disk_gaussian_psf(radius: float, sigma_g: float) -> tuple[np.ndarray, float]:
+    """Disk convolved with a small Gaussian: sigma^2 ~= radius^2 / 4 + sigma_g^2."""
+    d = _disk(radius)
+    g = _gauss_1d(sigma_g)
+    pad = len(g) // 2
+    d = np.pad(d, pad)
+    k = cv2.sepFilter2D(d.astype(np.float64), cv2.CV_64F, g, g, borderType=cv2.BORDER_CONSTANT)
+    k = np.clip(k, 0, None)
+    return (k / k.sum()).astype(np.float32), psf_sigma(k)
+
+
+def elliptical_psf(sigma_a: float, sigma_b: float, angle: float) -> tuple[np.ndarray, float]:
+    """Astigmatic Gaussian with axis stds ``sigma_a``, ``sigma_b`` rotated by ``angle`` (rad):
+    sigma = sqrt((sigma_a^2 + sigma_b^2) / 2)."""
+    r = max(1, int(np.ceil(4.0 * max(sigma_a, sigma_b))))
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1].astype(np.float64)
+    c, s = np.cos(angle), np.sin(angle)
+    u, v = c * xx + s * yy, -s * xx + c * yy
+    k = np.exp(-0.5 * ((u / max(sigma_a, 1e-6)) ** 2 + (v / max(sigma_b, 1e-6)) ** 2))
+    k /= k.sum()
+    return k.astype(np.float32), psf_sigma(k)
+
+
+def make_psf(kind: str, sigma: float, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """A kernel of ``kind`` with Gaussian-equivalent std close to ``sigma`` (measured one returned).
+
+    Below ~0.8 px every kind is a Gaussian (a disk that small is no disk)."""
+    if kind not in PSF_KINDS:
+        raise ValueError(f"unknown PSF kind {kind!r}; one of {', '.join(PSF_KINDS)}")
+    if sigma < 0.8 or kind == "gaussian":
+        return gaussian_psf(sigma)
+    if kind == "disk":
+        return disk_psf(2.0 * sigma)
+    if kind == "disk_gaussian":
+        sg = sigma * rng.uniform(0.2, 0.6)
+        return disk_gaussian_psf(2.0 * np.sqrt(sigma**2 - sg**2), sg)
+    ratio = rng.uniform(1.2, 2.5)  # axis ratio of the astigmatic spot
+    sb = sigma * np.sqrt(2.0 / (1.0 + ratio**2))
+    return elliptical_psf(ratio * sb, sb, rng.uniform(0, np.pi))
+
+
+def blur(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Convolve (float32) with mirror borders; separable path for rank-1 (Gaussian) kernels."""
+    img = np.asarray(image, dtype=np.float32)
+    k = np.asarray(kernel, dtype=np.float64)
+    if k.shape == (1, 1):
+        return img.copy()
+    centre_row = k[k.shape[0] // 2]
+    centre_col = k[:, k.shape[1] // 2]
+    if k.shape[0] == k.shape[1] and np.allclose(np.outer(centre_col, centre_row)
+                                                / centre_row[k.shape[1] // 2], k, atol=1e-7):
+        gx = centre_row / centre_row.sum()
+        gy = centre_col / centre_col.sum()
+        return cv2.sepFilter2D(img, cv2.CV_32F, gx.astype(np.float32), gy.astype(np.float32),
+                               borderType=cv2.BORDER_REFLECT_101)
+    return cv2.filter2D(img, cv2.CV_32F, k.astype(np.float32), borderType=cv2.BORDER_REFLECT_101)
+
+
+# ---- noise, brightness / contrast, storage --------------------------------------------------------
+@dataclass(frozen=True)
+class NoiseSettings:
+    """Detector noise parameters (image intensities in [0, 1])."""
+
+    dose: float  # mean electrons (counts) for intensity 1; Poisson noise; inf = none
+    read_sigma: float  # Gaussian noise std
+    line_sigma: float  # std of a per-line offset (scan-line noise)
+    line_gain_sigma: float  # std of a per-line relative gain
+
+    @staticmethod
+    def random(rng: np.random.Generator) -> NoiseSettings:
+        """From very noisy (5 counts per pixel: noise ~40 % of the contrast range of a window
+        normalised to 0.1..0.9) to clean (thousands of counts)."""
+        dose = float(np.exp(rng.uniform(np.log(5.0), np.log(3000.0))))
+        if rng.random() < 0.1:
+            dose = float("inf")
+        read = float(np.exp(rng.uniform(np.log(0.003), np.log(0.08))))  # >= ~1 LSB at 8 bit
+        lines = rng.random() < 0.35
+        return NoiseSettings(dose=dose, read_sigma=read,
+                             line_sigma=float(rng.uniform(0.002, 0.04)) if lines else 0.0,
+                             line_gain_sigma=float(rng.uniform(0.0, 0.05)) if lines else 0.0)
+
+
+def add_poisson(image: np.ndarray, dose: float, rng: np.random.Generator) -> np.ndarray:
+    if not np.isfinite(dose):
+        return image.astype(np.float32, copy=True)
+    lam = np.clip(image, 0, None).astype(np.float64) * dose
+    return (rng.poisson(lam) / dose).astype(np.float32)
+
+
+def add_noise(image: np.ndarray, noise: NoiseSettings, rng: np.random.Generator) -> np.ndarray:
+    """Poisson (shot) noise, then line-wise gain/offset, then Gaussian read noise."""
+    out = add_poisson(image, noise.dose, rng)
+    H = out.shape[0]
+    if noise.line_gain_sigma > 0:
+        out *= (1.0 + noise.line_gain_sigma * rng.standard_normal((H, 1))).astype(np.float32)
+    if noise.line_sigma > 0:
+        out += (noise.line_sigma * rng.standard_normal((H, 1))).astype(np.float32)
+    if noise.read_sigma > 0:
+        out += (noise.read_sigma * rng.standard_normal(out.shape)).astype(np.float32)
+    return out
+
+
+def random_brightness_contrast(image: np.ndarray, rng: np.random.Generator,
+                               gamma: bool = True) -> dict:
+    """Random gain/offset (and sometimes gamma) as an SEM operator would set them for ``image``:
+    mostly within range, now and then a little clipping at black or white."""
+    lo, hi = np.percentile(image[::2, ::2], [0.5, 99.5])
+    span = max(float(hi - lo), 1e-3)
+    width = rng.uniform(0.25, 1.05)  # fraction of the output range the content spans
+    start = rng.uniform(-0.03, 1.0 - width + 0.03)
+    g = float(np.exp(rng.normal(0, 0.25))) if gamma and rng.random() < 0.4 else 1.0
+    return {"gain": width / span, "offset": start - float(lo) * width / span, "gamma": g}
+
+
+def apply_brightness_contrast(image: np.ndarray, params: dict) -> np.ndarray:
+    out = image * np.float32(params["gain"]) + np.float32(params["offset"])
+    if params.get("gamma", 1.0) != 1.0:
+        out = np.clip(out, 0, None) ** np.float32(params["gamma"])
+    return out.astype(np.float32, copy=False)
+
+
+def quantise(image: np.ndarray, bits: int) -> np.ndarray:
+    """Clip to [0, 1] and store as uint8 (bits=8) or uint16 (bits=16, full 0..65535 range)."""
+    if bits not in (8, 16):
+        raise ValueError("bits must be 8 or 16")
+    top = 255.0 if bits == 8 else 65535.0
+    q = np.rint(np.clip(image, 0.0, 1.0) * top)
+    return q.astype(np.uint8 if bits == 8 else np.uint16)
+
+
+# ---- one example: blur, noise, brightness/contrast, storage ----------------------------------------
+def draw_sigma_added(rng) -> float:
+    """Added blur: label uniform in [1, 10], plus 10 % exactly sharp, 8 % nearly sharp (label
+    9.3-10) and 8 % beyond 32 px (the top of the scale is where v3 erred most)."""
+    u = rng.random()
+    if u < 0.10:
+        return 0.0
+    if u < 0.18:
+        total = sigma_from_score(rng.uniform(9.3, 10.0))
+        return float(np.sqrt(max(total**2 - 0.25, 0.0)))
+    if u < 0.26:
+        return float(np.exp(rng.uniform(np.log(32.0), np.log(64.0))))
+    total = sigma_from_score(rng.uniform(1.0, 10.0))
+    return float(np.sqrt(max(total**2 - 0.25, 0.0)))
+
+
+def normalise_region(region, off, size_hw):
+    """Map the window's 0.5/99.5 percentiles to 0.1/0.9, so that noise settings mean the same
+    noise-to-contrast ratio for every source. -> (region, its sharp window)."""
+    h, w = size_hw
+    sharp = region[off[0] : off[0] + h, off[1] : off[1] + w]
+    lo, hi = np.percentile(sharp[::2, ::2], [0.5, 99.5])
+    out = (region - np.float32(lo)) * np.float32(0.8 / max(float(hi - lo), 1e-4)) + np.float32(0.1)
+    return np.clip(out, 0.0, None), out[off[0] : off[0] + h, off[1] : off[1] + w]
+
+
+def degrade_region(region, off, size_hw, kernel, noise, bc, bits, rng):
+    """Blur the (normalised) region, crop the window, add noise, brightness/contrast, quantise.
+    -> (uint8|uint16 image, noise level = noise std / the window's 0.5-99.5 % contrast range)."""
+    h, w = size_hw
+    blurred = blur(region, kernel) if kernel.size > 1 else region
+    win = blurred[off[0] : off[0] + h, off[1] : off[1] + w]
+    noisy = add_noise(win, noise, rng)
+    level = float((noisy - win).std()) / 0.8
+    out = apply_brightness_contrast(noisy, bc)
+    return quantise(out, bits), level
+
+
+# ---- zero-score frames ----------------------------------------------------------------------------
+def zero_frame(shape_hw, rng: np.random.Generator, kind: str | None = None) -> tuple[np.ndarray,
+                                                                                     str]:
+    """A frame with no sample (label 0), float32 in [0, 1]: (image, kind).
+
+    Kinds (:data:`ZERO_KINDS`): ``noise`` (detector noise over a grey level), ``white``,
+    ``black``, ``grey`` (flat frames, a little noise), ``lowdose`` (Poisson fields at 0.3-5
+    counts per pixel: a beam blanked or a very fast scan), ``scanlines`` (row-offset / row-gain
+    noise dominating, as with a noisy scan generator) and ``charging`` (a slow gradient over the
+    whole frame, less than a cycle across, under noise)."""
+    kind = kind or ZERO_KINDS[int(rng.choice(len(ZERO_KINDS), p=ZERO_WEIGHTS))]
+    H, W = int(shape_hw[0]), int(shape_hw[1])
+    if kind == "white":
+        level = rng.uniform(0.93, 1.0)
+    elif kind == "black":
+        level = rng.uniform(0.0, 0.06)
+    elif kind == "lowdose":
+        level = rng.uniform(0.1, 1.0)
+    else:
+        level = rng.uniform(0.1, 0.9)
+    img = np.full((H, W), level, np.float32)
+    if kind == "charging":
+        yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+        a = rng.uniform(0, 2 * np.pi)
+        u = (np.cos(a) * (xx / W - 0.5) + np.sin(a) * (yy / H - 0.5))
+        ramp = u + rng.uniform(-1.5, 1.5) * u * u  # linear or slightly curved
+        img += (rng.uniform(0.05, 0.4) * ramp / max(float(np.ptp(ramp)), 1e-6)).astype(np.float32)
+    if kind in ("noise", "charging"):
+        noise = NoiseSettings(
+            dose=float(np.exp(rng.uniform(np.log(1.0), np.log(300.0)))),
+            read_sigma=float(rng.uniform(0.005, 0.15)),
+            line_sigma=float(rng.uniform(0, 0.03)) if rng.random() < 0.4 else 0,
+            line_gain_sigma=0.0,
+        )
+    elif kind == "lowdose":
+        noise = NoiseSettings(dose=float(np.exp(rng.uniform(np.log(0.3), np.log(5.0)))) / level,
+                              read_sigma=float(rng.uniform(0.0, 0.01)), line_sigma=0.0,
+                              line_gain_sigma=0.0)
+    elif kind == "scanlines":
+        noise = NoiseSettings(dose=float(np.exp(rng.uniform(np.log(20.0), np.log(5000.0)))),
+                              read_sigma=float(rng.uniform(0.0, 0.03)),
+                              line_sigma=float(rng.uniform(0.02, 0.12)),
+                              line_gain_sigma=float(rng.uniform(0.0, 0.1)))
+    else:
+        noise = NoiseSettings(
+            dose=float("inf") if rng.random() < 0.5
+            else float(np.exp(rng.uniform(np.log(50.0), np.log(5000.0)))),
+            read_sigma=float(rng.uniform(0.0, 0.02)),
+            line_sigma=0.0,
+            line_gain_sigma=0.0,
+        )
+    out = add_noise(img, noise, rng)
+    if kind in ("noise", "scanlines") and rng.random() < 0.3:
+        # detector bandwidth: noise a little correlated along the scan line
+        out = cv2.GaussianBlur(out, (0, 0), sigmaX=rng.uniform(0.3, 1.2), sigmaY=0.3)
+    if kind == "noise" and rng.random() < 0.3:
+        # a faint shading, below the noise
+        yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+        a = rng.uniform(0, 2 * np.pi)
+        ramp = np.cos(a) * xx / W + np.sin(a) * yy / H
+        out += (rng.uniform(0.0, 0.7) * float(out.std()) * ramp).astype(np.float32)
+    return out, kind

@@ -1,0 +1,173 @@
+"""Fine-tuning a focus model on expert annotations: the one implementation behind the Fine-tune
+widget and ``semfocus train --annotations CSV`` (no Qt).
+
+:func:`finetune` is a generator: it loads the parent model (the shipped default or a checkpoint
+file), builds a :class:`~napari_semfocus.labelled.LabelledSet` from the annotations, splits it by
+image (never by crop), yields :class:`Prepared` and :class:`Evaluated` (validation RMSE of the
+parent), then every update of :func:`napari_semfocus.training.train` (``BatchDone``,
+``EpochDone``, ``Finished``), and returns a :class:`FineTuneResult` holding the best model and
+the metadata of its checkpoint: the parent model, the annotations used, the validation RMSE
+before and after. :meth:`FineTuneResult.save` writes it atomically (safetensors + metadata).
+
+    >>> gen = finetune(AnnotationTable.load_csv("scores.csv"), TrainConfig(epochs=5, lr=1e-3))
+    >>> result = drive(gen, print)
+    >>> result.save("my-lab.safetensors")
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..errors import SemFocusError
+from .data.annotations import MIN_TRAIN, AnnotationTable
+from .loop import Finished, TrainConfig
+
+MIN_STEPS_PER_EPOCH = 10  # tiny annotation sets: an epoch is still at least this many batches
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Data and model are ready; training is about to start."""
+
+    parent: str
+    device_name: str
+    train_frames: int
+    val_frames: int
+    train_images: tuple[str, ...]
+    val_images: tuple[str, ...]
+    steps_per_epoch: int
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """Validation RMSE of the parent model (None without a validation split)."""
+
+    val_rmse: float | None
+
+
+@dataclass
+class FineTuneResult:
+    model: object  # the best FocusNet (in eval mode); the parent's weights when nothing ran
+    metadata: dict
+    val_rmse_before: float | None
+    val_rmse_after: float | None
+    trained: bool  # at least one batch ran
+    stopped: bool
+    history: list = field(default_factory=list)
+
+    def save(self, path) -> Path:
+        """Write the model and its metadata to ``path`` (.safetensors), atomically."""
+        from ..scoring.checkpoint import save_checkpoint
+
+        if not self.trained:
+            raise SemFocusError("nothing was trained: there is no fine-tuned model to save.")
+        return save_checkpoint(self.model, path, self.metadata)
+
+
+def load_parent(init: str = "default", backbone: str = "resnet18", use_magnification: bool = True,
+                output_margin: float | None = None):
+    """``(model, info)`` for ``init``: 'default' (the shipped model), a checkpoint path, or
+    'scratch' (an untrained FocusNet of ``backbone``); ``output_margin`` overrides the model's
+    (see :class:`~napari_semfocus.model.FocusNet`)."""
+    from ..scoring.checkpoint import load_checkpoint
+    from ..scoring.model import FocusNet
+    from ..scoring.scorer import default_model_path
+
+    if init == "scratch":
+        model, info = FocusNet(backbone, use_magnification=use_magnification), {"parent": None}
+    else:
+        path = default_model_path() if init in (None, "", "default") else Path(init)
+        if init in (None, "", "default") and not path.is_file():
+            raise SemFocusError("the default focus model is not installed: start from a "
+                                "checkpoint file.")
+        model, meta = load_checkpoint(path)
+        info = {"parent": path.name, "parent_path": str(path),
+                "parent_version": meta.get("model_version"), "parent_metrics": meta.get("metrics")}
+    if output_margin is not None:
+        model.output_margin = float(output_margin)
+    return model, info
+
+
+def split(data, val_fraction: float, seed: int = 0):
+    """(train, validation or None): by image; no validation below two images or fraction 0."""
+    import numpy as np
+
+    if val_fraction <= 0 or len(np.unique(data.groups)) < 2:
+        return data, None
+    return data.split_by_group(val_fraction, seed=seed)
+
+
+def finetune(annotations: AnnotationTable, config: TrainConfig, init: str = "default",
+             val_fraction: float = 0.25, frames: Mapping | None = None, out_dir=None,
+             resume: bool = False, source=None, should_stop: Callable[[], bool] = lambda: False,
+             backbone: str = "resnet18", use_magnification: bool = True,
+             output_margin: float | None = None) -> Generator[object, None, FineTuneResult]:
+    """Fine-tune ``init`` on ``annotations`` (frames of open layers in ``frames``, the rest read
+    from their files); ``source``: the CSV the annotations came from (for the metadata).
+    ``out_dir``: where ``train`` keeps last/best checkpoints each epoch (None: memory only)."""
+    from ..scoring.devices import describe_device, resolve_device
+    from .loop import evaluate_rmse, train
+
+    if len(annotations) < MIN_TRAIN:
+        raise SemFocusError(f"only {len(annotations)} annotation(s): fine-tuning needs at least "
+                            f"{MIN_TRAIN}.")
+    if not 0 <= val_fraction < 1:
+        raise SemFocusError(f"validation fraction {val_fraction} is not in [0, 1).")
+    device = resolve_device(config.device)
+    data = annotations.labelled_set(frames)
+    train_set, val_set = split(data, val_fraction, config.seed)
+    model, parent = load_parent(init, backbone, use_magnification, output_margin)
+    if not config.steps_per_epoch:
+        steps = max(MIN_STEPS_PER_EPOCH, math.ceil(len(train_set) / config.batch_size))
+        config = TrainConfig(**{**asdict(config), "steps_per_epoch": steps})
+    val_images = () if val_set is None else tuple(sorted(set(val_set.groups.tolist())))
+    train_images = tuple(sorted(set(train_set.groups.tolist())))
+    yield Prepared(parent["parent"] or "scratch", describe_device(device), len(train_set),
+                   0 if val_set is None else len(val_set), train_images, val_images,
+                   int(config.steps_per_epoch))
+    before = None
+    if val_set is not None:
+        model.to(device)
+        before = evaluate_rmse(model, val_set, device, config.val_max_frames)
+    yield Evaluated(before)
+
+    provenance = {"kind": "fine-tune", **parent,
+                  "annotations": annotations.describe(source)}
+    finished = None
+    for update in train(model, train_set, val_set, config, out_dir, {"provenance": provenance},
+                        resume=resume, should_stop=should_stop):
+        if isinstance(update, Finished):
+            finished = update
+        yield update
+    history = list(finished.history) if finished else []
+    trained = bool(history)
+    after = finished.best_val_rmse if (finished and trained and val_set is not None) else None
+    metadata = {
+        "provenance": provenance,
+        "fine_tuning": {
+            "val_rmse_before": before, "val_rmse_after": after, "stopped": bool(finished and finished.stopped),
+            "validation_fraction": val_fraction, "training_images": list(train_images),
+            "validation_images": list(val_images), "train_frames": len(train_set),
+            "val_frames": 0 if val_set is None else len(val_set),
+        },
+        "training": asdict(config),
+        "history": history,
+        "initial_val_rmse": before,
+        "metrics": {"val_rmse": after, "best_val_rmse": after},
+    }
+    model.eval()
+    return FineTuneResult(model, metadata, before, after, trained,
+                          bool(finished and finished.stopped), history)
+
+
+def drive(gen: Generator, on_update: Callable[[object], None] = lambda u: None):
+    """Run a generator such as :func:`finetune` to its end, passing each update to
+    ``on_update``; returns the generator's value."""
+    while True:
+        try:
+            on_update(next(gen))
+        except StopIteration as stop:
+            return stop.value

@@ -1,0 +1,277 @@
+"""Training and fine-tuning FocusNet: one loop for ``semfocus train``, the Fine-tune widget and
+the tests.
+
+:func:`train` is a generator of typed updates (:class:`BatchDone`, :class:`EpochDone`,
+:class:`Finished`), so a CLI can print a progress bar and a widget can relay them from a worker
+thread. ``should_stop()`` is checked between batches; the best model by validation RMSE is kept.
+After every epoch ``last.safetensors`` (+ optimiser state) and ``best.safetensors`` are written
+atomically to ``out_dir``; ``resume=True`` continues from ``last``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SemFocusError
+from ..scoring.preprocess import TILE_HW
+from ..scoring.scorer import FocusScorer
+from .data.labelled import LabelledSet, sample_batch
+
+OPTIMISERS = ("sgd", "adamw")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    steps_per_epoch: int | None = None  # default: one pass over the training frames
+    batch_size: int = 32
+    lr: float = 2e-4
+    optimiser: str = "sgd"  # the paper's SGD (momentum 0.9) or AdamW
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"  # "cosine" (with warm-up) or "constant"
+    warmup_steps: int = 0
+    crop_hw: tuple = TILE_HW  # the paper's 320 x 240 random crops
+    small_crop_hw: tuple | None = None  # smaller crops for the first epochs (faster on CPU)
+    small_crop_epochs: int = 0
+    flips: bool = True
+    freeze_trunk: bool = False
+    loss: str = "mse"  # "mse" or "huber"
+    device: str = "auto"
+    precision: str = "auto"  # bf16 autocast where the CPU has it (devices.resolve_precision)
+    seed: int = 0
+    val_max_frames: int | None = 400
+
+    def __post_init__(self):
+        if self.optimiser not in OPTIMISERS:
+            raise SemFocusError(f"optimiser {self.optimiser!r} is not one of {', '.join(OPTIMISERS)}.")
+        for name in ("epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise SemFocusError(f"{name} must be at least 1.")
+        if not self.lr > 0:
+            raise SemFocusError("learning rate must be positive.")
+        self.crop_hw = tuple(self.crop_hw)
+        self.small_crop_hw = tuple(self.small_crop_hw) if self.small_crop_hw else None
+
+
+@dataclass
+class BatchDone:
+    epoch: int
+    step: int
+    steps: int
+    loss: float
+
+
+@dataclass
+class EpochDone:
+    epoch: int
+    epochs: int
+    train_loss: float
+    val_rmse: float | None
+    is_best: bool
+    seconds: float
+
+
+@dataclass
+class Finished:
+    best_path: Path | None
+    best_val_rmse: float | None
+    initial_val_rmse: float | None
+    history: list = field(default_factory=list)
+    stopped: bool = False
+
+
+def evaluate_rmse(model, data: LabelledSet, device, max_frames: int | None = None,
+                 batch_size: int = 32, precision: str = "auto") -> float:
+    """RMSE of the model on ``data``, each frame scored as users score it (:func:`predict_frames`)."""
+    preds, labels = predict_frames(model, data, device, max_frames, batch_size, precision)
+    return float(np.sqrt(np.mean((preds - labels) ** 2)))
+
+
+def predict_frames(model, data: LabelledSet, device, max_frames=None, batch_size: int = 32,
+                   precision: str = "auto"):
+    """Scores of (the first ``max_frames`` of) a labelled set, and their labels.
+
+    Every frame is scored by :meth:`FocusScorer.score` (whole frame, structure-weighted tiles,
+    the flat-tile rule, the same autocast): the number training picks its best model on is the
+    number users see. Frames of one shape are scored together."""
+    n = len(data) if not max_frames else min(len(data), max_frames)
+    scorer = FocusScorer(model, {}, device=device, precision=precision)
+    by_shape: dict = {}
+    for i in range(n):
+        by_shape.setdefault(np.shape(data.images[i]), []).append(i)
+    preds = np.empty(n, dtype=np.float64)
+    for idx in by_shape.values():
+        for s in range(0, len(idx), batch_size):
+            part = idx[s : s + batch_size]
+            stack = np.stack([np.asarray(data.images[i]) for i in part])
+            preds[part] = scorer.score(stack, data.magnifications[part], batch_size=batch_size)
+    return preds, data.labels[:n].astype(np.float64)
+
+
+def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: TrainConfig,
+          out_dir=None, metadata: dict | None = None, resume: bool = False,
+          should_stop: Callable[[], bool] = lambda: False) -> Iterator:
+    """Train ``model`` in place; yields updates and ends with :class:`Finished`."""
+    import torch
+
+    from ..scoring.checkpoint import save_checkpoint
+    from ..scoring.devices import resolve_device, resolve_precision
+
+    device = resolve_device(config.device)
+    # CUDA trains in bf16 autocast (no loss scaling needed); the CPU in bf16 where it has it
+    precision = "bf16" if device.type == "cuda" else resolve_precision(device, config.precision)
+    torch.manual_seed(config.seed)
+    model.to(device).to(memory_format=torch.channels_last)
+    if config.freeze_trunk:
+        for p in model.trunk.parameters():
+            p.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimiser == "sgd":
+        opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                              weight_decay=config.weight_decay)
+    else:
+        opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    steps = int(config.steps_per_epoch or max(1, math.ceil(len(train_set) / config.batch_size)))
+    total_steps = steps * config.epochs
+    out_dir = Path(out_dir) if out_dir else None
+    meta = dict(metadata or {})
+    meta["training"] = {**asdict(config), "train_frames": len(train_set),
+                        "val_frames": 0 if val_set is None else len(val_set)}
+
+    start_epoch, history, best = 0, [], math.inf
+    if resume and out_dir and (out_dir / "last.safetensors").is_file():
+        start_epoch, history, best = _resume(model, opt, out_dir, device)
+    initial = None
+    if val_set is not None and start_epoch == 0:
+        initial = evaluate_rmse(model, val_set, device, config.val_max_frames,
+                                precision=config.precision)
+    best_path = out_dir / "best.safetensors" if out_dir else None
+    best_state = None
+    stopped = False
+    for epoch in range(start_epoch, config.epochs):
+        t0 = time.time()
+        model.train()
+        if config.freeze_trunk:
+            model.trunk.eval()  # keep the trunk's batch-norm statistics as they were
+        crop = (config.small_crop_hw if config.small_crop_hw and epoch < config.small_crop_epochs
+                else config.crop_hw)
+        rng = np.random.default_rng([config.seed, epoch])
+        losses = []
+        for step in range(steps):
+            if should_stop():
+                stopped = True
+                break
+            lr = _lr_at(config, epoch * steps + step, total_steps)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            idx = rng.integers(0, len(train_set), config.batch_size)
+            tiles, mags, labels = sample_batch(train_set, idx, crop, rng, config.flips)
+            loss = _step(model, opt, tiles, mags, labels, device, precision, config.loss)
+            losses.append(loss)
+            yield BatchDone(epoch, step + 1, steps, loss)
+        if not losses:
+            break
+        val = None if val_set is None else evaluate_rmse(model, val_set, device,
+                                                         config.val_max_frames,
+                                                         precision=config.precision)
+        is_best = val is None or val < best
+        if is_best:
+            best = val if val is not None else best
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_rmse": val,
+                  "crop_hw": list(crop), "seconds": round(time.time() - t0, 1)}
+        history.append(record)
+        if out_dir:
+            meta_epoch = {**meta, "history": history, "initial_val_rmse": initial,
+                          "metrics": {"val_rmse": val, "best_val_rmse": None if best == math.inf else best}}
+            save_checkpoint(model, out_dir / "last.safetensors", meta_epoch)
+            _save_optimiser(opt, out_dir, epoch + 1, history, best)
+            if is_best:
+                save_checkpoint(model, best_path, meta_epoch)
+        yield EpochDone(epoch + 1, config.epochs, record["train_loss"], val, is_best, record["seconds"])
+        if stopped:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    yield Finished(best_path if (out_dir and best_state is not None) else None,
+                   None if best == math.inf else best, initial, history, stopped)
+
+
+def _step(model, opt, tiles, mags, labels, device, precision: str, loss_kind: str) -> float:
+    import torch
+
+    from ..scoring.devices import autocast
+    from ..scoring.preprocess import to_model_input
+
+    x = to_model_input(tiles).to(device, non_blocking=True)
+    m = torch.from_numpy(mags).to(device)
+    y = torch.from_numpy(np.asarray(labels, dtype=np.float32)).to(device)
+    opt.zero_grad(set_to_none=True)
+    with autocast(device, precision):
+        pred = model(x, m)
+    pred = pred.float()
+    loss = (torch.nn.functional.huber_loss(pred, y, delta=1.0) if loss_kind == "huber"
+            else torch.nn.functional.mse_loss(pred, y))
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
+
+
+def _lr_at(config: TrainConfig, step: int, total: int) -> float:
+    if config.schedule == "constant":
+        return config.lr
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    t = (step - config.warmup_steps) / max(1, total - config.warmup_steps)
+    return config.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def _save_optimiser(opt, out_dir: Path, epoch: int, history: list, best: float) -> None:
+    """Optimiser state as safetensors (tensors) + JSON in its header; no pickles."""
+    from safetensors.torch import save_file
+
+    from ..scoring.checkpoint import atomic_write
+
+    state = opt.state_dict()
+    tensors, scalars = {}, {}
+    for pid, st in state["state"].items():
+        for key, val in st.items():
+            name = f"{pid}.{key}"
+            if hasattr(val, "detach"):
+                tensors[name] = val.detach().cpu().contiguous()
+            else:
+                scalars[name] = val
+    header = {"resume": json.dumps({"epoch": epoch, "history": history, "best": best,
+                                    "scalars": scalars, "param_groups": state["param_groups"]})}
+    atomic_write(out_dir / "last-optimiser.safetensors",
+                 lambda tmp: save_file(tensors, tmp, metadata=header))
+
+
+def _resume(model, opt, out_dir: Path, device):
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from ..scoring.checkpoint import load_checkpoint
+
+    loaded, _ = load_checkpoint(out_dir / "last.safetensors")
+    model.load_state_dict(loaded.state_dict())
+    path = out_dir / "last-optimiser.safetensors"
+    with safe_open(str(path), framework="pt") as f:
+        info = json.loads(f.metadata()["resume"])
+    tensors = load_file(str(path), device=str(device))
+    state: dict = {}
+    for name, val in list(tensors.items()) + list(info["scalars"].items()):
+        pid, key = name.split(".", 1)
+        state.setdefault(int(pid), {})[key] = val
+    opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+    best = info["best"] if info["best"] is not None else math.inf
+    return int(info["epoch"]), list(info["history"]), float(best)
