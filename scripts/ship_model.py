@@ -3,8 +3,8 @@ with the evaluation report's figures in its metadata.
 
     python scripts/ship_model.py runs/v3/best.safetensors --report docs/eval/resnet18-mag-v3.json
 
-The file is ``src/napari_semfocus/models/<scorer.DEFAULT_MODEL_NAME>``; change that name for a
-new version.
+The file is ``src/napari_semfocus/models/<DEFAULT_MODEL_NAME>`` (``scoring/checkpoint.py``); change
+that name for a new version.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from napari_semfocus.scoring.checkpoint import load_checkpoint, save_checkpoint
-from napari_semfocus.scoring.scorer import default_model_path
+from napari_semfocus.scoring.checkpoint import default_model_path, load_checkpoint, save_checkpoint
 
 
 def main(argv=None) -> None:
@@ -24,7 +23,7 @@ def main(argv=None) -> None:
     model, meta = load_checkpoint(args.checkpoint)
     meta = {k: v for k, v in meta.items() if k not in ("format", "format_version", "architecture",
                                                       "input", "weights_dtype")}
-    meta["model_version"] = default_model_path().stem  # scorer.DEFAULT_MODEL_NAME names the version
+    meta["model_version"] = default_model_path().stem  # DEFAULT_MODEL_NAME names the version
     if args.report:
         with open(args.report, encoding="utf-8") as fh:
             report = json.load(fh)

@@ -1,43 +1,66 @@
-"""Shared fixtures: the real SEM pool (shared/ beside the clone), blurred copies of a real image,
-and a FocusNet trained for a few steps on them (real torch, no mocks)."""
+"""Fixtures the tests share: a real SEM frame from the shared pool and blurred copies of it,
+models (a FocusNet trained for a few steps, an untrained one, the shipped one), labelled data
+(expert annotations, a labelled image folder for the gate), where screenshots go, and the
+widgets' error notifications. Helpers without state are in :mod:`tests.helpers`."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
+import napari.utils.notifications as notifications
 import numpy as np
 import pytest
+import tifffile
 
 # torch/torchvision first: imported after a napari viewer has loaded Mesa's LLVM, triton's own
-# LLVM would clash with it (see napari_semfocus._widgets._llvm_guard).
-import torch  # noqa: F401
+# LLVM would clash with it (see napari_semfocus.scoring.llvm_guard).
+import torch
 import torchvision  # noqa: F401
 
-POOL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sem-pool"
-FEI_FILE = POOL / "lungcells_lacunarity" / "DC_v2__CS_DCs_12000x_A.tif"
-ZEISS_FILE = POOL / "fibresem" / "test.tif"
-PLAIN_PNG = POOL / "deepsem" / "125nm_03_cropped.png"
+from napari_semfocus.io.images import read_image
+from napari_semfocus.scale import label_for_added_blur
+from napari_semfocus.scoring.checkpoint import save_checkpoint
+from napari_semfocus.scoring.model import FocusNet
+from napari_semfocus.scoring.scorer import FocusScorer
+from napari_semfocus.training.data.annotations import Annotation, AnnotationTable
+from napari_semfocus.training.data.labelled import LabelledSet
+from napari_semfocus.training.data.pool import EXCLUDED, load_pool_image, read_pool_manifest
+from napari_semfocus.training.loop import TrainConfig, train
+
+from .helpers import (
+    EXPERT_SIGMAS,
+    FEI_FILE,
+    POOL,
+    blur,
+    expert_score,
+    labelled_frames,
+    need_pool,
+    write_manifest,
+)
+
+#: set to a folder (scripts/docs_images.sh sets docs/images) to keep the screenshots the GUI
+#: tests take; by default they go to each test's temporary folder
+SCREENSHOTS_ENV = "SEMFOCUS_SCREENSHOTS"
 
 
-def need_pool():
-    if not POOL.is_dir():
-        pytest.skip(f"the shared SEM pool is not at {POOL}")
+@pytest.fixture
+def screenshot_dir(tmp_path) -> Path:
+    """Where a GUI test writes its screenshots: a temporary folder, or the folder named by
+    ``$SEMFOCUS_SCREENSHOTS`` when the documentation images are made on purpose."""
+    folder = os.environ.get(SCREENSHOTS_ENV)
+    return Path(folder) if folder else tmp_path
 
 
+# ---- real images ----------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def pool_image() -> np.ndarray:
     """A real sharp SEM frame (FEI, data bar cropped), area-downscaled 2x, float32."""
     need_pool()
-    from napari_semfocus.io.images import read_image
-
     img = read_image(FEI_FILE)
     data = img.data[: img.data.shape[0] - img.databar_rows].astype(np.float32)
     return cv2.resize(data, (data.shape[1] // 2, data.shape[0] // 2), interpolation=cv2.INTER_AREA)
-
-
-def blur(image: np.ndarray, sigma: float) -> np.ndarray:
-    return image if sigma <= 0 else cv2.GaussianBlur(image, (0, 0), sigma)
 
 
 @pytest.fixture(scope="session")
@@ -47,15 +70,10 @@ def blur_series(pool_image):
     return sigmas, np.stack([blur(pool_image, s) for s in sigmas])
 
 
+# ---- models ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory, pool_image):
     """A FocusNet-resnet18 trained for a few dozen steps on blurred crops of one real image."""
-
-    from napari_semfocus.scale import label_for_added_blur
-    from napari_semfocus.scoring.model import FocusNet
-    from napari_semfocus.training.data.labelled import LabelledSet
-    from napari_semfocus.training.loop import TrainConfig, train
-
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     frames, labels = [], []
@@ -73,11 +91,69 @@ def tiny_checkpoint(tmp_path_factory, pool_image):
     return out / "best.safetensors", updates
 
 
+@pytest.fixture(scope="session")
+def untrained_checkpoint(tmp_path_factory) -> Path:
+    """An untrained, small FocusNet checkpoint: exercises the model path, not its accuracy."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("models") / "untrained-focusnet.safetensors"
+    save_checkpoint(FocusNet("mobilenet_v3_small", use_magnification=True), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def default_scorer() -> FocusScorer:
+    """The shipped model on the CPU (use with ``helpers.needs_default_model``)."""
+    return FocusScorer.default(device="cpu")
+
+
+# ---- labelled data --------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def expert_set():
+    """(table, frames): 8 real pool images (one per sample folder, sharp after their downscale),
+    each with 5 blurred copies scored on a lab's scale 1.5 points harsher than the project's."""
+    need_pool()
+    first = {}
+    for row in read_pool_manifest(POOL):
+        if row["path"] not in EXCLUDED:
+            first.setdefault(row["path"].split("/")[0], row)
+    table, frames = AnnotationTable(), {}
+    for row in list(first.values())[:8]:
+        img = load_pool_image(POOL, row)
+        f = max(2.0, img.min_factor)
+        d = cv2.resize(img.data, (int(img.data.shape[1] / f), int(img.data.shape[0] / f)),
+                       interpolation=cv2.INTER_AREA)
+        h, w = min(d.shape[0], 288), min(d.shape[1], 384)
+        y, x = (d.shape[0] - h) // 2, (d.shape[1] - w) // 2
+        d = d[y : y + h, x : x + w]
+        for k, sigma in enumerate(EXPERT_SIGMAS):
+            frames[(img.path, k)] = d if sigma == 0 else cv2.GaussianBlur(d, (0, 0), sigma)
+            table.add(Annotation(img.path, k, img.magnification, expert_score(sigma)))
+    assert len(table) == 40 and len(table.images()) == 8
+    return table, frames
+
+
+@pytest.fixture(scope="session")
+def labelled_folder(tmp_path_factory):
+    """PNGs of three real SEM frames (2x downscaled, 240 x 320 crops) blurred by
+    ``helpers.LABELLED_SIGMAS``, with a manifest path,magnification,label,series and a stack TIFF
+    of one series in ``stacks/``: (folder, manifest rows)."""
+    need_pool()
+
+    root = tmp_path_factory.mktemp("labelled")
+    rows, stack = labelled_frames(root)
+    write_manifest(root / "manifest.csv", rows)
+    stack_dir = root / "stacks"
+    stack_dir.mkdir()
+    tifffile.imwrite(stack_dir / "series0.tif", np.stack(stack),
+                     metadata={"magnification": rows[0][1]})
+    return root, rows
+
+
+# ---- widgets --------------------------------------------------------------------------------------
 @pytest.fixture
 def errors(monkeypatch):
     """Messages passed to napari's show_error (the widgets' error path)."""
     shown: list[str] = []
-    import napari.utils.notifications as notifications
 
     monkeypatch.setattr(notifications, "show_error", lambda msg, *a, **k: shown.append(str(msg)))
     return shown

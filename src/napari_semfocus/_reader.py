@@ -1,7 +1,7 @@
 """napari reader for SEM TIFFs with vendor metadata (FEI/Thermo Fisher, Zeiss).
 
 It claims a TIFF only when tifffile parses FEI or Zeiss SEM metadata in it (through
-:func:`napari_semfocus.sem_metadata.read_sem_metadata`); for every other file
+:func:`napari_semfocus.io.sem_metadata.read_sem_metadata`); for every other file
 :func:`napari_get_reader` returns ``None`` so that napari's own readers handle it.
 
 Each file becomes an Image layer whose
@@ -10,7 +10,7 @@ Each file becomes an Image layer whose
   with ``units`` set to µm where napari supports layer units, so napari's scale bar is right;
 - ``metadata`` holds ``magnification``, ``pixel_size_m``, ``pixel_size_um``, ``hfw_m``, ``vendor``,
   ``voltage_kv``, ``working_distance_mm``, ``detector``, ``databar_rows`` (from the FEI metadata,
-  otherwise found by :func:`napari_semfocus.databar.detect_databar_rows`), ``databar_source``
+  otherwise found by :func:`napari_semfocus.io.databar.detect_databar_rows`), ``databar_source``
   ("metadata" or "detected") and ``path``.
 
 A file with a data bar also gets a Shapes layer: a rectangle over the bar, labelled as excluded
@@ -19,10 +19,15 @@ from focus scoring (the Score focus widget leaves those rows out).
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
+
+import tifffile
+from napari.layers import Image
 
 from .io.databar import databar_rectangle
 from .io.images import TIFF_SUFFIXES, SEMImage, read_image
+from .io.sem_metadata import read_sem_metadata
 
 DATABAR_NOTE = "data bar: excluded from focus scoring"
 
@@ -41,10 +46,6 @@ def is_sem_tiff(path) -> bool:
     if path.suffix.lower() not in TIFF_SUFFIXES or not path.is_file():
         return False
     try:
-        import tifffile
-
-        from .io.sem_metadata import read_sem_metadata
-
         with tifffile.TiffFile(path) as tif:
             return bool(read_sem_metadata(tif))
     except Exception:  # not a TIFF after all, damaged...: leave it to other readers
@@ -61,10 +62,11 @@ def read_sem_tiffs(path) -> list[tuple]:
 
 
 def layer_metadata(image: SEMImage) -> dict:
-    """The Image layer's ``metadata``: the file's SEM metadata plus the data bar height."""
-    image.databar_rows  # noqa: B018  (detects the bar when the metadata does not give it)
+    """The Image layer's ``metadata``: the file's SEM metadata plus the data bar's height and
+    where it comes from (the file's metadata, or detected)."""
     meta = dict(image.metadata)
-    meta.setdefault("databar_source", "metadata")
+    meta["databar_rows"] = image.databar_rows
+    meta.setdefault("databar_source", image.databar_source)
     if meta.get("pixel_size_m"):
         meta["pixel_size_um"] = meta["pixel_size_m"] * 1e6
     if image.path is not None:
@@ -118,8 +120,4 @@ def databar_layer_tuple(height: int, width: int, rows: int, image_name: str,
 
 def _layers_take_units() -> bool:
     """Layer ``units`` came with napari 0.6; older versions reject the keyword."""
-    import inspect
-
-    from napari.layers import Image
-
     return "units" in inspect.signature(Image.__init__).parameters

@@ -10,11 +10,15 @@ its ground truth: ``in_focus_index``, and per slice ``defocus_um``, ``sigma_px``
 
 from __future__ import annotations
 
+import inspect
 from importlib import resources
 from pathlib import Path
 
+from napari.layers import Image
+
+from ._reader import sem_layer_tuples
 from .errors import SemFocusError
-from .io.images import SEMImage
+from .io.images import SEMImage, read_image
 
 FOCUS_SERIES = "focus_series.tif"
 SEM_IMAGE = "sem_image.tif"
@@ -35,16 +39,12 @@ def sample_path(filename: str) -> Path:
 
 def load_sample(filename: str) -> SEMImage:
     """Pixel data and the metadata stored in a sample TIFF's JSON description."""
-    from .io.images import read_image
-
     image = read_image(sample_path(filename))
     image.metadata["path"] = str(image.path)
     return image
 
 
 def _layers(filename: str, name: str) -> list[tuple]:
-    from ._reader import sem_layer_tuples
-
     sample = load_sample(filename)
     return sem_layer_tuples(sample, name=name, metadata=sample.metadata)
 
@@ -69,8 +69,4 @@ def half_focused() -> list[tuple]:
 
 
 def _image_parameters():
-    import inspect
-
-    from napari.layers import Image
-
     return inspect.signature(Image.__init__).parameters

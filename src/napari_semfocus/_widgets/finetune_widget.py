@@ -1,9 +1,9 @@
 """Fine-tune: the dock widget that teaches the focus model a lab's own expert scores.
 
-Thin over the core: annotations live in an :class:`~napari_semfocus.annotations.AnnotationTable`
-edited in the :class:`~._annotation_panel.AnnotationPanel` (shown slice, table, CSV save/load,
-folder + CSV, summary and warnings), training is :func:`napari_semfocus.finetune.finetune` run by
-:func:`~._finetune_job.finetune_job` in a ``napari.qt.threading`` worker; the widget relays its
+Thin over the core: annotations live in an :class:`~napari_semfocus.training.data.annotations.AnnotationTable`
+edited in the :class:`~.annotation_panel.AnnotationPanel` (shown slice, table, CSV save/load,
+folder + CSV, summary and warnings), training is :func:`napari_semfocus.training.finetune.finetune` run by
+:func:`napari_semfocus.jobs.finetune.finetune_job` in a ``napari.qt.threading`` worker; the widget relays its
 typed updates to two progress bars and a live plot, and Stop ends training after the current
 batch, keeping the best model so far. The layers and files of the user are only read.
 
@@ -33,12 +33,15 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import SemFocusError
+from ..jobs.finetune import FineTuneSettings, finetune_job
+from ..scoring.devices import DEVICE_CHOICES
 from ..training.data.annotations import Annotation, AnnotationTable
 from ..training.finetune import Evaluated, FineTuneResult, Prepared
 from ..training.loop import BatchDone, EpochDone, Finished, TrainConfig
-from . import _active_model
-from ._annotation_panel import SHORTCUT, AnnotationPanel, bind_shortcut
-from ._common import (
+from . import active_model
+from .annotation_panel import SHORTCUT, AnnotationPanel, bind_shortcut
+from .controls import WorkerMixin
+from .forms import (
     CHECKPOINT_MODEL,
     DEFAULT_MODEL,
     MODEL_FILES,
@@ -57,9 +60,7 @@ from ._common import (
     spin_box,
     with_tip,
 )
-from ._controls import WorkerMixin
-from ._finetune_job import FineTuneSettings, finetune_job
-from ._training_plot import TrainingPlot
+from .training_plot import TrainingPlot
 
 __all__ = ["SHORTCUT", "FineTuneWidget"]
 
@@ -117,7 +118,7 @@ class FineTuneWidget(WorkerMixin, QWidget):
         self.annotation_panel = AnnotationPanel(self.viewer)
         col.addWidget(self.annotation_panel)
         col.addWidget(self._build_training())
-        self._add_run_controls(col, "Train", "Fine-tune the model on the annotations.",
+        self.add_run_controls(col, "Train", "Fine-tune the model on the annotations.",
                                "Stop after the current batch; the best model so far is kept.")
         self.annotation_panel.status.connect(self.status_label.setText)
         self.cancel_button.setText("Stop")
@@ -132,7 +133,7 @@ class FineTuneWidget(WorkerMixin, QWidget):
         col.addWidget(self.plot.canvas)
         col.addWidget(self._build_result())
         col.addStretch(1)
-        self._set_scrolled_content(content, 360)
+        self.set_scrolled_content(content, 360)
 
     def _connect_viewer(self) -> None:
         """Keep the annotation panel in step with the viewer (its layer combo follows the layer
@@ -145,8 +146,6 @@ class FineTuneWidget(WorkerMixin, QWidget):
         bind_shortcut(self.viewer, panel)
 
     def _build_training(self) -> QGroupBox:
-        from ..scoring.devices import DEVICE_CHOICES
-
         box = QGroupBox("Training")
         form = QFormLayout(box)
         self.init_combo = model_combo()
@@ -323,7 +322,7 @@ class FineTuneWidget(WorkerMixin, QWidget):
         path = self.saved_path or self.save_model()
         if path is None:
             return None
-        n = _active_model.use_for_scoring(path)
+        n = active_model.use_for_scoring(path)
         notify_info(f"{path.name} is now used for scoring ({n} open widget(s) switched).")
         self.status_label.setText(f"Score focus and Focus map now use {path.name}.")
         return path

@@ -1,15 +1,14 @@
 """Acceptance gate: the dock widget that accepts or rejects images and stack slices by their
 focus score, at a precision chosen on labelled images.
 
-Thin over :mod:`napari_semfocus.gate` and :mod:`~napari_semfocus.gate_file` (the same core as
-``semfocus gate``): load a gate file, or calibrate one from a labelled manifest (scored in a
-worker thread, with the precision-recall curve); apply it to the ticked image layers, scoring
-them with the Score focus worker (:func:`~._score_job.score_layers`) unless the layer already
-holds the gate model's scores in ``metadata["semfocus"]``. Decisions go to a table, to
-``layer.metadata["semfocus_gate"]`` (the pixels are never changed) and to CSV
+Thin over the jobs of ``semfocus gate`` (:mod:`napari_semfocus.jobs.gate`): load a gate file,
+or calibrate one from a labelled manifest (scored in a worker thread, optionally with a held-out
+part of the groups, with the precision-recall curve); apply it to the ticked image layers,
+scoring them as Score focus does unless the layer already holds the gate model's scores in
+``metadata["semfocus"]``. Decisions go to a table, to ``layer.metadata["semfocus_gate"]``
+(:mod:`napari_semfocus.jobs.records`; the pixels are never changed) and to CSV
 (``path,index,magnification,score,accepted``, as the CLI); rejected slices are listed (click one
-to go there) and "Next rejected" steps through them. The worker and the plain data are in
-:mod:`._gate_job`, the panels in :mod:`._gate_panels`.
+to go there) and "Next rejected" steps through them. The panels are in :mod:`.gate_panels`.
 
 Public API (tests, scripts)::
 
@@ -28,40 +27,58 @@ from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 from ..errors import SemFocusError
 from ..gate.calibrate import Calibration
-from ..gate.file import Gate
-from ._common import (
+from ..gate.file import Gate, resolve_checkpoint
+from ..io.tables import decisions_csv
+from ..jobs.gate import (
+    ApplyResult,
+    ApplySettings,
+    CalibrateResult,
+    CalibrateSettings,
+    ImageDecisions,
+    apply_gate,
+    calibrate_gate,
+)
+from ..jobs.records import (
+    GATE_KEY,
+    SCORES_KEY,
+    gate_record,
+    scores_record,
+    stored_scores,
+    with_records,
+)
+from .controls import WorkerMixin
+from .forms import (
     WARN_STYLE,
     ask_open_path,
     ask_save_path,
     browse_into,
     existing_checkpoint,
-    go_to_slice,
-    image_layers,
-    layer_input,
-    layer_magnification,
     notify_error,
     notify_info,
 )
-from ._controls import WorkerMixin
-from ._gate_job import (
-    ApplyResult,
-    ApplySettings,
-    CalibrateResult,
-    CalibrateSettings,
-    LayerDecisions,
-    decisions_text,
-    gate_job,
-    layer_metadata,
-    stored_scores,
-)
-from ._gate_panels import (
+from .gate_panels import (
     build_apply_box,
     build_calibrate_section,
     build_decisions_box,
     build_gate_box,
     fill_rejected_list,
 )
-from ._layer_list import ChecklistMixin
+from .layer_list import ChecklistMixin
+from .layers import go_to_slice, image_layers, layer_input, layer_magnification
+
+
+def gate_job(settings, cancel):
+    """The widget's one worker: calibrate from a manifest, or apply the gate to layers."""
+    job = calibrate_gate if isinstance(settings, CalibrateSettings) else apply_gate
+    return (yield from job(settings, cancel))
+
+
+def decisions_text(results) -> str:
+    """The decisions of ``results`` (:class:`ImageDecisions` of layers) as the CLI's CSV;
+    ``path`` is the layer's file, or its name."""
+    rows = [row for res in results for row in res.rows(res.path or res.name)]
+    accepted = [bool(v) for res in results for v in res.accepted]
+    return decisions_csv(rows, accepted)
 
 
 # ---- the widget -------------------------------------------------------------------------------
@@ -75,10 +92,8 @@ class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.gate: Gate | None = None
-        self.calibration: Calibration | None = None
-        self._calibration_model: dict = {}
-        self._calibration_settings: CalibrateSettings | None = None
-        self.results: list[LayerDecisions] = []
+        self.calibration_result: CalibrateResult | None = None
+        self.results: list[ImageDecisions] = []
         self.last_result = None
         self._action = "apply"
         self._build()
@@ -93,7 +108,7 @@ class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
         col.addWidget(build_apply_box(self))
         col.addWidget(build_decisions_box(self))
         col.addStretch(1)
-        self._set_scrolled_content(content, 360)
+        self.set_scrolled_content(content, 360)
 
         self.load_button.clicked.connect(lambda: self.load_gate())
         self.gate_edit.returnPressed.connect(lambda: self.load_gate(self.gate_edit.text()))
@@ -116,6 +131,11 @@ class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
 
     # (layers: refresh_layers, selected_layer_names, set_selected_layers from ChecklistMixin)
 
+    @property
+    def calibration(self) -> Calibration | None:
+        """The calibration in memory (None once a gate file is loaded)."""
+        return None if self.calibration_result is None else self.calibration_result.calibration
+
     # ---- the gate --------------------------------------------------------------------------------
     def load_gate(self, path=None) -> Gate | None:
         """Load a gate file (asks for one when ``path`` is None); errors are notified."""
@@ -130,7 +150,7 @@ class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
             notify_error(str(exc))
             return None
         self.gate_edit.setText(str(path))
-        self.calibration = None
+        self.calibration_result = None
         self._set_gate(gate)
         self.plot_pr()
         return gate
@@ -160,27 +180,25 @@ class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
         self.manifest_edit.setText(str(path))
 
     def _on_target_changed(self, value: float) -> None:
-        if self.calibration is None:
+        if self.calibration_result is None:
             if self.gate is not None:
                 self.status_label.setText("Calibrate again to change the target of a loaded gate.")
             return
         try:
-            cal = self.calibration.with_target(float(value))
+            result = self.calibration_result.with_target(float(value))
         except SemFocusError as exc:
             self.status_label.setText(str(exc))
             return
-        self._calibrated(cal)
+        self._calibrated(result)
 
-    def _calibrated(self, cal: Calibration) -> None:
-        self.calibration = cal
-        s = self._calibration_settings
-        gate = Gate.from_calibration(cal, model=self._calibration_model,
-                                     region=s.region if s else "whole",
-                                     source=str(Path(s.manifest).resolve()) if s else None)
+    def _calibrated(self, result: CalibrateResult) -> None:
+        self.calibration_result = result
         self.gate_edit.setText("")
-        self._set_gate(gate)
+        self._set_gate(result.gate)
         self.plot_pr()
-        self.status_label.setText(f"Calibrated: {cal.summary()}. Save the gate to keep it.")
+        held = "" if result.held_out is None else f"; held out: {result.held_out.summary()}"
+        self.status_label.setText(f"Calibrated: {result.calibration.summary()}{held}. "
+                                  "Save the gate to keep it.")
 
     # ---- running: one worker for calibrating and applying --------------------------------------
     def calibrate(self) -> None:
@@ -215,17 +233,15 @@ class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
             raise SemFocusError("No manifest chosen: pick the CSV of labelled images.")
         if not Path(manifest).is_file():
             raise SemFocusError(f"Manifest {manifest} does not exist.")
-        settings = CalibrateSettings(
+        hold_out = float(self.hold_out_spin.value())
+        return CalibrateSettings(
             manifest=manifest, target_precision=float(self.precision_spin.value()),
             accept_score=float(self.accept_spin.value()),
             label_column=self.label_column_edit.text().strip() or "label",
+            hold_out=hold_out or None,
             checkpoint=existing_checkpoint(self.checkpoint_edit.text()))
-        self._calibration_settings = settings
-        return settings
 
     def _apply_settings(self) -> ApplySettings:
-        from ..gate.file import resolve_checkpoint
-
         if self.gate is None:
             raise SemFocusError("No gate: load a gate file or calibrate one first.")
         if not image_layers(self.viewer):
@@ -243,12 +259,12 @@ class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
         if any(r is None for r in reused):
             path = resolve_checkpoint(self.gate, existing_checkpoint(self.checkpoint_edit.text()))
             checkpoint = None if path is None else str(path)
-        return ApplySettings(gate=self.gate, layers=tuple(inputs), reused=tuple(reused),
+        return ApplySettings(gate=self.gate, images=tuple(inputs), reused=tuple(reused),
                              checkpoint=checkpoint)
 
     def _progress_text(self, update) -> str:
         verb = "Scoring" if self._action == "apply" else "Calibration: scoring"
-        return f"{verb} '{update.layer_name}': {update.done}/{update.total}"
+        return f"{verb} '{update.name}': {update.done}/{update.total}"
 
     def _on_returned(self, result) -> None:
         self.last_result = result
@@ -258,14 +274,13 @@ class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
             return
         self.progress_bar.setValue(1000)
         if isinstance(result, CalibrateResult):
-            self._calibration_model = dict(result.model)
-            self._calibrated(result.calibration)
+            self._calibrated(result)
         else:
             self.show_results(result)
 
     # ---- results -----------------------------------------------------------------------------
     def show_results(self, result: ApplyResult) -> None:
-        self.results = list(result.layers)
+        self.results = list(result.images)
         self.table.set_results(self.results)
         fill_rejected_list(self.rejected_list, self.results)
         for res in self.results:
@@ -274,18 +289,22 @@ class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
         acc = sum(int(r.accepted.sum()) for r in self.results)
         self.summary_label.setText(
             f"{acc} accepted, {n - acc} rejected of {n} (score >= {self.gate.threshold:.2f}).")
-        reused = [r.layer_name for r in self.results if r.scores_from != "scored"]
+        reused = [r.name for r in self.results if r.scores_from != "scored"]
         note = f" Reused the stored scores of {', '.join(reused)}." if reused else ""
         self.status_label.setText(f"Done: {acc} accepted, {n - acc} rejected.{note}")
         self._update_enabled()
 
-    def _store_in_layer(self, res: LayerDecisions, result: ApplyResult) -> None:
+    def _store_in_layer(self, res: ImageDecisions, result: ApplyResult) -> None:
         """``metadata["semfocus_gate"]`` (and ``metadata["semfocus"]`` when freshly scored, as
         Score focus writes it); the layer's data is not touched."""
-        if res.layer_name not in self.viewer.layers:
+        if res.name not in self.viewer.layers:
             return
-        layer = self.viewer.layers[res.layer_name]
-        layer.metadata = layer_metadata(layer.metadata, res, result)
+        layer = self.viewer.layers[res.name]
+        records = {GATE_KEY: gate_record(res.scores, res.accepted, result.settings.gate,
+                                         res.scores_from)}
+        if res.scored is not None:
+            records[SCORES_KEY] = scores_record(res.scored, result.run)
+        layer.metadata = with_records(layer.metadata, records)
 
     def rejected(self) -> list[tuple[str, int]]:
         """(layer, slice) of every rejected image/slice, in list order."""
@@ -319,7 +338,7 @@ class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
         """Write the decisions as CSV (the CLI's columns); asks for a file when ``path`` is None."""
         if not self.results:
             return None
-        return self._save_text(path, decisions_text(self.results), "Export decisions",
+        return self.save_text(path, decisions_text(self.results), "Export decisions",
                                "decisions.csv", "CSV files (*.csv)", "Decisions")
 
     # ---- the precision-recall plot --------------------------------------------------------------
@@ -327,4 +346,8 @@ class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
         """Draw the precision-recall curve of the calibration in memory, else the one recorded
         in the gate file, with the gate's point (the core's plot, as written by
         ``semfocus gate calibrate --plot``)."""
-        self.pr_plot.show(self.calibration if self.calibration is not None else self.gate)
+        result = self.calibration_result
+        if result is None:
+            self.pr_plot.show(self.gate)
+        else:
+            self.pr_plot.show(result.calibration, held_out=result.held_out)

@@ -1,8 +1,9 @@
 """Focus map: the dock widget that maps focus tile by tile over an image layer.
 
-Thin over the core: its fields are read once into a :class:`~._map_job.MapSettings` snapshot,
-:func:`~._map_job.map_layer` (``tiling.focus_map``) runs in a ``napari.qt.threading`` worker with a
-progress bar and Cancel, and the :class:`~napari_semfocus.tiling.FocusMap` becomes an Image layer
+Thin over the core: its fields are read once into a
+:class:`~napari_semfocus.jobs.map.MapSettings` snapshot, :func:`~napari_semfocus.jobs.map.map_image`
+(``scoring.focus_map.focus_map``) runs in a ``napari.qt.threading`` worker with a progress bar
+and Cancel, and the :class:`~napari_semfocus.scoring.focus_map.FocusMap` becomes an Image layer
 over the source layer: ``scale``/``translate`` from ``FocusMap.napari_scale/napari_translate`` put
 each cell over its tile (also with a physical pixel size), contrast limits 0-10 for the model,
 a colour bar, the grid and the settings in ``layer.metadata``. napari's status bar shows the score
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
@@ -29,30 +31,33 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import SemFocusError
-from ._active_model import follow as follow_active_model
-from ._common import (
-    MODEL_METHOD,
+from ..jobs.map import MapResult, MapSettings, map_image
+from ..jobs.score import MODEL_METHOD
+from ..progress import Progress
+from ..scale import parse_magnification
+from ..scoring.map_files import write_tiff
+from .active_model import follow as follow_active_model
+from .controls import WorkerMixin
+from .forms import (
     ask_save_path,
     combo_box,
     double_spin_box,
     existing_checkpoint,
     form_row,
     format_magnification,
-    layer_array,
-    layer_input,
-    layer_magnification,
     method_combo,
     notify_info,
-    parse_magnification,
     row_widget,
-    shown_slice,
     spin_box,
     with_tip,
 )
-from ._controls import WorkerMixin
-from ._layer_list import LayerCombo
-from ._map_job import MapResult, MapSettings, map_layer
-from ._score_job import Progress
+from .layer_list import LayerCombo
+from .layers import (
+    layer_array,
+    layer_input,
+    layer_magnification,
+    shown_slice,
+)
 
 COLORMAPS = ("magma", "viridis", "inferno", "turbo", "plasma")
 
@@ -60,7 +65,7 @@ COLORMAPS = ("magma", "viridis", "inferno", "turbo", "plasma")
 class FocusMapWidget(WorkerMixin, QWidget):
     """Dock widget: a tile-wise focus map of one image layer, as an overlay Image layer."""
 
-    worker_job = staticmethod(map_layer)
+    worker_job = staticmethod(map_image)
     failure_text = "Focus map failed"
 
     def __init__(self, napari_viewer):
@@ -109,7 +114,7 @@ class FocusMapWidget(WorkerMixin, QWidget):
         form_row(form, "Opacity", self.opacity_spin, "Opacity of the focus-map layer.")
         col.addLayout(form)
 
-        self._add_run_controls(col, "Map focus", "Compute the focus map.",
+        self.add_run_controls(col, "Map focus", "Compute the focus map.",
                                "Stop after the current window.")
         export = QHBoxLayout()
         self.tiff_button = with_tip(QPushButton("Export TIFF…"),
@@ -121,7 +126,7 @@ class FocusMapWidget(WorkerMixin, QWidget):
             export.addWidget(b)
         col.addLayout(export)
         col.addStretch(1)
-        self._set_scrolled_content(content, 320)
+        self.set_scrolled_content(content, 320)
 
         self.tiff_button.clicked.connect(lambda: self.export_tiff())
         self.csv_button.clicked.connect(lambda: self.export_csv())
@@ -176,12 +181,13 @@ class FocusMapWidget(WorkerMixin, QWidget):
         tile = (int(self.tile_h.value()), int(self.tile_w.value()))
         sh, sw = int(self.stride_h.value()), int(self.stride_w.value())
         stride = (sh or tile[0] // 2, sw or tile[1] // 2)
-        return MapSettings(layer=layer_input(layer, mag, frame), slice_index=index, method=method, checkpoint=checkpoint,
-                           mode=self.mode_combo.currentData(), tile_hw=tile, stride_hw=stride)
+        return MapSettings(image=layer_input(layer, mag, frame), slice_index=index, method=method,
+                           checkpoint=checkpoint, mode=self.mode_combo.currentData(),
+                           tile_hw=tile, stride_hw=stride)
 
     # ---- running (run, cancel, is_running: WorkerMixin) -------------------------------------
     def _progress_text(self, update: Progress) -> str:
-        return f"Mapping '{update.layer_name}': {update.done}/{update.total} tiles"
+        return f"Mapping '{update.name}': {update.done}/{update.total} tiles"
 
     def _on_returned(self, result: MapResult) -> None:
         self.last_run = result
@@ -196,16 +202,16 @@ class FocusMapWidget(WorkerMixin, QWidget):
     def show_map(self, result: MapResult) -> None:
         """Add (or replace) the overlay layer ``<source> focus map`` over the source layer."""
         s, fmap = result.settings, result.fmap
-        name = f"{s.layer.name} focus map"
-        if s.layer.name not in self.viewer.layers:
+        name = f"{s.image.name} focus map"
+        if s.image.name not in self.viewer.layers:
             return
-        src = self.viewer.layers[s.layer.name]
+        src = self.viewer.layers[s.image.name]
         kwargs = fmap.layer_kwargs(src.scale[-2:], src.translate[-2:])
         if getattr(src, "units", None) is not None:  # napari >= 0.5: physical units (e.g. µm)
             kwargs["units"] = tuple(src.units)[-2:]
         kwargs["metadata"]["semfocus_map"].update(
-            source_layer=s.layer.name, slice_index=list(s.slice_index), device=result.device_name,
-            databar_rows_excluded=s.layer.databar_rows)
+            source_layer=s.image.name, slice_index=list(s.slice_index), device=result.device_name,
+            databar_rows_excluded=s.image.databar_rows)
         if name in self.viewer.layers:
             self.viewer.layers.remove(name)
         self.map_layer_out = self.viewer.add_image(
@@ -214,8 +220,6 @@ class FocusMapWidget(WorkerMixin, QWidget):
         self.map_layer_out.colorbar.visible = True
         self.tiff_button.setEnabled(True)
         self.csv_button.setEnabled(True)
-        import numpy as np
-
         finite = fmap.scores[np.isfinite(fmap.scores)]
         self.status_label.setText(
             f"Done ({result.model_name} on {result.device_name}): {fmap.shape[0]} × "
@@ -223,8 +227,6 @@ class FocusMapWidget(WorkerMixin, QWidget):
 
     def export_tiff(self, path=None) -> Path | None:
         """Write the score grid (float32 TIFF, settings as JSON in its description)."""
-        from ..cli.map import write_tiff
-
         if self.last_run is None or self.last_run.fmap is None:
             return None
         path = ask_save_path(self, path, "Export focus map", "focus-map.tif", "TIFF (*.tif)")
@@ -237,5 +239,5 @@ class FocusMapWidget(WorkerMixin, QWidget):
         """Write row, column, y, x (tile centre), score, certainty per tile."""
         if self.last_run is None or self.last_run.fmap is None:
             return None
-        return self._save_text(path, self.last_run.fmap.to_csv(), "Export focus map",
+        return self.save_text(path, self.last_run.fmap.to_csv(), "Export focus map",
                                "focus-map.csv", "CSV (*.csv)", "Focus map")

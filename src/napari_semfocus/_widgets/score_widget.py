@@ -1,10 +1,12 @@
 """Score focus: the dock widget that scores image layers (2-D images and stacks) for focus.
 
-Thin over the core: it reads its fields once into a :class:`~._common.ScoreSettings` snapshot,
-runs :func:`~._score_job.score_layers` (``FocusScorer.score_iter`` or ``measures.measure``) in a
+Thin over the core: it reads its fields once into a
+:class:`~napari_semfocus.jobs.score.ScoreSettings` snapshot, runs
+:func:`~napari_semfocus.jobs.score.score_images` (``FocusScorer.score_iter`` or ``measures.measure``) in a
 ``napari.qt.threading`` worker with a progress bar and a Cancel button, then shows the scores in a
 sortable table (CSV export with the CLI's columns) and a focus curve, moves the viewer to the best
-slice on request, and stores the scores in ``layer.metadata["semfocus"]``.
+slice on request, and stores the scores in ``layer.metadata["semfocus"]``
+(:func:`napari_semfocus.jobs.records.scores_record`).
 
 Public API (used by the tests and by scripts driving the widget)::
 
@@ -30,55 +32,57 @@ from qtpy.QtWidgets import (
 from superqt import QCollapsible
 
 from ..errors import SemFocusError
-from ._active_model import follow as follow_active_model
-from ._common import (
+from ..jobs.records import SCORES_KEY, scores_record, with_records
+from ..jobs.score import MODEL_METHOD, ImageScores, ScoreRun, ScoreSettings, score_images
+from ..progress import Progress, Status
+from ..scale import parse_magnification
+from ..scoring.devices import DEVICE_CHOICES
+from ..scoring.preprocess import REGIONS
+from .active_model import follow as follow_active_model
+from .controls import WorkerMixin
+from .forms import (
     CHECKPOINT_MODEL,
     DEFAULT_MODEL,
     MODEL_FILES,
-    MODEL_METHOD,
     NOTE_STYLE,
     WARN_STYLE,
-    LayerScores,
-    RunResult,
-    ScoreSettings,
     browse_into,
     combo_box,
     dark_theme,
     existing_checkpoint,
     form_row,
     format_magnification,
-    go_to_slice,
-    image_layers,
-    layer_databar_rows,
-    layer_input,
-    layer_magnification,
     method_combo,
     model_combo,
     names,
     note_label,
     notify_info,
-    parse_magnification,
     row_widget,
     spin_box,
     with_tip,
 )
-from ._controls import WorkerMixin
-from ._layer_list import ChecklistMixin, LayerChecklist
-from ._results import FocusCurvePlot, ScoreTable
-from ._score_job import Progress, Status, score_layers
+from .layer_list import ChecklistMixin, LayerChecklist
+from .layers import (
+    go_to_slice,
+    image_layers,
+    layer_databar_rows,
+    layer_input,
+    layer_magnification,
+)
+from .results import FocusCurvePlot, ScoreTable
 
 
 class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
     """Dock widget: per-slice focus scores of image layers, table, focus curve, best slice."""
 
-    worker_job = staticmethod(score_layers)
+    worker_job = staticmethod(score_images)
     failure_text = "Scoring failed"
 
     def __init__(self, napari_viewer):
         super().__init__()
         self.viewer = napari_viewer
-        self.results: list[LayerScores] = []
-        self.last_run: RunResult | None = None
+        self.results: list[ImageScores] = []
+        self.last_run: ScoreRun | None = None
         self._auto_magnification = ""  # what the field was filled with from metadata
         self._build()
         self.refresh_layers()
@@ -134,9 +138,6 @@ class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
                                  "Rarely needed: device, region and batch size of the model.")
         adv = QWidget()
         adv_form = QFormLayout(adv)
-        from ..scoring.devices import DEVICE_CHOICES
-        from ..scoring.preprocess import REGIONS
-
         self.device_combo = combo_box(DEVICE_CHOICES)
         form_row(adv_form, "Device", self.device_combo, (
             "Where the model runs: auto picks CUDA, then Apple MPS, then the CPU. "
@@ -157,7 +158,7 @@ class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
         col.addWidget(self.advanced)
 
         # run / cancel / progress
-        self._add_run_controls(col, "Score focus", "Score the ticked layers.",
+        self.add_run_controls(col, "Score focus", "Score the ticked layers.",
                                "Stop scoring after the current batch.")
 
         # results: focus curve and best slice first (what most users want), then the table
@@ -185,7 +186,7 @@ class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
         col.addWidget(results)
         col.addStretch(1)
 
-        self._set_scrolled_content(content, 340)
+        self.set_scrolled_content(content, 340)
 
         self.export_button.clicked.connect(lambda: self.export_csv())
         self.best_button.clicked.connect(lambda: self.go_to_best_slice())
@@ -261,7 +262,7 @@ class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
         if not layers:
             raise SemFocusError("No image layer is ticked: tick the layers to score.")
         text = self.magnification_edit.text()
-        typed = parse_magnification(text, " (e.g. 5000)")
+        typed = parse_magnification(text)
         if text.strip() == self._auto_magnification:
             typed = None  # not an override: every layer uses its own metadata
         method = self.method_combo.currentData()
@@ -272,7 +273,7 @@ class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
                 raise SemFocusError("No checkpoint file chosen: pick one or use the default model.")
         inputs = tuple(layer_input(lyr, typed if typed is not None else layer_magnification(lyr))
                        for lyr in layers)
-        return ScoreSettings(layers=inputs, method=method, checkpoint=checkpoint,
+        return ScoreSettings(images=inputs, method=method, checkpoint=checkpoint,
                              device=self.device_combo.currentText(),
                              region=self.region_combo.currentText(),
                              batch_size=int(self.batch_spin.value()))
@@ -283,10 +284,10 @@ class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
             self.device_label.setText(update.device_name)
 
     def _progress_text(self, update: Progress) -> str:
-        return (f"Scoring '{update.layer_name}' ({update.layer_index + 1}/{update.n_layers}): "
+        return (f"Scoring '{update.name}' ({update.index + 1}/{update.count}): "
                 f"{update.done}/{update.total}")
 
-    def _on_returned(self, result: RunResult) -> None:
+    def _on_returned(self, result: ScoreRun) -> None:
         self.last_run = result
         if result.cancelled:
             self.status_label.setText("Cancelled; no scores were stored.")
@@ -296,56 +297,42 @@ class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
         self.show_results(result)
 
     # ---- results -----------------------------------------------------------------------------
-    def show_results(self, result: RunResult) -> None:
+    def show_results(self, result: ScoreRun) -> None:
         """Fill table and plot, store scores in the layers' metadata."""
-        self.results = list(result.layers)
+        self.results = list(result.images)
         model = result.settings.method == MODEL_METHOD
         self.table.set_results(self.results, "{:.2f}" if model else "{:.4g}")
         self.export_button.setEnabled(bool(self.results))
         ylabel = "focus score (0–10)" if model else f"{result.settings.method} (larger = sharper)"
         self.plot.plot(self.results, ylabel, score_range=(0, 10.3) if model else None)
-        stacks = [r.layer_name for r in self.results if len(r.scores) > 1]
+        stacks = [r.name for r in self.results if len(r.scores) > 1]
         self.curve_combo.clear()
         self.curve_combo.addItems(stacks)
         self.best_button.setEnabled(bool(stacks))
         for res in self.results:
             self._store_in_layer(res, result)
-        best = "; ".join(f"'{r.layer_name}': best slice {r.best_index} "
+        best = "; ".join(f"'{r.name}': best slice {r.best_index} "
                          f"(score {r.scores[r.best_index]:.3g})" if len(r.scores) > 1 else
-                         f"'{r.layer_name}': {r.scores[0]:.3g}" for r in self.results)
+                         f"'{r.name}': {r.scores[0]:.3g}" for r in self.results)
         self.status_label.setText(f"Done ({result.model_name} on {result.device_name}). {best}")
 
-    def _store_in_layer(self, res: LayerScores, result: RunResult) -> None:
+    def _store_in_layer(self, res: ImageScores, result: ScoreRun) -> None:
         """``layer.metadata["semfocus"]``. (Image layers have no ``features`` table in napari,
         so the per-slice scores live in metadata only.)"""
-        if res.layer_name not in self.viewer.layers:
+        if res.name not in self.viewer.layers:
             return  # removed while scoring
-        layer = self.viewer.layers[res.layer_name]
-        s = result.settings
-        model = s.method == MODEL_METHOD
-        meta = dict(layer.metadata or {})
-        meta["semfocus"] = {
-            "scores": [float(v) for v in res.scores],
-            "best_index": res.best_index,
-            "method": s.method,
-            "model": result.model_name,
-            "score_scale": "focus score 0-10" if model else f"{s.method}: larger = sharper",
-            "magnification": res.magnification,
-            "region": s.region if model else "whole",
-            "device": result.device_name,
-            "databar_rows_excluded": res.databar_rows,
-        }
-        layer.metadata = meta
+        layer = self.viewer.layers[res.name]
+        layer.metadata = with_records(layer.metadata, {SCORES_KEY: scores_record(res, result)})
 
     def export_csv(self, path=None) -> Path | None:
         """Write the table to ``path`` (asks for a file when ``None``); returns the path."""
-        return self._save_text(path, self.table.csv_text(), "Export focus scores",
+        return self.save_text(path, self.table.csv_text(), "Export focus scores",
                                "focus-scores.csv", "CSV files (*.csv)", "Scores")
 
     def go_to_best_slice(self, layer_name: str | None = None) -> int | None:
         """Move the viewer's sliders to the best slice of a scored stack; returns that slice."""
         name = layer_name or self.curve_combo.currentText()
-        res = next((r for r in self.results if r.layer_name == name and len(r.scores) > 1), None)
+        res = next((r for r in self.results if r.name == name and len(r.scores) > 1), None)
         if res is None or name not in self.viewer.layers:
             return None
         go_to_slice(self.viewer, self.viewer.layers[name], res.best_index)

@@ -3,25 +3,41 @@
     semfocus gate calibrate --manifest CSV --precision 0.95 --output gate.json [--plot pr.png]
     semfocus gate apply PATH... --gate gate.json [--output decisions.csv]
 
-All decisions come from :mod:`napari_semfocus.gate` and :mod:`~napari_semfocus.gate_file` (as in
-the Acceptance gate widget); images are read and scored by :mod:`napari_semfocus.batch` (as
-``semfocus score``).
+Both are the jobs of the Acceptance gate widget (:mod:`napari_semfocus.jobs.gate`); images are
+read and scored as ``semfocus score`` does.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import numpy as np
 
 from ..errors import SemFocusError
+from ..gate.calibrate import DEFAULT_TARGET_PRECISION, check_target
+from ..gate.file import Gate, resolve_checkpoint
+from ..gate.labels import DEFAULT_ACCEPT_SCORE
+from ..gate.plot import plot_pr_curve
+from ..io.files import write_text
+from ..io.tables import decisions_csv, labelled_scores_csv
+from ..jobs.gate import (
+    ApplySettings,
+    CalibrateSettings,
+    CalibrationScored,
+    apply_gate,
+    calibrate_gate,
+)
+from ..progress import run_to_end
+from .common import (
+    add_inputs,
+    add_model_args,
+    eprint,
+    input_files,
+    progress_printer,
+    write_output,
+)
 
 
 def register(sub) -> None:
     """Add ``gate calibrate`` and ``gate apply`` to the ``semfocus`` parser."""
-    from ..gate.calibrate import DEFAULT_TARGET_PRECISION
-    from ..gate.labels import DEFAULT_ACCEPT_SCORE
-    from .main import _add_inputs, add_model_args
-
     gate = sub.add_parser("gate", help="accept/reject images at a chosen precision (calibrate, apply)")
     gsub = gate.add_subparsers(dest="gate_command", required=True)
 
@@ -55,92 +71,47 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_calibrate)
 
     p = gsub.add_parser("apply", help="accept or reject images, stack slices and folders")
-    _add_inputs(p)  # PATH..., --magnification | --manifest, --output
-    for action in p._actions:
-        if action.dest == "paths":
-            action.help = "image files, stacks or folders of images (TIFF, PNG, JPEG)"
+    add_inputs(p, paths_help="image files, stacks or folders of images (TIFF, PNG, JPEG)")
     p.add_argument("--gate", required=True, help="gate file written by 'semfocus gate calibrate'")
     add_model_args(p, checkpoint_help="model file; default: the gate's model (the shipped one, or "
                                       "the file it was calibrated with)", region_help=None)
     p.set_defaults(func=cmd_apply)
 
 
-def _eprint(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def _load_scorer(checkpoint, device):
-    from ..scoring.scorer import FocusScorer
-
-    return (FocusScorer.from_checkpoint(checkpoint, device=device) if checkpoint
-            else FocusScorer.default(device=device))
-
-
 # ---- calibrate ------------------------------------------------------------------------------
 def cmd_calibrate(args) -> int:
-    import numpy as np
-
-    from ..gate.calibrate import calibrate, check_target, held_out_check
-    from ..gate.file import Gate
-    from ..gate.labels import (
-        labels_from_column,
-        read_calibration_manifest,
-        score_calibration_images,
-    )
-    from ..gate.plot import plot_pr_curve
-
     check_target(args.precision)
     if args.hold_out is not None and not 0 < args.hold_out < 1:
         raise SemFocusError(f"--hold-out {args.hold_out} is not between 0 and 1.")
-    plan, label_texts, groups = read_calibration_manifest(args.manifest, args.label_column,
-                                                          args.group_column)
-    try:
-        acceptable, rule = labels_from_column(label_texts, args.accept_score, args.label_column)
-    except SemFocusError as exc:
-        raise SemFocusError(f"manifest {args.manifest}: {exc}") from None
-    scorer = _load_scorer(args.checkpoint, args.device)
-    _eprint(f"semfocus gate: model {scorer.name} on {scorer.device_name}, {len(plan)} images")
-    steps = score_calibration_images(plan, scorer, args.region, args.batch_size)
-    while True:
-        try:
-            done, total = next(steps)
-        except StopIteration as stop:
-            rows = stop.value
-            break
-        if done % 50 == 0 or done == total:
-            _eprint(f"[{done}/{total}] {plan[done - 1][0]}")
-    scores = np.array([r.score for r in rows])
-    if args.scores:
-        _write_scores(args.scores, rows, label_texts, acceptable)
+    settings = CalibrateSettings(
+        args.manifest, args.precision, args.accept_score, args.label_column, args.group_column,
+        args.hold_out, args.seed, args.best_effort, args.checkpoint, args.device, args.region,
+        args.batch_size)
+    printer = progress_printer(lambda s: f"semfocus gate: {s.text}", every=50)
 
-    held = None
-    if args.hold_out is not None:
-        check = held_out_check(scores, acceptable, groups, args.precision, args.hold_out,
-                               args.seed, best_effort=args.best_effort, accept_rule=rule)
-        cal, held = check.calibration, check.held_out
-        held_info = check.as_dict()["held_out"]
-        held_info.update({"fraction": args.hold_out, "seed": args.seed,
-                          "group_column": args.group_column,
-                          "n_groups": len(check.held_out_groups)})
-    else:
-        cal, held_info = calibrate(scores, acceptable=acceptable,
-                                   target_precision=args.precision,
-                                   best_effort=args.best_effort, accept_rule=rule), None
-    gate = Gate.from_calibration(cal, scorer, region=args.region,
-                                 source=str(Path(args.manifest).resolve()), held_out=held_info)
+    def show(update) -> None:
+        if isinstance(update, CalibrationScored):
+            if args.scores:  # written before the threshold is chosen (also when that fails)
+                write_text(args.scores, labelled_scores_csv(update.rows, update.labels,
+                                                            update.acceptable))
+        else:
+            printer(update)
+
+    result = run_to_end(calibrate_gate(settings), show)
+    cal, gate, check = result.calibration, result.gate, result.check
     gate.save(args.output)
     if args.plot:
-        plot_pr_curve(cal, args.plot, held_out=held)
+        plot_pr_curve(cal, args.plot, held_out=result.held_out)
     print(f"gate: {args.output}")
-    print(f"model: {scorer.name} (sha256 {gate.model['sha256'][:12]})")
-    print(f"accept rule: {_rule_text(rule)}")
+    print(f"model: {result.model_name} (sha256 {gate.model['sha256'][:12]})")
+    print(f"accept rule: {_rule_text(cal.accept_rule)}")
     print(f"threshold: accept when score >= {cal.threshold:.4f}")
     reached = "reached" if cal.target_reached else "NOT reached (best effort)"
     print(f"target precision: {cal.target_precision:g} ({reached} on the calibration images)")
     print(f"calibration: {cal.figures.summary()}")
-    if held is not None:
-        print(f"held out ({len(check.held_out_groups)} of {len(set(groups))} groups, "
-              f"not used for the threshold): {held.summary()}")
+    if check is not None:
+        print(f"held out ({len(check.held_out_groups)} of {len(set(result.groups))} groups, "
+              f"not used for the threshold): {check.held_out.summary()}")
     return 0
 
 
@@ -150,64 +121,20 @@ def _rule_text(rule: dict) -> str:
     return f"accept/reject labels in {rule['column']}"
 
 
-def _write_scores(path, rows, labels, acceptable) -> None:
-    import csv
-    import io
-
-    from ..scoring.checkpoint import atomic_write
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["path", "index", "magnification", "score", "label", "acceptable"])
-    for r, lab, ok in zip(rows, labels, acceptable, strict=True):
-        w.writerow(r.as_csv() + [lab, int(ok)])
-    text = buf.getvalue()
-    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
 # ---- apply ----------------------------------------------------------------------------------
-def expand_folders(paths) -> list[str]:
-    """Files as given; a folder gives its image files (TIFF, PNG, JPEG; not its subfolders),
-    sorted by name."""
-    from ..io.images import IMAGE_SUFFIXES
-
-    out = []
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            files = sorted(f for f in path.iterdir()
-                           if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
-            if not files:
-                raise SemFocusError(f"{p}: the folder holds no TIFF, PNG or JPEG images.")
-            out.extend(str(f) for f in files)
-        else:
-            out.append(str(p))
-    return out
-
-
 def cmd_apply(args) -> int:
-    from ..gate.file import Gate, decisions_csv, model_fingerprint, resolve_checkpoint
-    from ..scoring.batch import plan_inputs, score_files
-    from .main import _write_text
-
     gate = Gate.load(args.gate)
-    plan = plan_inputs(expand_folders(args.paths), args.magnification, args.manifest)
+    plan = input_files(args, folders=True)
     checkpoint = resolve_checkpoint(gate, args.checkpoint)
-    scorer = _load_scorer(checkpoint, args.device)
-    gate.check_model(model_fingerprint(scorer))
-    announced = []
-
-    def score_fn(data, mag, databar, name):
-        if not announced:
-            _eprint(f"semfocus gate: model {scorer.name} on {scorer.device_name}, gate "
-                    f"{args.gate}: accept when score >= {gate.threshold:.4f}")
-            announced.append(True)
-        return scorer.score(data, mag, region=gate.region, batch_size=args.batch_size,
-                            exclude_bottom_rows=databar, name=name)
-
-    rows = score_files(plan, score_fn, _eprint, need_magnification=scorer.needs_magnification)
-    accepted = gate.apply([r.score for r in rows])
-    _write_text(decisions_csv(rows, accepted), args.output)
-    _eprint(f"semfocus gate apply: {int(accepted.sum())} accepted, "
-            f"{int((~accepted).sum())} rejected of {len(rows)} images/slices.")
+    settings = ApplySettings(gate, tuple(plan), None,
+                             None if checkpoint is None else str(checkpoint), args.device,
+                             args.batch_size)
+    result = run_to_end(apply_gate(settings), progress_printer(
+        lambda s: f"semfocus gate: model {s.model_name} on {s.device_name}, gate {args.gate}: "
+                  f"accept when score >= {gate.threshold:.4f}"))
+    rows = [row for res in result.images for row in res.rows()]
+    accepted = np.concatenate([res.accepted for res in result.images])
+    write_output(decisions_csv(rows, accepted), args.output)
+    eprint(f"semfocus gate apply: {int(accepted.sum())} accepted, "
+           f"{int((~accepted).sum())} rejected of {len(rows)} images/slices.")
     return 0

@@ -1,16 +1,31 @@
-"""``semfocus`` subcommands about models: make-dataset, train, evaluate, compare."""
+"""``semfocus`` subcommands about models: make-dataset, train (and fine-tune: the job of the
+Fine-tune widget), evaluate, compare."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from ..jobs.finetune import FineTuneSettings, finetune_job
+from ..progress import run_to_end
+from ..scoring.devices import DEVICE_CHOICES
+from ..scoring.model import BACKBONES
+from ..scoring.scorer import FocusScorer
+from ..training.compare import compare, parse_candidate
+from ..training.compare import write_report as write_comparison
+from ..training.data.annotations import AnnotationTable
+from ..training.data.dataset import make_dataset
+from ..training.data.labelled import LabelledSet
+from ..training.evaluation import evaluate_manifest
+from ..training.evaluation import write_report as write_evaluation
+from ..training.finetune import Evaluated, Prepared, load_parent
+from ..training.loop import OPTIMISERS, BatchDone, EpochDone, Finished, TrainConfig, train
+
 
 def register(sub) -> None:
     """Add this module's subcommands to the ``semfocus`` parser."""
-    from ..scoring.devices import DEVICE_CHOICES
-    from ..scoring.model import BACKBONES
-
     p = sub.add_parser("make-dataset", help="make labelled training/validation data from SEM images")
     p.add_argument("--pool", required=True, help="folder of sharp SEM images with manifest.csv")
     p.add_argument("--out", required=True)
@@ -64,9 +79,6 @@ def register(sub) -> None:
 
 def add_recipe_args(p) -> None:
     """The training-recipe options shared by ``train`` and ``compare``."""
-    from ..scoring.devices import DEVICE_CHOICES
-    from ..training.loop import OPTIMISERS
-
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--steps-per-epoch", type=int)
     p.add_argument("--batch-size", type=int, default=32)
@@ -82,8 +94,6 @@ def add_recipe_args(p) -> None:
 
 def recipe_from_args(args, **extra):
     """A :class:`TrainConfig` from the options added by :func:`add_recipe_args`."""
-    from ..training.loop import TrainConfig
-
     return TrainConfig(
         epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
         lr=args.lr, optimiser=args.optimiser, warmup_steps=args.warmup_steps, crop_hw=args.crop,
@@ -93,8 +103,6 @@ def recipe_from_args(args, **extra):
 
 def _dataset_sets(folder, val_max_frames=None, seed=0):
     """Training cache and validation manifest of a make-dataset folder."""
-    from ..training.data.labelled import LabelledSet
-
     train_set = LabelledSet.from_cache(folder)
     val_set = LabelledSet.from_manifest(Path(folder) / "val" / "manifest.csv")
     return train_set, _val_subset(val_set, val_max_frames, seed)
@@ -104,15 +112,11 @@ def _val_subset(val_set, max_frames, seed):
     """A fixed random subset of at most ``max_frames`` validation frames (all when None)."""
     if not max_frames or len(val_set) <= max_frames:
         return val_set
-    import numpy as np
-
     pick = np.random.default_rng(seed).permutation(len(val_set))[:max_frames]
     return val_set.subset(np.sort(pick))
 
 
 def cmd_make_dataset(args) -> int:
-    from ..training.data.dataset import make_dataset
-
     paths = make_dataset(args.pool, args.out, n_train=args.n_train, n_val=args.n_val, seed=args.seed)
     for k, v in paths.items():
         print(f"{k}: {v}", file=sys.stderr)
@@ -120,9 +124,6 @@ def cmd_make_dataset(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from ..training.finetune import load_parent
-    from ..training.loop import train
-
     if args.annotations:  # fine-tuning on expert scores: the same code as the Fine-tune widget
         return cmd_finetune(args)
     train_set, val_set = _dataset_sets(args.dataset, args.val_max_frames, args.seed)
@@ -141,8 +142,6 @@ def cmd_train(args) -> int:
 
 def _print_update(upd) -> None:
     """Progress of ``train`` / ``finetune`` on stderr."""
-    from ..training.loop import BatchDone, EpochDone, Finished
-
     if isinstance(upd, BatchDone):
         bar = "#" * int(30 * upd.step / upd.steps)
         print(f"\repoch {upd.epoch + 1} [{bar:<30}] {upd.step}/{upd.steps} loss {upd.loss:.3f}",
@@ -158,11 +157,8 @@ def _print_update(upd) -> None:
 
 
 def cmd_finetune(args) -> int:
-    """``train --annotations CSV``: :func:`napari_semfocus.finetune.finetune`, the code behind
-    the Fine-tune widget; the fine-tuned model (with its provenance) is OUT/best.safetensors."""
-    from ..training.data.annotations import AnnotationTable
-    from ..training.finetune import Evaluated, Prepared, drive, finetune
-
+    """``train --annotations CSV``: :func:`napari_semfocus.jobs.finetune.finetune_job`, the job
+    of the Fine-tune widget; the fine-tuned model (with its provenance) is OUT/best.safetensors."""
     table = AnnotationTable.load_csv(args.annotations)
     config = recipe_from_args(args, freeze_trunk=args.freeze_trunk,
                               val_max_frames=args.val_max_frames)
@@ -179,11 +175,12 @@ def cmd_finetune(args) -> int:
         else:
             _print_update(upd)
 
-    gen = finetune(table, config, init=args.init or "default", val_fraction=args.val_fraction,
-                   out_dir=args.out, resume=args.resume, source=Path(args.annotations).resolve(),
-                   backbone=args.backbone, use_magnification=not args.no_magnification,
-                   output_margin=args.output_margin)
-    result = drive(gen, show)
+    settings = FineTuneSettings(
+        table, config, init=args.init or "default", val_fraction=args.val_fraction,
+        out_dir=args.out, resume=args.resume, source=str(Path(args.annotations).resolve()),
+        backbone=args.backbone, use_magnification=not args.no_magnification,
+        output_margin=args.output_margin)
+    result = run_to_end(finetune_job(settings), show)
     if not result.trained:
         print("nothing was trained.", file=sys.stderr)
         return 0
@@ -194,20 +191,14 @@ def cmd_finetune(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from ..scoring.scorer import FocusScorer
-    from ..training.evaluation import evaluate_manifest, write_report
-
-    scorer = (FocusScorer.from_checkpoint(args.checkpoint, device=args.device) if args.checkpoint
-              else FocusScorer.default(device=args.device))
+    scorer = FocusScorer.load(args.checkpoint, device=args.device)
     report = evaluate_manifest(scorer, args.manifest, classical=not args.no_classical)
-    text = write_report(report, args.output)
+    text = write_evaluation(report, args.output)
     print(text)
     return 0
 
 
 def cmd_compare(args) -> int:
-    from ..training.compare import compare, parse_candidate, write_report
-
     for cand in args.candidates:
         parse_candidate(cand)  # fail before any training
     train_set, val_set = _dataset_sets(args.dataset, args.val_max_frames, args.seed)
@@ -215,5 +206,5 @@ def cmd_compare(args) -> int:
     report = compare(args.candidates, train_set, val_set, config, args.out, args.precision,
                      args.accept_score, reuse=not args.retrain,
                      log=lambda msg: print(msg, file=sys.stderr, flush=True))
-    print(write_report(report, args.output))
+    print(write_comparison(report, args.output))
     return 0

@@ -5,7 +5,7 @@ is the threshold on the model's score that reaches a target precision (default 0
 highest recall, chosen on annotated validation data:
 
     >>> cal = calibrate(model_scores, expert_scores=experts, accept_score=7, target_precision=0.95)
-    >>> gate = Gate.from_calibration(cal, scorer)       # gate_file.Gate: records the model
+    >>> gate = Gate.from_calibration(cal, scorer)       # gate.file.Gate: records the model
     >>> gate.save("gate.json"); gate = Gate.load("gate.json", scorer=scorer)
     >>> gate.apply(new_scores)                          # True = accepted (score >= threshold)
 
@@ -29,9 +29,10 @@ The figures on the calibration data are optimistic (the threshold was chosen on 
 :func:`held_out_check` calibrates on part of the groups (e.g. focus series) and counts the
 figures on the others.
 
-Beside this module: :mod:`~napari_semfocus.gate_labels` (the truth: labels, the calibration
-manifest), :mod:`~napari_semfocus.gate_file` (the gate record: JSON file, the model it
-belongs to, decisions CSV) and :mod:`~napari_semfocus.gate_plot` (the precision-recall plot).
+Beside this module: :mod:`.labels` (the truth: labels, the calibration manifest), :mod:`.file`
+(the gate record: JSON file, the model it belongs to) and :mod:`.plot` (the precision-recall
+plot). The workflow (score a manifest, calibrate, optionally on part of the groups) is
+:func:`napari_semfocus.jobs.gate.calibrate_gate`, for the CLI and the widget.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """Acceptance gate, the record: the :class:`Gate` (threshold, target, the model it belongs to,
-how it was calibrated) as a JSON file, read back with one-sentence errors; model fingerprints
-(SHA-256 of the checkpoint file); the checkpoint to score with for a gate; decisions as CSV.
+how it was calibrated) as a JSON file, read back with one-sentence errors, and the checkpoint to
+score with for a gate. A gate names its model by the SHA-256 of the checkpoint file
+(:func:`napari_semfocus.scoring.checkpoint.model_fingerprint`).
 
-The threshold is chosen in :mod:`napari_semfocus.gate`.
+The threshold is chosen in :mod:`.calibrate`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -16,7 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import __version__
 from ..errors import SemFocusError
+from ..io.files import file_sha256, write_text
+from ..scoring.checkpoint import checkpoint_fingerprint, default_model_path, model_fingerprint
+from ..scoring.preprocess import REGIONS
 from .calibrate import Calibration, Figures, PRCurve, figures_at, format_figure, scores_array
 
 GATE_FORMAT = "napari-semfocus-gate"
@@ -25,35 +29,6 @@ RULE = "accepted when score >= threshold"
 
 
 # ---- the model a gate belongs to ----------------------------------------------------------
-_HASHES: dict = {}
-
-
-def file_sha256(path) -> str:
-    """SHA-256 of a file (remembered per path, size and modification time)."""
-    path = Path(path)
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _HASHES:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        _HASHES[key] = h.hexdigest()
-    return _HASHES[key]
-
-
-def model_fingerprint(scorer) -> dict:
-    """``{"name", "sha256", "hash_of"}`` of a :class:`~napari_semfocus.scorer.FocusScorer`:
-    the SHA-256 of its checkpoint file, or of its metadata when it was not loaded from a file."""
-    path = scorer.metadata.get("checkpoint_path")
-    if path and Path(path).is_file():
-        return {"name": scorer.name, "sha256": file_sha256(path), "hash_of": "file"}
-    meta = {k: v for k, v in scorer.metadata.items() if k != "checkpoint_path"}
-    text = json.dumps(meta, sort_keys=True, default=str)
-    return {"name": scorer.name, "sha256": hashlib.sha256(text.encode()).hexdigest(),
-            "hash_of": "metadata"}
-
-
 def gate_model_record(scorer) -> dict:
     """The ``model`` entry of a gate file: :func:`model_fingerprint` plus the absolute path of
     the checkpoint file, when the scorer was loaded from one."""
@@ -62,17 +37,6 @@ def gate_model_record(scorer) -> dict:
     if path:
         model["checkpoint_path"] = str(Path(path).resolve())
     return model
-
-
-def checkpoint_fingerprint(path=None) -> dict:
-    """Fingerprint of a checkpoint file (``None``: the shipped default model) without loading
-    the model."""
-    from ..scoring.scorer import default_model_path
-
-    path = Path(path) if path is not None else default_model_path()
-    if not path.is_file():
-        raise SemFocusError(f"checkpoint {path} does not exist.")
-    return {"name": path.name, "sha256": file_sha256(path), "hash_of": "file"}
 
 
 # ---- the gate record -------------------------------------------------------------------------
@@ -139,8 +103,6 @@ class Gate:
 
     # -- files --
     def to_dict(self) -> dict:
-        from .. import __version__
-
         out = {"format": GATE_FORMAT, "format_version": GATE_FORMAT_VERSION,
                "threshold": float(self.threshold), "rule": RULE,
                "target_precision": float(self.target_precision),
@@ -158,11 +120,7 @@ class Gate:
 
     def save(self, path) -> Path:
         """Write the gate as JSON (atomically)."""
-        from ..scoring.checkpoint import atomic_write
-
-        path = Path(path)
-        text = json.dumps(self.to_dict(), indent=2) + "\n"
-        atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        path = write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
         self.path = path
         return path
 
@@ -224,8 +182,6 @@ class Gate:
                 f"gate file {where} has the rule {data['rule']!r}; this version applies "
                 f"only {RULE!r}.")
         region = data.get("region", "whole")
-        from ..scoring.preprocess import REGIONS
-
         if region not in REGIONS:
             raise SemFocusError(
                 f"gate file {where}: region must be one of {', '.join(REGIONS)}, got {region!r}.")
@@ -290,8 +246,6 @@ def resolve_checkpoint(gate: Gate, checkpoint=None):
     gate's model), else the shipped default model when it is the gate's model, else the file
     the gate was calibrated with, when it is still there and unchanged. Returns a path, or
     ``None`` for the default model; raises :class:`SemFocusError` when none fits."""
-    from ..scoring.scorer import default_model_path
-
     if checkpoint is not None:
         gate.check_model(checkpoint_fingerprint(checkpoint))
         return Path(checkpoint)
@@ -306,22 +260,3 @@ def resolve_checkpoint(gate: Gate, checkpoint=None):
         f"{gate.model.get('name')}, which is neither the shipped default model nor found at "
         f"{recorded or 'a recorded path'}: pass its checkpoint file."
     )
-
-
-# ---- decisions as CSV ------------------------------------------------------------------------
-DECISION_COLUMNS = ("path", "index", "magnification", "score", "accepted")
-
-
-def decisions_csv(rows, accepted) -> str:
-    """CSV ``path,index,magnification,score,accepted``: the columns of ``semfocus score``
-    (``index`` = slice, 0 for a 2-D image) and ``accepted`` 1 or 0; ``rows`` are
-    :class:`~napari_semfocus.batch.ScoreRow`."""
-    import csv
-    import io
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(DECISION_COLUMNS)
-    for row, ok in zip(rows, np.asarray(accepted, dtype=bool), strict=True):
-        w.writerow(row.as_csv() + [int(ok)])
-    return buf.getvalue()

@@ -2,19 +2,20 @@
 
 The truth per image is an expert score (acceptable when ``>= accept_score``, default 7) or an
 accept/reject label (words, booleans or 0/1). A calibration manifest (CSV: ``path``, the label
-column, optional ``magnification`` and group column) is read here, and its images are scored as
-``semfocus score`` scores them (:func:`batch.score_files`). The threshold itself is chosen in
-:mod:`napari_semfocus.gate`.
+column, optional ``magnification`` and group column) is read here; its images are scored as
+``semfocus score`` scores them by the calibration job (:mod:`napari_semfocus.jobs.gate`). The
+threshold itself is chosen in :mod:`.calibrate`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import SemFocusError
+from ..io.manifest import read_manifest
+from ..scale import parse_magnification
 
 DEFAULT_ACCEPT_SCORE = 7.0
 
@@ -87,59 +88,20 @@ def labels_from_column(values: Sequence[str], accept_score: float = DEFAULT_ACCE
 # ---- labelled images from a manifest -------------------------------------------------------
 def read_calibration_manifest(manifest, label_column: str = "label", group_column: str = "series"):
     """A calibration manifest (``path``, the label column, optional ``magnification`` and group
-    column; paths relative to its folder) -> (plan for :func:`batch.score_files`, label texts,
-    groups). A missing magnification comes from the file's metadata; a missing group is the
-    file itself."""
-    from ..scoring.batch import read_manifest
-
+    column; paths relative to its folder) -> (``(path, magnification or None)`` per image, label
+    texts, groups). A missing magnification comes from the file's metadata when it is scored; a
+    missing group is the file itself."""
     rows = read_manifest(manifest, required=("path",))  # labels stay text (words allowed)
     if label_column not in rows[0]:
         raise SemFocusError(f"manifest {manifest} lacks the column {label_column} (it needs "
                             f"path,{label_column}).")
-    plan, labels, groups = [], [], []
+    images, labels, groups = [], [], []
     for line, row in enumerate(rows, start=2):
-        text = str(row.get("magnification") or "").strip()
-        mag = None
-        if text:
-            try:
-                mag = float(text)
-            except ValueError:
-                mag = -1.0
-            if not 0 < mag < float("inf"):
-                raise SemFocusError(
-                    f"manifest {manifest} line {line}: magnification {text!r} is not a positive "
-                    "number.")
+        mag = parse_magnification(row.get("magnification"), f"manifest {manifest} line {line}")
         label = str(row.get(label_column) or "").strip()
         if not label:
             raise SemFocusError(f"manifest {manifest} line {line} has an empty {label_column}.")
-        plan.append((row["path"], Path(row["path"]), mag))
+        images.append((row["path"], mag))
         labels.append(label)
         groups.append(str(row.get(group_column) or "").strip() or row["path"])
-    return plan, labels, groups
-
-
-def score_calibration_images(plan, scorer, region: str = "whole", batch_size: int = 32):
-    """Generator: score each planned file (one 2-D image each) as ``semfocus score`` does
-    (:func:`batch.score_files`), yield ``(files done, files total)`` after each, and return the
-    :class:`~napari_semfocus.batch.ScoreRow` list (one per file)."""
-    from ..scoring.batch import score_files
-
-    for shown, path, _ in plan:
-        if not path.is_file():
-            raise SemFocusError(f"{shown}: no such file.")
-
-    def score_fn(data, mag, databar, name):
-        return scorer.score(data, mag, region=region, batch_size=batch_size,
-                            exclude_bottom_rows=databar, name=name)
-
-    rows = []
-    for item in plan:
-        got = score_files([item], score_fn, need_magnification=scorer.needs_magnification)
-        if len(got) != 1:
-            raise SemFocusError(
-                f"{item[0]}: holds {len(got)} slices; calibration needs one label per image "
-                "(save the slices as separate files).")
-        rows.extend(got)
-        yield len(rows), len(plan)
-    return rows
-
+    return images, labels, groups

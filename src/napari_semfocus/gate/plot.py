@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
+from ..io.files import atomic_write
 from .calibrate import Calibration, Figures
 
 
@@ -15,12 +17,10 @@ def plot_pr_curve(source, path=None, title: str | None = None,
                   held_out: Figures | None = None, figure=None, dark: bool = False,
                   compact: bool = False):
     """Precision against recall with the gate's point and the target precision marked, of a
-    :class:`Calibration` or a :class:`~napari_semfocus.gate_file.Gate` (its recorded curve);
+    :class:`Calibration` or a :class:`~.file.Gate` (its recorded curve);
     written as PNG to ``path`` when given (matplotlib's Agg backend, no display). ``figure``:
     draw into this matplotlib figure (e.g. a widget's canvas); ``compact``: small fonts, no
     title. Returns the figure."""
-    from matplotlib.figure import Figure
-
     if isinstance(source, Calibration):
         f = source.figures
         recall, precision = source.curve.recall, source.curve.precision
@@ -77,7 +77,5 @@ def plot_pr_curve(source, path=None, title: str | None = None,
                               f"{n_acc} acceptable)", color=fg, fontsize=10)
     fig.tight_layout()
     if path is not None:
-        from ..scoring.checkpoint import atomic_write
-
         atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", facecolor=bg))
     return fig

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..scoring.preprocess import as_frames
+from .frames import as_frames
 
 FLAT_FRACTION = 0.55  # a row is "flat" when this fraction of it lies near its most common value
 MAX_GAP_ROWS = 4  # non-flat rows tolerated inside the bar (dense text, logos, edge artefacts)

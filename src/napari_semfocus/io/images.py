@@ -1,16 +1,23 @@
 """Reading image files: TIFF (8/16-bit, stacks, SEM vendor metadata), PNG and JPEG.
 
-:func:`read_image` is the one reader the CLI, the napari reader and the training data use.
+:func:`read_image` is the one reader the CLI, the napari reader, the sample data and the training
+data use; :func:`read_frames` gives a file's grey frames without its data bar.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
+import tifffile
 
-from ..errors import ImageReadError
+from ..errors import ImageReadError, SemFocusError
+from .databar import detect_databar_rows
+from .frames import as_frames
+from .sem_metadata import read_sem_metadata
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 OTHER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -29,16 +36,19 @@ class SEMImage:
     def magnification(self) -> float | None:
         return self.metadata.get("magnification")
 
-    @property
+    @functools.cached_property
     def databar_rows(self) -> int:
         """Rows of the vendor data bar at the bottom: from the metadata (FEI), else detected
-        once (a uniform strip with text) and remembered in ``metadata``."""
-        if self.metadata.get("databar_rows") is None:
-            from .databar import detect_databar_rows
+        (a uniform strip with text) the first time it is asked for. ``metadata`` is not changed."""
+        rows = self.metadata.get("databar_rows")
+        if rows is None:
+            rows = detect_databar_rows(self.data, str(self.path or "image"))
+        return int(rows)
 
-            self.metadata["databar_rows"] = detect_databar_rows(self.data, str(self.path or "image"))
-            self.metadata["databar_source"] = "detected"
-        return int(self.metadata["databar_rows"])
+    @property
+    def databar_source(self) -> str:
+        """"metadata" when the file gives the data bar's height, "detected" otherwise."""
+        return "detected" if self.metadata.get("databar_rows") is None else "metadata"
 
 
 def read_image(path) -> SEMImage:
@@ -60,11 +70,33 @@ def read_image(path) -> SEMImage:
     return SEMImage(data=data, metadata=meta, path=path)
 
 
+def read_frames(path) -> np.ndarray:
+    """The grey float32 frames (N, H, W) of an image file, its data bar left out."""
+    img = read_image(path)
+    frames = as_frames(img.data, str(path))
+    if img.databar_rows:
+        frames = frames[:, : frames.shape[1] - img.databar_rows]
+    return frames
+
+
+def expand_folders(paths) -> list[str]:
+    """Files as given; a folder gives its image files (TIFF, PNG, JPEG; not its subfolders),
+    sorted by name."""
+    out = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            files = sorted(f for f in path.iterdir()
+                           if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                raise SemFocusError(f"{p}: the folder holds no TIFF, PNG or JPEG images.")
+            out.extend(str(f) for f in files)
+        else:
+            out.append(str(p))
+    return out
+
+
 def _read_tiff(path: Path):
-    import tifffile
-
-    from .sem_metadata import read_sem_metadata
-
     try:
         with tifffile.TiffFile(path) as tif:
             meta = read_sem_metadata(tif) or _json_metadata(tif)
@@ -81,8 +113,6 @@ def _read_tiff(path: Path):
     return np.asarray(data), meta
 
 
-
-
 def _json_metadata(tif) -> dict:
     """SEM fields a TIFF written by tifffile keeps in its JSON description (our sample data,
     or files written with ``tifffile.imwrite(..., metadata={"magnification": ...})``)."""
@@ -96,8 +126,6 @@ def _json_metadata(tif) -> dict:
 
 
 def _read_other(path: Path) -> np.ndarray:
-    import cv2
-
     raw = np.fromfile(str(path), dtype=np.uint8)
     data = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
     if data is None:

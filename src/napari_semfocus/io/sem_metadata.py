@@ -14,7 +14,7 @@ files without SEM metadata:
 
 from __future__ import annotations
 
-import re
+from ..scale import magnification_from_text
 
 VENDOR_FEI = "FEI/Thermo Fisher"
 VENDOR_ZEISS = "Zeiss"
@@ -73,7 +73,6 @@ def _from_fei(fei: dict, shape) -> dict:
     return out
 
 
-_MAG_RE = re.compile(r"^\s*([0-9.]+)\s*([kKmM]?)\s*[xX]\s*$")
 _LENGTH_TO_M = {"pm": 1e-12, "nm": 1e-9, "µm": 1e-6, "um": 1e-6, "mm": 1e-3, "m": 1.0}
 
 
@@ -81,11 +80,7 @@ def parse_zeiss_magnification(text) -> float | None:
     """'5.72 K X' -> 5720.0; '250 X' -> 250.0; returns None when unparsable."""
     if isinstance(text, (int, float)):
         return float(text) or None
-    m = _MAG_RE.match(str(text))
-    if not m:
-        return None
-    factor = {"": 1.0, "k": 1e3, "m": 1e6}[m.group(2).lower()]
-    return float(m.group(1)) * factor
+    return magnification_from_text(text, require_x=True)
 
 
 def _zeiss_value(sem: dict, key: str):

@@ -1,27 +1,76 @@
-"""Model files: safetensors weights with the JSON metadata in the safetensors header.
+"""Model files: safetensors weights with the JSON metadata in the safetensors header, the shipped
+default model, and the fingerprint (SHA-256) that ties a gate to its model.
 
-Nothing is ever unpickled. Files are written to a temporary file in the same folder and renamed
-into place, so an interrupted write never leaves a broken checkpoint behind.
+Nothing is ever unpickled. Files are written atomically (:func:`napari_semfocus.io.files.atomic_write`),
+so an interrupted write never leaves a broken checkpoint behind. :func:`model_file` is the one
+place that turns "a checkpoint file or the default model" into a file, for scoring, fine-tuning,
+the CLI and the widgets. torch, safetensors' torch functions and :mod:`.model` (which imports
+torch) are imported inside the functions that load or save weights, so that this module is
+cheap to import (the widgets read fingerprints and paths without loading torch).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
-import tempfile
+from importlib import resources
 from pathlib import Path
 
-from ..errors import CheckpointError
-from .model import BACKBONES, FocusNet
+from safetensors import safe_open
+
+from ..errors import CheckpointError, SemFocusError
+from ..io.files import atomic_write, file_sha256
 from .preprocess import NORMALISATION, TILE_HW
 
 FORMAT = "napari-semfocus-checkpoint"
 FORMAT_VERSION = 1
 METADATA_KEY = "semfocus"
 MAGNIFICATION_ENCODING = "clip((log10(M) - 2) / 4, 0, 1)"
+DEFAULT_MODEL_NAME = "focusnet-resnet18-v3.safetensors"
+DEFAULT_MODEL_MISSING = ("the default focus model is not installed with napari-semfocus: use a "
+                         "checkpoint file instead.")
 
 
-def base_metadata(model: FocusNet) -> dict:
+# ---- which file -------------------------------------------------------------------------------
+def default_model_path() -> Path:
+    """Where the shipped model lives inside the installed package."""
+    return Path(str(resources.files("napari_semfocus") / "models" / DEFAULT_MODEL_NAME))
+
+
+def model_file(checkpoint=None) -> Path:
+    """The file to load for ``checkpoint``: the file itself, or the shipped default model when
+    it is None, '' or 'default' (:class:`SemFocusError` when that is not installed)."""
+    if checkpoint not in (None, "", "default"):
+        return Path(checkpoint)
+    path = default_model_path()
+    if not path.is_file():
+        raise SemFocusError(DEFAULT_MODEL_MISSING)
+    return path
+
+
+def model_fingerprint(scorer) -> dict:
+    """``{"name", "sha256", "hash_of"}`` of a :class:`~napari_semfocus.scoring.scorer.FocusScorer`:
+    the SHA-256 of its checkpoint file, or of its metadata when it was not loaded from a file."""
+    path = scorer.metadata.get("checkpoint_path")
+    if path and Path(path).is_file():
+        return {"name": scorer.name, "sha256": file_sha256(path), "hash_of": "file"}
+    meta = {k: v for k, v in scorer.metadata.items() if k != "checkpoint_path"}
+    text = json.dumps(meta, sort_keys=True, default=str)
+    return {"name": scorer.name, "sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "hash_of": "metadata"}
+
+
+def checkpoint_fingerprint(path=None) -> dict:
+    """Fingerprint of a checkpoint file (``None``: the shipped default model) without loading
+    the model."""
+    path = Path(path) if path is not None else default_model_path()
+    if not path.is_file():
+        raise SemFocusError(f"checkpoint {path} does not exist.")
+    return {"name": path.name, "sha256": file_sha256(path), "hash_of": "file"}
+
+
+# ---- writing and reading ----------------------------------------------------------------------
+def base_metadata(model) -> dict:
     """Metadata every checkpoint carries; callers add provenance, metrics, training data."""
     return {
         "format": FORMAT,
@@ -33,27 +82,10 @@ def base_metadata(model: FocusNet) -> dict:
     }
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` and rename the result onto ``path`` (same folder, atomic)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def save_checkpoint(model: FocusNet, path, metadata: dict | None = None, half: bool = False):
-    """Write ``model`` and its metadata to ``path`` (.safetensors), atomically.
-    ``half=True`` stores floating-point weights as float16 (for the shipped model)."""
-    import torch
+def save_checkpoint(model, path, metadata: dict | None = None, half: bool = False) -> Path:
+    """Write ``model`` (a :class:`~.model.FocusNet`) and its metadata to ``path`` (.safetensors),
+    atomically. ``half=True`` stores floating-point weights as float16 (for the shipped model)."""
+    import torch  # lazily, as the module docstring says
     from safetensors.torch import save_file
 
     meta = base_metadata(model)
@@ -72,8 +104,6 @@ def save_checkpoint(model: FocusNet, path, metadata: dict | None = None, half: b
 
 def read_metadata(path) -> dict:
     """The checkpoint's metadata, checked to be ours; raises :class:`CheckpointError`."""
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist.")
@@ -102,9 +132,12 @@ def read_metadata(path) -> dict:
     return meta
 
 
-def load_checkpoint(path, expected_backbone: str | None = None) -> tuple[FocusNet, dict]:
-    """Build the model a checkpoint describes and load its weights (float32, eval mode)."""
-    from safetensors.torch import load_file
+def load_checkpoint(path, expected_backbone: str | None = None):
+    """Build the model a checkpoint describes and load its weights (float32, eval mode):
+    ``(FocusNet, metadata)``."""
+    from safetensors.torch import load_file  # lazily, as the module docstring says
+
+    from .model import BACKBONES, FocusNet  # lazily: the model's module imports torch
 
     path = Path(path)
     meta = read_metadata(path)

@@ -4,9 +4,10 @@ precision the model runs in there.
 Precision (``auto`` | ``float32`` | ``bf16``): on CUDA ``auto`` is float16 autocast; on a CPU
 whose instruction set has bfloat16 arithmetic (AVX512-BF16 or AMX-BF16, read from the CPU's
 flags) ``auto`` is bfloat16 autocast, which runs ResNet18 2-4x faster than float32 with scores
-within a few hundredths of a point (tests/test_precision.py); elsewhere float32. torch
-itself would run bf16 on any AVX-512 CPU, but emulated and slower than float32, so the flag,
-not torch's capability string, decides.
+within a few hundredths of a point; elsewhere float32. torch itself would run bf16 on any
+AVX-512 CPU, but emulated and slower than float32, so the flag, not torch's capability string,
+decides. torch is imported inside the functions, so that the widgets and the CLI can offer
+:data:`DEVICE_CHOICES` without loading it.
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ import contextlib
 import functools
 from pathlib import Path
 
-import torch
-
 from ..errors import SemFocusError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "float32", "bf16")
 
 
-def resolve_device(device: str = "auto") -> torch.device:
+def resolve_device(device: str = "auto"):
     """Return a ``torch.device`` for a user's choice, or raise a clear error if it is missing."""
+    import torch  # lazily, as the module docstring says
+
     if isinstance(device, torch.device):
         return device
     name = str(device or "auto").lower()
@@ -55,7 +56,7 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve_precision(device: torch.device, precision: str = "auto") -> str:
+def resolve_precision(device, precision: str = "auto") -> str:
     """The precision the model runs in on ``device``: ``float32``, ``bf16`` or ``fp16``."""
     name = str(precision or "auto").lower()
     if name not in PRECISIONS:
@@ -71,16 +72,20 @@ def resolve_precision(device: torch.device, precision: str = "auto") -> str:
     return "float32"
 
 
-def autocast(device: torch.device, precision: str):
+def autocast(device, precision: str):
     """The autocast context for a resolved precision (a null context for float32)."""
     if precision == "float32" or device.type not in ("cpu", "cuda"):
         return contextlib.nullcontext()
+    import torch  # lazily, as the module docstring says
+
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device.type, dtype=dtype)
 
 
-def describe_device(dev: torch.device, precision: str | None = None) -> str:
+def describe_device(dev, precision: str | None = None) -> str:
     """Human-readable device, e.g. 'cuda:0 (NVIDIA H100, fp16)' or 'cpu (2 threads, bf16)'."""
+    import torch  # lazily, as the module docstring says
+
     extra = f", {precision}" if precision else ""
     if dev.type == "cuda":
         return f"cuda:{dev.index or 0} ({torch.cuda.get_device_name(dev)}{extra})"
@@ -90,5 +95,7 @@ def describe_device(dev: torch.device, precision: str | None = None) -> str:
 
 
 def _mps_available() -> bool:
+    import torch  # lazily, as the module docstring says
+
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())

@@ -15,12 +15,12 @@ Modes.
 - ``"shared"``: the CNN trunk runs once over the normalised frame (large frames: over windows of
   about :data:`WINDOW_PX` pixels plus a halo of at least one tile, so memory stays bounded), and
   each tile's score is the head applied to the trunk's feature map averaged over the tile's
-  footprint. Tiles are not aligned to the trunk's 32-pixel feature cells: every feature cell is
+  footprint (:meth:`FocusScorer.pooled_scores`). Tiles are not aligned to the trunk's 32-pixel feature cells: every feature cell is
   weighted by the fraction of it the footprint covers (separable, exact area weights), so any tile
   size and stride work. Overlap is then almost free.
 - ``"crop"``: every tile is cut out and scored by :meth:`FocusScorer.predict` (exact; slow with
   overlap). The two differ because the trunk sees context beyond a tile's edge in shared mode;
-  tests/test_tiling.py states how close they are.
+  tests/scoring/test_focus_map.py states how close they are.
 - a classical measure (``method`` a name in :data:`measures.MEASURES`): the measure of each tile's
   pixels (not on the 0-10 scale; larger = sharper).
 
@@ -40,8 +40,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import SemFocusError
+from ..io.frames import as_frames, is_rgb
 from .aggregate import STRUCTURE_SIGMA, structure_weights, tile_structure
-from .preprocess import NORMALISATION, TILE_HW, as_frames, is_rgb
+from .measures import MEASURES
+from .preprocess import TILE_HW, normalisation_levels, normalise
 
 MODES = ("shared", "crop")
 FEATURE_STRIDE = 32  # pixels per trunk feature cell (ResNet / MobileNet / EfficientNet)
@@ -119,7 +121,7 @@ class FocusMap:
     def layer_kwargs(self, layer_scale=(1.0, 1.0), layer_translate=(0.0, 0.0)) -> dict:
         """Keyword arguments for ``viewer.add_image(fmap.scores, **kwargs)``."""
         model_scale = self.method in MODES or self.method == "model"
-        lims = (0.0, 10.0) if model_scale else _finite_range(self.scores)
+        lims = (0.0, 10.0) if model_scale else finite_range(self.scores)
         return {
             "scale": self.napari_scale(layer_scale),
             "translate": self.napari_translate(layer_scale, layer_translate),
@@ -157,7 +159,9 @@ class FocusMap:
         return "\n".join(lines) + "\n"
 
 
-def _finite_range(a: np.ndarray) -> tuple[float, float]:
+def finite_range(a: np.ndarray) -> tuple[float, float]:
+    """(min, max) of the finite values (max > min; (0, 1) when there are none): the contrast
+    limits of a map of a classical measure."""
     v = a[np.isfinite(a)]
     if v.size == 0:
         return (0.0, 1.0)
@@ -182,14 +186,14 @@ def grid_axis(length: int, tile: int, stride: int) -> tuple[int, int]:
     return -((span - length) // 2), n
 
 
-def _footprints(origin: int, n: int, tile: int, stride: int, length: int):
+def footprints(origin: int, n: int, tile: int, stride: int, length: int):
     """Clipped [start, stop) of every tile along one axis and the fraction inside."""
     a = origin + stride * np.arange(n)
     lo, hi = np.clip(a, 0, length), np.clip(a + tile, 0, length)
     return lo, hi, (hi - lo) / float(tile)
 
 
-def _area_weights(lo: np.ndarray, hi: np.ndarray, start: int, n_cells: int) -> np.ndarray:
+def area_weights(lo: np.ndarray, hi: np.ndarray, start: int, n_cells: int) -> np.ndarray:
     """(n_tiles, n_cells) weights: the share of each tile's [lo, hi) in each feature cell of a
     window starting at pixel ``start``; rows sum to 1 (mean over the footprint)."""
     edges = start - FEATURE_SHIFT + FEATURE_STRIDE * np.arange(n_cells + 1)
@@ -197,26 +201,6 @@ def _area_weights(lo: np.ndarray, hi: np.ndarray, start: int, n_cells: int) -> n
     c0, c1 = edges[:-1][None], edges[1:][None]
     overlap = np.clip(np.minimum(hi[:, None], c1) - np.maximum(lo[:, None], c0), 0, None)
     return (overlap / np.maximum(overlap.sum(1), 1)[:, None]).astype(np.float32)
-
-
-# ---- normalisation without a whole-frame float copy ----------------------------------------------
-def _norm_params(frame: np.ndarray) -> tuple[float, float]:
-    """(lo, span) of :func:`preprocess.normalise`, from the same subsample."""
-    step = max(1, int(np.sqrt(frame.size / 250_000)))
-    lo, hi = np.percentile(frame[::step, ::step].astype(np.float32),
-                           [NORMALISATION["low_percentile"], NORMALISATION["high_percentile"]])
-    return float(lo), float(hi - lo)
-
-
-def _normalised(block: np.ndarray, lo: float, span: float) -> np.ndarray:
-    """``preprocess.normalise`` with the frame's (lo, span), for one block of the frame."""
-    f = np.asarray(block, dtype=np.float32)
-    if span <= 1e-6 * max(1.0, abs(lo + span)):
-        return np.zeros_like(f)
-    out = (f - lo) * (1.0 / (span * NORMALISATION["scale"])) - (
-        NORMALISATION["centre"] / NORMALISATION["scale"])
-    c = NORMALISATION["clip"]
-    return np.clip(out, -c, c, out=out)
 
 
 def _as_frame(image, name: str) -> np.ndarray:
@@ -238,9 +222,7 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None, mode
               name: str = "image") -> Generator[tuple[int, int], None, FocusMap]:
     """Generator: yields ``(tiles_done, tiles_total)`` between windows / batches (a caller may
     stop there) and returns the :class:`FocusMap`. ``scorer`` may be None for a classical
-    ``method``. Drive it to the end with :func:`run_to_end`."""
-    from .measures import MEASURES
-
+    ``method``. Drive it to the end with :func:`napari_semfocus.progress.run_to_end`."""
     if method != "model" and method not in MEASURES:
         raise SemFocusError(f"method {method!r} is neither 'model' nor one of {', '.join(MEASURES)}.")
     if method == "model" and mode not in MODES:
@@ -261,12 +243,12 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None, mode
     th, tw = min(th, H), min(tw, W)  # a frame smaller than a tile is one tile (as in ``score``)
     oy, ny = grid_axis(H, th, sy)
     ox, nx = grid_axis(W, tw, sx)
-    ylo, yhi, yin = _footprints(oy, ny, th, sy, H)
-    xlo, xhi, xin = _footprints(ox, nx, tw, sx, W)
+    ylo, yhi, yin = footprints(oy, ny, th, sy, H)
+    xlo, xhi, xin = footprints(ox, nx, tw, sx, W)
     inside = (yin[:, None] * xin[None, :]).astype(np.float32)
     valid = inside >= MIN_INSIDE
-    lo, span = _norm_params(frame)
-    structure = np.where(valid, _structure(frame, lo, span, ylo, yhi, xlo, xhi), np.nan)
+    levels = normalisation_levels(frame)  # of the whole frame, used block by block
+    structure = np.where(valid, _structure(frame, levels, ylo, yhi, xlo, xhi), np.nan)
     certainty = inside * structure_weights(structure)
     scores = np.full((ny, nx), np.nan, dtype=np.float32)
     geo = (ylo, yhi, xlo, xhi, valid)
@@ -274,11 +256,11 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None, mode
         steps = _measure_tiles(frame, MEASURES[method], geo, scores)
         mode_used, model_name, mag = "crop", method, magnification
     else:
-        enc = scorer._encoded_magnifications(magnification, 1, name)
+        enc = scorer.encode_magnifications(magnification, 1, name)
         if mode == "shared":
-            steps = _shared_tiles(scorer, frame, lo, span, enc, geo, (th, tw), (sy, sx), scores)
+            steps = _shared_tiles(scorer, frame, levels, enc, geo, (th, tw), (sy, sx), scores)
         else:
-            steps = _crop_tiles(scorer, frame, lo, span, enc, geo, scores, batch_size)
+            steps = _crop_tiles(scorer, frame, levels, enc, geo, scores, batch_size)
         mode_used, model_name = mode, scorer.name
         mag = None if magnification is None else float(magnification)
     yield from steps
@@ -290,20 +272,11 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None, mode
                     model=model_name)
 
 
-def run_to_end(gen):
-    """Drive a generator such as :func:`focus_map` and return its value."""
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
-
-
-def _structure(frame, lo, span, ylo, yhi, xlo, xhi) -> np.ndarray:
+def _structure(frame, levels, ylo, yhi, xlo, xhi) -> np.ndarray:
     """:func:`aggregate.tile_structure` of every tile's footprint on the normalised frame
     (frames over ~4 MP from a subsampled copy, with the low-pass scaled to match)."""
     step = max(1, int(np.sqrt(frame.size / 4_000_000)))
-    f = _normalised(frame[::step, ::step], lo, span)
+    f = normalise(frame[::step, ::step], levels)
     out = np.zeros((len(ylo), len(xlo)), dtype=np.float64)
     for r, (a, b) in enumerate(zip(ylo // step, -(-yhi // step), strict=True)):
         for c, (u, v) in enumerate(zip(xlo // step, -(-xhi // step), strict=True)):
@@ -323,7 +296,7 @@ def _measure_tiles(frame, fn, geo, scores):
         yield done, total
 
 
-def _crop_tiles(scorer, frame, lo, span, enc, geo, scores, batch_size):
+def _crop_tiles(scorer, frame, levels, enc, geo, scores, batch_size):
     """Exact mode: cut every (clipped) tile and score it; batches of tiles of the same shape."""
     ylo, yhi, xlo, xhi, valid = geo
     groups: dict = {}
@@ -333,7 +306,7 @@ def _crop_tiles(scorer, frame, lo, span, enc, geo, scores, batch_size):
     for cells in groups.values():
         for k in range(0, len(cells), batch_size):
             part = cells[k : k + batch_size]
-            tiles = np.stack([_normalised(frame[ylo[r]:yhi[r], xlo[c]:xhi[c]], lo, span)
+            tiles = np.stack([normalise(frame[ylo[r]:yhi[r], xlo[c]:xhi[c]], levels)
                               for r, c in part])
             m = None if enc is None else np.repeat(enc, len(part))
             out = scorer.predict(tiles, m)
@@ -349,20 +322,15 @@ def _blocks(n: int, stride: int, tile: int) -> list[tuple[int, int]]:
     return [(a, min(n, a + per)) for a in range(0, n, per)]
 
 
-def _shared_tiles(scorer, frame, lo, span, enc, geo, tile_hw, stride_hw, scores):
-    """Shared-trunk mode: trunk over windows (core + halo >= 1 tile), area-weighted pooling of
-    the feature map over each tile's footprint, then the head."""
-    import torch
-
-    from .devices import autocast
-    from .preprocess import to_model_input
-
+def _shared_tiles(scorer, frame, levels, enc, geo, tile_hw, stride_hw, scores):
+    """Shared-trunk mode: the trunk over windows (core + halo >= 1 tile), the feature map
+    averaged over each tile's footprint with exact area weights, then the head
+    (:meth:`FocusScorer.pooled_scores`)."""
     ylo, yhi, xlo, xhi, valid = geo
     th, tw = tile_hw
     H, W = frame.shape
     halo_y = FEATURE_STRIDE * math.ceil(th / FEATURE_STRIDE)
     halo_x = FEATURE_STRIDE * math.ceil(tw / FEATURE_STRIDE)
-    model, device = scorer.model, scorer.device
     total, done = int(valid.sum()), 0
     sy, sx = stride_hw
     for r0, r1 in _blocks(len(ylo), sy, th):
@@ -375,18 +343,12 @@ def _shared_tiles(scorer, frame, lo, span, enc, geo, tile_hw, stride_hw, scores)
             x0 = max(0, (int(xlo[c0:c1].min()) - halo_x) // FEATURE_STRIDE * FEATURE_STRIDE)
             y1 = min(H, int(yhi[r0:r1].max()) + halo_y)
             x1 = min(W, int(xhi[c0:c1].max()) + halo_x)
-            x = to_model_input(_normalised(frame[y0:y1, x0:x1], lo, span)[None]).to(device)
-            with torch.inference_mode(), autocast(device, scorer.precision):
-                feats = model.trunk(x)[0].float()  # (C, h, w)
-                wy = torch.from_numpy(_area_weights(ylo[r0:r1], yhi[r0:r1], y0, feats.shape[1]))
-                wx = torch.from_numpy(_area_weights(xlo[c0:c1], xhi[c0:c1], x0, feats.shape[2]))
-                # (tile rows, tile cols, channels): area-weighted mean over each footprint
-                pooled = torch.einsum("rh,khw,cw->rck", wy.to(device), feats, wx.to(device))
-                flat = pooled.reshape(-1, pooled.shape[-1])
-                m = None if enc is None else torch.as_tensor(
-                    np.repeat(enc, flat.shape[0]), dtype=torch.float32, device=device)
-                out = model.score_features(flat, m).float().cpu().numpy()
-            block = out.reshape(r1 - r0, c1 - c0)
+
+            def weights(h, w, r0=r0, r1=r1, c0=c0, c1=c1, y0=y0, x0=x0):
+                return (area_weights(ylo[r0:r1], yhi[r0:r1], y0, h),
+                        area_weights(xlo[c0:c1], xhi[c0:c1], x0, w))
+
+            block = scorer.pooled_scores(normalise(frame[y0:y1, x0:x1], levels), weights, enc)
             scores[r0:r1, c0:c1] = np.where(ok, block, np.nan)
             done += int(ok.sum())
             yield done, total

@@ -8,9 +8,11 @@ libLLVM-15 and triton 3.x; the same clash is known between triton and other LLVM
 torch *before* the viewer opens avoids it, but a plugin only runs once the viewer is up.
 
 napari-semfocus runs its models eagerly and never needs triton (it is only used by
-``torch.compile``), so before the first torch import the widgets call :func:`guard_triton_import`:
-when another LLVM is already mapped and triton is not yet imported, ``import triton`` is made to
-raise ImportError for this process (torch then treats triton as absent) instead of crashing it.
+``torch.compile``), so :func:`napari_semfocus.scoring.model.build_trunk`, the one place that
+imports torchvision, first calls :func:`guard_triton_import` (torch itself does not import
+triton): when another LLVM is already mapped and triton is not yet imported, ``import triton`` is
+made to raise ImportError for this process (torch then treats triton as absent) instead of
+crashing it. In a process without a system LLVM (the CLI, a script) it does nothing.
 """
 
 from __future__ import annotations

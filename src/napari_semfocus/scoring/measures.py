@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from ..errors import SemFocusError
-from .preprocess import as_frames
+from ..io.frames import as_frames
 
 
 def absolute_variance(f: np.ndarray) -> float:

@@ -14,6 +14,7 @@ from torch import nn
 
 from ..errors import SemFocusError
 from ..scale import SCORE_MAX
+from .llvm_guard import guard_triton_import
 
 BACKBONES = (
     "resnet18",
@@ -29,10 +30,11 @@ HEAD_HIDDEN = (256, 64)
 def build_trunk(backbone: str) -> tuple[nn.Module, int]:
     """Convolutional part of a torchvision classifier (no pooling, no classifier), untrained,
     and the number of channels of its output feature map (stride 32)."""
-    import torchvision.models as tvm
-
     if backbone not in BACKBONES:
         raise SemFocusError(f"backbone {backbone!r} is not one of {', '.join(BACKBONES)}.")
+    guard_triton_import()  # torchvision pulls in triton: not beside a system LLVM (llvm_guard)
+    import torchvision.models as tvm  # lazily, after the guard
+
     net = getattr(tvm, backbone)(weights=None)
     if backbone.startswith("resnet"):
         trunk = nn.Sequential(

@@ -1,8 +1,11 @@
-"""Image preparation: any 2-D greyscale / RGB frame or (N, H, W) stack -> normalised float frames,
-and the tiles (regions) the model looks at.
+"""Image preparation: grey frames -> normalised float frames, and the tiles (regions) the model
+looks at.
 
-Data flow: raw array -> :func:`as_frames` (N, H, W) float32 grey -> :func:`normalise` per frame ->
-:func:`region_tiles` picks the 240 x 320 windows to score -> :func:`to_model_input` (B, 3, h, w).
+Data flow: raw array -> :func:`~napari_semfocus.io.frames.as_frames` (N, H, W) float32 grey ->
+:func:`normalise` per frame -> :func:`region_windows` picks the 240 x 320 windows to score ->
+:func:`to_model_input` (B, 3, h, w). Training (random crops), whole-image scores and focus maps
+all normalise through :func:`normalise`; a focus map normalises a large frame block by block with
+the levels of the whole frame (:func:`normalisation_levels`).
 """
 
 from __future__ import annotations
@@ -23,48 +26,27 @@ NORMALISATION = {
     "scale": 0.25,
     "clip": 4.0,
 }
-_GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-def is_rgb(array: np.ndarray) -> bool:
-    """True for channel-last colour data: (H, W, 3|4) or (N, H, W, 3|4)."""
-    return array.ndim in (3, 4) and array.shape[-1] in (3, 4) and min(array.shape[-3:-1]) > 4
+def normalisation_levels(frame: np.ndarray) -> tuple:
+    """The (low, high) percentile levels of one frame that :func:`normalise` maps to about
+    [-2, 2] (from a subsample of at most ~250k pixels)."""
+    f = np.asarray(frame)  # subsampled before the float copy: frames may be huge mosaics
+    step = max(1, int(np.sqrt(f.size / 250_000)))  # percentiles from <= ~250k samples
+    lo, hi = np.percentile(f[::step, ::step].astype(np.float32, copy=False),
+                           [NORMALISATION["low_percentile"], NORMALISATION["high_percentile"]])
+    return lo, hi
 
 
-def as_frames(array, name: str = "image") -> np.ndarray:
-    """Return the data as a float32 stack of grey frames (N, H, W).
-
-    Accepts 2-D images, (N, H, W) stacks, and RGB/RGBA (H, W, C) or (N, H, W, C) in any integer or
-    float dtype. Raises :class:`SemFocusError` naming ``name`` for anything else.
-    """
-    a = np.asarray(array)
-    if a.dtype == bool or a.dtype.kind not in "uif":
-        raise SemFocusError(f"{name} has data type {a.dtype}, not a greyscale or RGB image.")
-    if is_rgb(a):
-        a = a[..., :3].astype(np.float32) @ _GREY_WEIGHTS
-    if a.ndim == 2:
-        a = a[None]
-    if a.ndim != 3:
-        raise SemFocusError(
-            f"{name} has shape {a.shape}; expected a 2-D image, an (N, H, W) stack or RGB."
-        )
-    if a.shape[0] == 0 or min(a.shape[1:]) < 16:
-        raise SemFocusError(f"{name} has shape {a.shape}; frames must be at least 16 x 16 pixels.")
-    a = a.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(a)):
-        raise SemFocusError(f"{name} contains NaN or infinite values.")
-    return a
-
-
-def normalise(frame: np.ndarray) -> np.ndarray:
-    """Robust intensity normalisation of one frame: percentiles -> roughly [-2, 2], float32.
+def normalise(frame: np.ndarray, levels: tuple | None = None) -> np.ndarray:
+    """Robust intensity normalisation of one frame: percentiles -> roughly [-2, 2].
 
     Brightness and contrast do not change the result (up to rounding); a constant frame maps to 0.
+    ``levels``: the frame's :func:`normalisation_levels` when ``frame`` is one block of a larger
+    frame (default: those of ``frame`` itself).
     """
     f = np.asarray(frame, dtype=np.float32)
-    step = max(1, int(np.sqrt(f.size / 250_000)))  # percentiles from <= ~250k samples
-    lo, hi = np.percentile(f[::step, ::step], [NORMALISATION["low_percentile"],
-                                               NORMALISATION["high_percentile"]])
+    lo, hi = normalisation_levels(f) if levels is None else levels
     span = float(hi - lo)
     if span <= 1e-6 * max(1.0, abs(float(hi))):
         return np.zeros_like(f)
@@ -111,7 +93,7 @@ def region_windows(shape_hw, region: str = "whole", tile_hw=TILE_HW) -> list[Win
 
 def to_model_input(tiles: np.ndarray):
     """(B, h, w) normalised float array -> torch (B, 3, h, w) float32 tensor, channels_last."""
-    import torch
+    import torch  # lazily: torch is only loaded when a model runs (fast plugin menu)
 
     t = torch.from_numpy(np.ascontiguousarray(tiles, dtype=np.float32))[:, None]
     return t.expand(-1, 3, -1, -1).contiguous(memory_format=torch.channels_last)

@@ -1,40 +1,40 @@
 """FocusScorer: the public entry point for scoring images, stacks and tiles with a FocusNet.
 
     >>> from napari_semfocus import FocusScorer
-    >>> scorer = FocusScorer.default()            # the shipped model, device "auto"
+    >>> scorer = FocusScorer.load()               # the shipped model (or a checkpoint), "auto" device
     >>> scorer.score(stack, magnification=5000)   # one score per (H, W) frame
 
-The CLI, the napari widgets and the tests all score through this class.
+Every prediction runs here: :meth:`FocusScorer.predict` (normalised tiles -> scores) and
+:meth:`FocusScorer.pooled_scores` (the trunk once over a window, its feature map pooled per
+region: focus maps). Whole-image scores, focus maps (:mod:`.focus_map`), training validation
+(:func:`napari_semfocus.training.loop.predict_frames`), the CLI, the widgets and the tests all
+score through this class. torch is imported inside the methods that run the model, so that
+importing this module (and the widgets) stays cheap.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from importlib import resources
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import SemFocusError
-from ..scale import encode_magnification
+from ..io.frames import as_frames
+from ..progress import run_to_end
+from ..scale import check_magnifications, encode_magnification
 from .aggregate import structure_weights, tile_structure, weighted_score
-from .preprocess import TILE_HW, Window, as_frames, normalise, region_windows, to_model_input
-
-DEFAULT_MODEL_NAME = "focusnet-resnet18-v3.safetensors"
-
-
-def default_model_path() -> Path:
-    """Where the shipped model lives inside the installed package."""
-    return Path(str(resources.files("napari_semfocus") / "models" / DEFAULT_MODEL_NAME))
+from .checkpoint import load_checkpoint, model_file
+from .devices import autocast, describe_device, resolve_device, resolve_precision
+from .focus_map import FocusMap, focus_map
+from .preprocess import TILE_HW, Window, normalise, region_windows, to_model_input
 
 
 class FocusScorer:
     """A loaded focus model on a device, ready to score frames."""
 
     def __init__(self, model, metadata: dict | None = None, device="auto", precision="auto"):
-        import torch
-
-        from .devices import describe_device, resolve_device, resolve_precision
+        import torch  # lazily, as the module docstring says
 
         self.device = resolve_device(device)
         self.precision = resolve_precision(self.device, precision)
@@ -45,23 +45,23 @@ class FocusScorer:
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
-    def default(cls, device="auto", precision="auto") -> FocusScorer:
-        """The model shipped with the package (loaded offline)."""
-        path = default_model_path()
-        if not path.is_file():
-            raise SemFocusError(
-                "the default focus model is not shipped with this installation; "
-                "pass a checkpoint file (--checkpoint FILE / FocusScorer.from_checkpoint)."
-            )
-        return cls.from_checkpoint(path, device=device, precision=precision)
-
-    @classmethod
-    def from_checkpoint(cls, path, device="auto", precision="auto") -> FocusScorer:
-        from .checkpoint import load_checkpoint
-
+    def load(cls, checkpoint=None, device="auto", precision="auto") -> FocusScorer:
+        """The model in ``checkpoint``, or the one shipped with the package when it is None
+        (:func:`~.checkpoint.model_file`; loaded offline)."""
+        path = model_file(checkpoint)
         model, meta = load_checkpoint(path)
         meta["checkpoint_path"] = str(path)
         return cls(model, meta, device=device, precision=precision)
+
+    @classmethod
+    def default(cls, device="auto", precision="auto") -> FocusScorer:
+        """The model shipped with the package."""
+        return cls.load(None, device=device, precision=precision)
+
+    @classmethod
+    def from_checkpoint(cls, path, device="auto", precision="auto") -> FocusScorer:
+        """The model in the checkpoint file ``path``."""
+        return cls.load(Path(path), device=device, precision=precision)
 
     @property
     def needs_magnification(self) -> bool:
@@ -76,25 +76,21 @@ class FocusScorer:
     def score(self, image, magnification=None, region: str = "whole", batch_size: int = 32,
               exclude_bottom_rows: int = 0, name: str = "image") -> np.ndarray:
         """One score per 2-D frame of ``image`` (2-D, (N, H, W) or RGB), as a float array (N,)."""
-        gen = self.score_iter(image, magnification, region, batch_size, exclude_bottom_rows, name)
-        while True:
-            try:
-                next(gen)
-            except StopIteration as stop:
-                return stop.value
+        return run_to_end(self.score_iter(image, magnification, region, batch_size,
+                                          exclude_bottom_rows, name))
 
     def score_iter(self, image, magnification=None, region: str = "whole", batch_size: int = 32,
                    exclude_bottom_rows: int = 0, name: str = "image"
                    ) -> Iterator[tuple[int, int]]:
         """Generator form of :meth:`score`: yields ``(tiles_done, tiles_total)`` after each batch
         (a caller can stop between batches) and returns the scores array. A frame's score is
-        the structure-weighted mean of its tiles' scores (:mod:`napari_semfocus.aggregate`)."""
+        the structure-weighted mean of its tiles' scores (:mod:`.aggregate`)."""
         frames = as_frames(image, name)
         if exclude_bottom_rows:
             if exclude_bottom_rows >= frames.shape[1] - 16:
                 raise SemFocusError(f"{name}: the data bar covers the whole frame.")
             frames = frames[:, : frames.shape[1] - int(exclude_bottom_rows)]
-        mags = self._encoded_magnifications(magnification, len(frames), name)
+        mags = self.encode_magnifications(magnification, len(frames), name)
         windows = region_windows(frames.shape[1:], region, self.tile_hw)
         per_frame = len(windows)
         total = len(frames) * per_frame
@@ -112,32 +108,16 @@ class FocusScorer:
         return np.array([weighted_score(s, w) for s, w in zip(tile_scores, weights, strict=True)])
 
     def focus_map(self, image, magnification=None, tile=TILE_HW, stride=None, mode: str = "shared",
-                  exclude_bottom_rows: int = 0, batch_size: int = 32, name: str = "image"):
+                  exclude_bottom_rows: int = 0, batch_size: int = 32,
+                  name: str = "image") -> FocusMap:
         """Focus score per tile of a 2-D frame on a regular grid (default stride: half a tile):
-        a :class:`~napari_semfocus.tiling.FocusMap`. ``tiling.focus_map`` is the generator form."""
-        from .focus_map import focus_map, run_to_end
-
+        a :class:`~.focus_map.FocusMap`. :func:`.focus_map.focus_map` is the generator form."""
         return run_to_end(focus_map(self, image, magnification, tile, stride, mode,
                                     exclude_bottom_rows, batch_size=batch_size, name=name))
 
-    def predict(self, tiles: np.ndarray, encoded_mag: np.ndarray | None) -> np.ndarray:
-        """Scores of a batch of normalised tiles (B, h, w) with encoded magnifications (B,).
-        Perfectly uniform tiles (white, black, grey) score 0 without asking the model."""
-        import torch
-
-        from .devices import autocast
-
-        x = to_model_input(tiles).to(self.device, non_blocking=True)
-        m = None if encoded_mag is None else torch.as_tensor(encoded_mag, dtype=torch.float32,
-                                                              device=self.device)
-        with torch.inference_mode(), autocast(self.device, self.precision):
-            out = self.model(x, m)
-        scores = out.float().cpu().numpy()
-        # a tile without any contrast holds no sample: 0 by the scale's definition
-        scores[np.ptp(tiles.reshape(len(tiles), -1), axis=1) == 0] = 0.0
-        return scores
-
-    def _encoded_magnifications(self, magnification, n: int, name: str):
+    def encode_magnifications(self, magnification, n: int, name: str):
+        """Encoded magnifications (float32 (n,)) for ``n`` frames from one value or one per
+        frame; None for a model without the magnification input. Raises naming ``name``."""
         if magnification is None or (isinstance(magnification, float) and np.isnan(magnification)):
             if self.needs_magnification:
                 raise SemFocusError(
@@ -149,9 +129,44 @@ class FocusScorer:
             mags = np.repeat(mags, n)
         if mags.size != n:
             raise SemFocusError(f"{name}: {mags.size} magnifications given for {n} frames.")
-        if np.any(~np.isfinite(mags)) or np.any(mags <= 0):
-            raise SemFocusError(f"{name}: magnification must be a positive number, got {magnification!r}.")
+        check_magnifications(mags, name)
         return np.asarray(encode_magnification(mags), dtype=np.float32)
+
+    def predict(self, tiles: np.ndarray, encoded_mag: np.ndarray | None) -> np.ndarray:
+        """Scores of a batch of normalised tiles (B, h, w) with encoded magnifications (B,).
+        Perfectly uniform tiles (white, black, grey) score 0 without asking the model."""
+        import torch  # lazily, as the module docstring says
+
+        x = to_model_input(tiles).to(self.device, non_blocking=True)
+        m = None if encoded_mag is None else torch.as_tensor(encoded_mag, dtype=torch.float32,
+                                                              device=self.device)
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            out = self.model(x, m)
+        scores = out.float().cpu().numpy()
+        # a tile without any contrast holds no sample: 0 by the scale's definition
+        scores[np.ptp(tiles.reshape(len(tiles), -1), axis=1) == 0] = 0.0
+        return scores
+
+    def pooled_scores(self, window: np.ndarray, pool_weights: Callable, encoded_mag
+                      ) -> np.ndarray:
+        """Scores of regions of one normalised 2-D ``window`` from a single trunk pass: the
+        trunk's feature map (C, h, w) is averaged per region with the weights
+        ``pool_weights(h, w) -> (row weights (R, h), column weights (K, w))`` and the head
+        scores each mean; returns (R, K) scores. ``encoded_mag``: (1,) or None."""
+        import torch  # lazily, as the module docstring says
+
+        x = to_model_input(window[None]).to(self.device)
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            feats = self.model.trunk(x)[0].float()  # (C, h, w)
+            wy, wx = (torch.from_numpy(w).to(self.device)
+                      for w in pool_weights(feats.shape[1], feats.shape[2]))
+            # (rows, cols, channels): the weighted mean of the feature map over each region
+            pooled = torch.einsum("rh,khw,cw->rck", wy, feats, wx)
+            flat = pooled.reshape(-1, pooled.shape[-1])
+            m = None if encoded_mag is None else torch.as_tensor(
+                np.repeat(encoded_mag, flat.shape[0]), dtype=torch.float32, device=self.device)
+            out = self.model.score_features(flat, m).float().cpu().numpy()
+        return out.reshape(pooled.shape[0], pooled.shape[1])
 
 
 def _batches(frames: np.ndarray, windows: Sequence[Window], batch_size: int):
@@ -167,4 +182,3 @@ def _batches(frames: np.ndarray, windows: Sequence[Window], batch_size: int):
                 ids, tiles = [], []
     if tiles:
         yield np.asarray(ids), np.stack(tiles)
-

@@ -19,9 +19,16 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..errors import SemFocusError
-from ..scoring.model import BACKBONES
+from ..gate.calibrate import format_figure, held_out_check
+from ..io.files import write_report as write_report_files
+from ..scoring.checkpoint import load_checkpoint
+from ..scoring.model import BACKBONES, FocusNet, count_parameters
+from ..scoring.scorer import FocusScorer
+from .evaluation import metrics
+from .loop import Finished, predict_frames, train
 
 NO_MAG = "/no-mag"
 
@@ -38,10 +45,6 @@ def images_per_second(model, device: str = "cpu", batch: int = 32, batches: int 
                       tile_hw=(240, 320)) -> float:
     """Scoring throughput of ``model`` through :class:`FocusScorer` (batch of random tiles,
     one warm-up batch, then ``batches`` timed ones)."""
-    import torch
-
-    from ..scoring.scorer import FocusScorer
-
     scorer = FocusScorer(model, device=device)
     tiles = np.random.default_rng(0).standard_normal((batch, *tile_hw)).astype(np.float32)
     mags = np.full(batch, 0.5, np.float32)
@@ -62,27 +65,15 @@ def measure_speed_memory(candidate: str, device: str = "cpu", batch: int = 32, b
     unlike ``ru_maxrss``, which Linux carries over from the parent) minus its resident set before
     the model was built (weights + activations + allocator); CUDA memory is
     ``max_memory_allocated``."""
-    code = (
-        "import json,sys,torch\n"
-        "from napari_semfocus.training.compare import parse_candidate, images_per_second, _status_mb\n"
-        "from napari_semfocus.scoring.model import FocusNet\n"
-        "cand, dev, batch, batches = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])\n"
-        "base = _status_mb('VmRSS')\n"
-        "bb, mag = parse_candidate(cand)\n"
-        "ips = images_per_second(FocusNet(bb, use_magnification=mag), dev, batch, batches)\n"
-        "peak = _status_mb('VmHWM')\n"
-        "gpu = torch.cuda.max_memory_allocated() / 2**20 if dev == 'cuda' else None\n"
-        "print(json.dumps({'images_per_s': ips, 'memory_mb': gpu if gpu is not None else peak - base}))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code, candidate, device, str(batch), str(batches)],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run([sys.executable, "-m", __name__, candidate, device, str(batch),
+                          str(batches)], capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SemFocusError(f"speed measurement of {candidate} on {device} failed: "
                             f"{out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _status_mb(key: str) -> float:
+def status_mb(key: str) -> float:
     """A memory figure of this process from /proc/self/status (Linux), in MB; NaN elsewhere."""
     try:
         with open("/proc/self/status") as fh:
@@ -92,6 +83,19 @@ def _status_mb(key: str) -> float:
     except OSError:
         pass
     return float("nan")
+
+
+def main(argv=None) -> None:
+    """``python -m napari_semfocus.training.compare CANDIDATE DEVICE BATCH BATCHES``: the speed
+    and memory of one candidate measured in this (fresh) process, as one JSON line."""
+    cand, dev, batch, batches = (argv or sys.argv[1:])[:4]
+    base = status_mb("VmRSS")
+    backbone, use_mag = parse_candidate(cand)
+    ips = images_per_second(FocusNet(backbone, use_magnification=use_mag), dev, int(batch),
+                            int(batches))
+    peak = status_mb("VmHWM")
+    gpu = torch.cuda.max_memory_allocated() / 2**20 if dev == "cuda" else None
+    print(json.dumps({"images_per_s": ips, "memory_mb": gpu if gpu is not None else peak - base}))
 
 
 def pareto_front(rows: list[dict], lower: str = "rmse", higher: str = "cpu_images_per_s") -> list[bool]:
@@ -111,13 +115,6 @@ def pareto_front(rows: list[dict], lower: str = "rmse", higher: str = "cpu_image
 def compare(candidates, train_set, val_set, config, out_dir, gate_precision: float = 0.95,
             accept_score: float = 7.0, reuse: bool = True, log=print) -> dict:
     """Train (or reuse) each candidate, then measure it; returns the report dict."""
-    import torch
-
-    from ..scoring.checkpoint import load_checkpoint
-    from ..scoring.model import FocusNet, count_parameters
-    from .evaluation import metrics
-    from .loop import Finished, predict_frames, train
-
     out_dir = Path(out_dir)
     device_names = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     rows = []
@@ -162,8 +159,6 @@ def compare(candidates, train_set, val_set, config, out_dir, gate_precision: flo
 
 def _gate_figures(pred, label, groups, precision: float, accept_score: float) -> dict:
     """Gate calibrated on half of the validation groups, measured on the other half."""
-    from ..gate.calibrate import held_out_check
-
     check = held_out_check(pred, label >= accept_score, groups, precision, best_effort=True)
     return {"gate_threshold": check.calibration.threshold,
             "gate_precision": check.held_out.precision, "gate_recall": check.held_out.recall,
@@ -171,8 +166,7 @@ def _gate_figures(pred, label, groups, precision: float, accept_score: float) ->
 
 
 def report_markdown(report: dict) -> str:
-    from ..gate.calibrate import format_figure as _f
-
+    _f = format_figure
     devs = report["devices"]
     head = (["candidate", "RMSE", "rho", "gate precision", "gate recall", "params (M)"]
             + [f"{d.upper()} img/s" for d in devs] + [f"{d.upper()} memory (MB)" for d in devs]
@@ -201,13 +195,12 @@ def report_markdown(report: dict) -> str:
 
 
 def write_report(report: dict, prefix) -> str:
-    from ..scoring.checkpoint import atomic_write
-
+    """Write PREFIX.json and PREFIX.md (when a prefix is given); return the Markdown."""
     text = report_markdown(report)
     if prefix:
-        prefix = Path(prefix)
-        prefix.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(prefix.with_suffix(".json"),
-                     lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2), encoding="utf-8"))
-        atomic_write(prefix.with_suffix(".md"), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        write_report_files(prefix, report, text)
     return text
+
+
+if __name__ == "__main__":
+    main()

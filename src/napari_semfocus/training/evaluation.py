@@ -9,14 +9,14 @@ fitted on.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
+from scipy.stats import rankdata, spearmanr
+from sklearn.isotonic import IsotonicRegression
 
 from ..gate.calibrate import format_figure
+from ..io.files import write_report as write_report_files
 from ..io.images import read_image
-from ..scoring.batch import read_manifest
+from ..io.manifest import read_manifest
 from ..scoring.measures import MEASURES, measure
 
 BANDS = (("<1k", 0, 1e3), ("1k-10k", 1e3, 1e4), ("10k-50k", 1e4, 5e4), (">=50k", 5e4, np.inf))
@@ -28,16 +28,12 @@ def auc(scores_pos, scores_neg) -> float | None:
     pos, neg = np.asarray(scores_pos, float), np.asarray(scores_neg, float)
     if len(pos) == 0 or len(neg) == 0:
         return None
-    from scipy.stats import rankdata
-
     ranks = rankdata(np.concatenate([pos, neg]))
     return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
 def metrics(pred, label, mags, series) -> dict:
     """All figures for one set of predictions on the 0-10 scale."""
-    from scipy.stats import spearmanr
-
     pred, label, mags = (np.asarray(a, float) for a in (pred, label, mags))
     series = np.asarray(series).astype(str)
     nonzero = label > 0
@@ -76,8 +72,6 @@ def _rmse(pred, label):
 
 def cross_fitted_isotonic(values, label, series) -> np.ndarray:
     """Map a raw measure to 0-10: isotonic fits on each half of the series, applied to the other."""
-    from sklearn.isotonic import IsotonicRegression
-
     values, label = np.asarray(values, float), np.asarray(label, float)
     uniq = np.unique(np.asarray(series).astype(str))
     rng = np.random.default_rng(0)
@@ -146,10 +140,5 @@ def write_report(report: dict, prefix=None) -> str:
     """Write PREFIX.json and PREFIX.md (when a prefix is given); return the Markdown."""
     text = report_markdown(report)
     if prefix:
-        from ..scoring.checkpoint import atomic_write
-
-        prefix = Path(prefix)
-        atomic_write(prefix.with_suffix(".json"),
-                     lambda t: Path(t).write_text(json.dumps(report, indent=2), encoding="utf-8"))
-        atomic_write(prefix.with_suffix(".md"), lambda t: Path(t).write_text(text + "\n", encoding="utf-8"))
+        write_report_files(prefix, report, text + "\n")
     return text

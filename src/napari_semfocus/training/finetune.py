@@ -2,15 +2,15 @@
 widget and ``semfocus train --annotations CSV`` (no Qt).
 
 :func:`finetune` is a generator: it loads the parent model (the shipped default or a checkpoint
-file), builds a :class:`~napari_semfocus.labelled.LabelledSet` from the annotations, splits it by
+file), builds a :class:`~.data.labelled.LabelledSet` from the annotations, splits it by
 image (never by crop), yields :class:`Prepared` and :class:`Evaluated` (validation RMSE of the
-parent), then every update of :func:`napari_semfocus.training.train` (``BatchDone``,
+parent), then every update of :func:`.loop.train` (``BatchDone``,
 ``EpochDone``, ``Finished``), and returns a :class:`FineTuneResult` holding the best model and
 the metadata of its checkpoint: the parent model, the annotations used, the validation RMSE
 before and after. :meth:`FineTuneResult.save` writes it atomically (safetensors + metadata).
 
     >>> gen = finetune(AnnotationTable.load_csv("scores.csv"), TrainConfig(epochs=5, lr=1e-3))
-    >>> result = drive(gen, print)
+    >>> result = run_to_end(gen, print)                  # napari_semfocus.progress.run_to_end
     >>> result.save("my-lab.safetensors")
 """
 
@@ -21,9 +21,13 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import SemFocusError
+from ..scoring.checkpoint import load_checkpoint, model_file, save_checkpoint
+from ..scoring.devices import describe_device, resolve_device
 from .data.annotations import MIN_TRAIN, AnnotationTable
-from .loop import Finished, TrainConfig
+from .loop import Finished, TrainConfig, evaluate_rmse, train
 
 MIN_STEPS_PER_EPOCH = 10  # tiny annotation sets: an epoch is still at least this many batches
 
@@ -60,8 +64,6 @@ class FineTuneResult:
 
     def save(self, path) -> Path:
         """Write the model and its metadata to ``path`` (.safetensors), atomically."""
-        from ..scoring.checkpoint import save_checkpoint
-
         if not self.trained:
             raise SemFocusError("nothing was trained: there is no fine-tuned model to save.")
         return save_checkpoint(self.model, path, self.metadata)
@@ -71,18 +73,13 @@ def load_parent(init: str = "default", backbone: str = "resnet18", use_magnifica
                 output_margin: float | None = None):
     """``(model, info)`` for ``init``: 'default' (the shipped model), a checkpoint path, or
     'scratch' (an untrained FocusNet of ``backbone``); ``output_margin`` overrides the model's
-    (see :class:`~napari_semfocus.model.FocusNet`)."""
-    from ..scoring.checkpoint import load_checkpoint
-    from ..scoring.model import FocusNet
-    from ..scoring.scorer import default_model_path
-
+    (see :class:`~napari_semfocus.scoring.model.FocusNet`)."""
     if init == "scratch":
+        from ..scoring.model import FocusNet  # lazily: it imports torch (see loop's docstring)
+
         model, info = FocusNet(backbone, use_magnification=use_magnification), {"parent": None}
     else:
-        path = default_model_path() if init in (None, "", "default") else Path(init)
-        if init in (None, "", "default") and not path.is_file():
-            raise SemFocusError("the default focus model is not installed: start from a "
-                                "checkpoint file.")
+        path = model_file(init)
         model, meta = load_checkpoint(path)
         info = {"parent": path.name, "parent_path": str(path),
                 "parent_version": meta.get("model_version"), "parent_metrics": meta.get("metrics")}
@@ -93,8 +90,6 @@ def load_parent(init: str = "default", backbone: str = "resnet18", use_magnifica
 
 def split(data, val_fraction: float, seed: int = 0):
     """(train, validation or None): by image; no validation below two images or fraction 0."""
-    import numpy as np
-
     if val_fraction <= 0 or len(np.unique(data.groups)) < 2:
         return data, None
     return data.split_by_group(val_fraction, seed=seed)
@@ -108,9 +103,6 @@ def finetune(annotations: AnnotationTable, config: TrainConfig, init: str = "def
     """Fine-tune ``init`` on ``annotations`` (frames of open layers in ``frames``, the rest read
     from their files); ``source``: the CSV the annotations came from (for the metadata).
     ``out_dir``: where ``train`` keeps last/best checkpoints each epoch (None: memory only)."""
-    from ..scoring.devices import describe_device, resolve_device
-    from .loop import evaluate_rmse, train
-
     if len(annotations) < MIN_TRAIN:
         raise SemFocusError(f"only {len(annotations)} annotation(s): fine-tuning needs at least "
                             f"{MIN_TRAIN}.")
@@ -161,13 +153,3 @@ def finetune(annotations: AnnotationTable, config: TrainConfig, init: str = "def
     model.eval()
     return FineTuneResult(model, metadata, before, after, trained,
                           bool(finished and finished.stopped), history)
-
-
-def drive(gen: Generator, on_update: Callable[[object], None] = lambda u: None):
-    """Run a generator such as :func:`finetune` to its end, passing each update to
-    ``on_update``; returns the generator's value."""
-    while True:
-        try:
-            on_update(next(gen))
-        except StopIteration as stop:
-            return stop.value

@@ -5,7 +5,9 @@ the tests.
 :class:`Finished`), so a CLI can print a progress bar and a widget can relay them from a worker
 thread. ``should_stop()`` is checked between batches; the best model by validation RMSE is kept.
 After every epoch ``last.safetensors`` (+ optimiser state) and ``best.safetensors`` are written
-atomically to ``out_dir``; ``resume=True`` continues from ``last``.
+atomically to ``out_dir``; ``resume=True`` continues from ``last``. torch (and safetensors'
+torch functions) are imported inside the functions that train, so that the widgets can import
+the update types and :class:`TrainConfig` without loading torch.
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from safetensors import safe_open
 
 from ..errors import SemFocusError
-from ..scoring.preprocess import TILE_HW
+from ..io.files import atomic_write
+from ..scoring.checkpoint import load_checkpoint, save_checkpoint
+from ..scoring.devices import autocast, resolve_device, resolve_precision
+from ..scoring.preprocess import TILE_HW, to_model_input
 from ..scoring.scorer import FocusScorer
 from .data.labelled import LabelledSet, sample_batch
 
@@ -120,10 +126,7 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
           out_dir=None, metadata: dict | None = None, resume: bool = False,
           should_stop: Callable[[], bool] = lambda: False) -> Iterator:
     """Train ``model`` in place; yields updates and ends with :class:`Finished`."""
-    import torch
-
-    from ..scoring.checkpoint import save_checkpoint
-    from ..scoring.devices import resolve_device, resolve_precision
+    import torch  # lazily, as the module docstring says
 
     device = resolve_device(config.device)
     # CUDA trains in bf16 autocast (no loss scaling needed); the CPU in bf16 where it has it
@@ -207,10 +210,7 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
 
 
 def _step(model, opt, tiles, mags, labels, device, precision: str, loss_kind: str) -> float:
-    import torch
-
-    from ..scoring.devices import autocast
-    from ..scoring.preprocess import to_model_input
+    import torch  # lazily, as the module docstring says
 
     x = to_model_input(tiles).to(device, non_blocking=True)
     m = torch.from_numpy(mags).to(device)
@@ -237,9 +237,7 @@ def _lr_at(config: TrainConfig, step: int, total: int) -> float:
 
 def _save_optimiser(opt, out_dir: Path, epoch: int, history: list, best: float) -> None:
     """Optimiser state as safetensors (tensors) + JSON in its header; no pickles."""
-    from safetensors.torch import save_file
-
-    from ..scoring.checkpoint import atomic_write
+    from safetensors.torch import save_file  # lazily, as the module docstring says
 
     state = opt.state_dict()
     tensors, scalars = {}, {}
@@ -257,10 +255,7 @@ def _save_optimiser(opt, out_dir: Path, epoch: int, history: list, best: float) 
 
 
 def _resume(model, opt, out_dir: Path, device):
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    from ..scoring.checkpoint import load_checkpoint
+    from safetensors.torch import load_file  # lazily, as the module docstring says
 
     loaded, _ = load_checkpoint(out_dir / "last.safetensors")
     model.load_state_dict(loaded.state_dict())

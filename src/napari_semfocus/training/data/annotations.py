@@ -12,7 +12,7 @@ columns :data:`CSV_COLUMNS` and loads that CSV back, or any CSV with ``path,magn
 :meth:`AnnotationTable.summary` counts the annotations over score bins and magnification bands
 and warns when there are too few to train (:data:`MIN_TRAIN`) or to validate (fewer than two
 distinct images). :meth:`AnnotationTable.labelled_set` builds the
-:class:`~napari_semfocus.labelled.LabelledSet` for training, grouped by image (layer or file),
+:class:`~.labelled.LabelledSet` for training, grouped by image (layer or file),
 so that a validation split never puts two slices of one image on both sides.
 """
 
@@ -27,6 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import SemFocusError
+from ...io.files import write_text
+from ...io.frames import as_frames
+from ...io.images import read_frames
+from ...scale import parse_magnification
+from .labelled import LabelledSet
 
 CSV_COLUMNS = ("layer", "slice", "magnification", "score", "path")
 MIN_TRAIN = 8  # fewer annotations than this: fine-tuning is refused
@@ -48,7 +53,6 @@ class Annotation:
     def __post_init__(self):
         self.layer = str(self.layer)
         self.slice = int(self.slice)
-        self.magnification = float(self.magnification)
         self.score = float(self.score)
         self.path = str(self.path) if self.path else None
         if not self.layer:
@@ -56,9 +60,8 @@ class Annotation:
         if self.slice < 0:
             raise SemFocusError(f"annotation of '{self.layer}': slice {self.slice} is negative.")
         check_score(self.score, f"annotation of '{self.layer}'")
-        if not (np.isfinite(self.magnification) and self.magnification > 0):
-            raise SemFocusError(f"annotation of '{self.layer}': magnification "
-                                f"{self.magnification!r} is not a positive number.")
+        self.magnification = parse_magnification(self.magnification, f"annotation of '{self.layer}'",
+                                                 required=True)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -153,12 +156,7 @@ class AnnotationTable:
 
     def save_csv(self, path) -> Path:
         """Write the table (columns :data:`CSV_COLUMNS`) atomically."""
-        from ...scoring.checkpoint import atomic_write
-
-        path = Path(path)
-        text = self.csv_text()
-        atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-        return path
+        return write_text(path, self.csv_text())
 
     @classmethod
     def load_csv(cls, path, image_folder=None) -> AnnotationTable:
@@ -221,9 +219,6 @@ class AnnotationTable:
         """A LabelledSet of the annotated frames, grouped by image. ``frames`` maps
         (layer, slice) to a 2-D (or RGB) frame, e.g. taken from napari layers; other rows are read
         from their ``path`` (data bar left out)."""
-        from ...scoring.preprocess import as_frames
-        from .labelled import LabelledSet
-
         frames = frames or {}
         files: dict[str, np.ndarray] = {}
         images = []
@@ -234,7 +229,7 @@ class AnnotationTable:
                     raise SemFocusError(f"annotation of '{r.layer}' slice {r.slice}: the layer is not "
                                         "open and no image file is known for it.")
                 if r.path not in files:
-                    files[r.path] = _read_frames(r.path)
+                    files[r.path] = read_frames(r.path)
                 stack = files[r.path]
                 if r.slice >= len(stack):
                     raise SemFocusError(f"annotation of {r.path}: slice {r.slice} does not exist "
@@ -265,8 +260,8 @@ def _row_annotation(row: dict, path: Path, line: int, base: Path) -> Annotation:
     layer = (row.get("layer") or "").strip() or (Path(file).name if file else "")
     if not layer:
         raise SemFocusError(f"{where} has neither a layer nor a path.")
-    values = {}
-    for key in ("magnification", "score", "slice"):
+    values = {"magnification": parse_magnification(row.get("magnification"), where, required=True)}
+    for key in ("score", "slice"):
         text = (row.get(key) or row.get("index") or "0") if key == "slice" else (row.get(key) or "")
         try:
             values[key] = float(text.strip())
@@ -279,14 +274,3 @@ def _row_annotation(row: dict, path: Path, line: int, base: Path) -> Annotation:
                           resolved)
     except SemFocusError as exc:
         raise SemFocusError(f"{where}: {str(exc).split(': ', 1)[-1]}") from None
-
-
-def _read_frames(path: str) -> np.ndarray:
-    from ...io.images import read_image
-    from ...scoring.preprocess import as_frames
-
-    img = read_image(path)
-    frames = as_frames(img.data, path)
-    if img.databar_rows:
-        frames = frames[:, : frames.shape[1] - img.databar_rows]
-    return frames

@@ -1,6 +1,6 @@
 """Labelled training and validation data for the default focus model (docs/focus-score-scale.md).
 
-    >>> from napari_semfocus.dataset import make_dataset
+    >>> from napari_semfocus.training.data.dataset import make_dataset
     >>> paths = make_dataset("shared/data/sem-pool", "data/ds-v1", n_train=12000, n_val=800, seed=1)
 
 Writes, deterministically for a seed:
@@ -33,6 +33,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import tifffile
 
 from ...scale import label_for_added_blur, sigma_from_score
 from . import degrade, scenes
@@ -234,8 +235,6 @@ def write_image(folder, name, img) -> str:
         rel = f"{name}.png"
         cv2.imwrite(str(Path(folder) / rel), img)
     else:
-        import tifffile
-
         rel = f"{name}.tif"
         tifffile.imwrite(Path(folder) / rel, img)
     return rel
@@ -361,7 +360,7 @@ def make_dataset(pool_dir, out_dir, n_train: int = 12000, n_val: int = 800, seed
     t_val = time.time() - t0 - t_scenes - t_train
 
     summary = {
-        "generator": "napari_semfocus.dataset.make_dataset",
+        "generator": "napari_semfocus.training.data.dataset.make_dataset",
         "seed": seed, "size_hw": list(size_hw), "n_train": n_train, "n_val_files": len(val_rows),
         "pool_dir": str(pool_dir),
         "held_out_sample_types": list(HELD_OUT_SAMPLE_TYPES), "val_groups": list(VAL_GROUPS),

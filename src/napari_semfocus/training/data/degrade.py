@@ -29,8 +29,8 @@ import numpy as np
 from ...scale import sigma_from_score
 
 PSF_KINDS = ("gaussian", "disk", "disk_gaussian", "elliptical")
-ZERO_KINDS = ("noise", "white", "black", "grey", "lowdose", "scanlines", "charging")
-ZERO_WEIGHTS = (0.25, 0.1, 0.1, 0.1, 0.2, 0.12, 0.13)
+ZERO_KINDS = ("noise", "white", "black", "grey", "lowdose", "scanlines", "charging", "dark")
+ZERO_WEIGHTS = (0.22, 0.08, 0.08, 0.08, 0.18, 0.12, 0.12, 0.12)
 
 
 # ---- PSFs ---------------------------------------------------------------------------------------
@@ -252,7 +252,9 @@ def zero_frame(shape_hw, rng: np.random.Generator, kind: str | None = None) -> t
 
     Kinds (:data:`ZERO_KINDS`): ``noise`` (detector noise over a grey level), ``white``,
     ``black``, ``grey`` (flat frames, a little noise), ``lowdose`` (Poisson fields at 0.3-5
-    counts per pixel: a beam blanked or a very fast scan), ``scanlines`` (row-offset / row-gain
+    counts per pixel: a beam blanked or a very fast scan), ``dark`` (sparse single counts on
+    black, 0.005-0.3 counts per pixel: the dark surround of a field, a closed aperture),
+    ``scanlines`` (row-offset / row-gain
     noise dominating, as with a noisy scan generator) and ``charging`` (a slow gradient over the
     whole frame, less than a cycle across, under noise)."""
     kind = kind or ZERO_KINDS[int(rng.choice(len(ZERO_KINDS), p=ZERO_WEIGHTS))]
@@ -263,6 +265,8 @@ def zero_frame(shape_hw, rng: np.random.Generator, kind: str | None = None) -> t
         level = rng.uniform(0.0, 0.06)
     elif kind == "lowdose":
         level = rng.uniform(0.1, 1.0)
+    elif kind == "dark":
+        level = rng.uniform(0.005, 0.3)  # counts per pixel at dose 1
     else:
         level = rng.uniform(0.1, 0.9)
     img = np.full((H, W), level, np.float32)
@@ -279,6 +283,9 @@ def zero_frame(shape_hw, rng: np.random.Generator, kind: str | None = None) -> t
             line_sigma=float(rng.uniform(0, 0.03)) if rng.random() < 0.4 else 0,
             line_gain_sigma=0.0,
         )
+    elif kind == "dark":
+        noise = NoiseSettings(dose=1.0, read_sigma=float(rng.uniform(0.0, 0.02)),
+                              line_sigma=0.0, line_gain_sigma=0.0)
     elif kind == "lowdose":
         noise = NoiseSettings(dose=float(np.exp(rng.uniform(np.log(0.3), np.log(5.0)))) / level,
                               read_sigma=float(rng.uniform(0.0, 0.01)), line_sigma=0.0,

@@ -7,6 +7,7 @@ list of images of different sizes), their focus labels, magnifications and a gro
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import SemFocusError
+from ...io.images import read_frames
+from ...io.manifest import read_manifest
 from ...scale import encode_magnification
-from ...scoring.preprocess import as_frames, normalise
+from ...scoring.preprocess import normalise
 
 
 @dataclass
@@ -58,9 +61,7 @@ class LabelledSet:
 
     @classmethod
     def from_cache(cls, folder, prefix: str = "train") -> LabelledSet:
-        """Load a training cache written by ``napari_semfocus.dataset`` (images memory-mapped)."""
-        import csv
-
+        """Load a training cache written by :func:`.dataset.make_dataset` (images memory-mapped)."""
         folder = Path(folder)
         images = np.load(folder / f"{prefix}_images.npy", mmap_mode="r")
         with open(folder / f"{prefix}_meta.csv", newline="") as fh:
@@ -74,18 +75,11 @@ class LabelledSet:
     @classmethod
     def from_manifest(cls, manifest, label_column: str = "label") -> LabelledSet:
         """Images listed in a CSV with ``path,magnification,<label_column>`` (one frame each;
-        stacks contribute all their slices with the same label)."""
-        from ...io.images import read_image
-        from ...scoring.batch import read_manifest
-
+        stacks contribute all their slices with the same label; data bars left out)."""
         rows = read_manifest(manifest, required=("path", "magnification", label_column))
         images, labels, mags, groups = [], [], [], []
         for row in rows:
-            img = read_image(row["path"])
-            frames = as_frames(img.data, row["path"])
-            if img.databar_rows:
-                frames = frames[:, : frames.shape[1] - img.databar_rows]
-            for f in frames:
+            for f in read_frames(row["path"]):
                 images.append(f)
                 labels.append(float(row[label_column]))
                 mags.append(row["magnification"])

@@ -1,7 +1,8 @@
 """The pool of real SEM micrographs that labelled examples are made from (``shared/data/sem-pool``).
 
-:func:`load_pool` reads ``manifest.csv`` and every image through :func:`imageio.read_image`, turns
-it grey (:func:`preprocess.as_frames`), crops the data bar away (the manifest's
+:func:`load_pool` reads ``manifest.csv`` and every image through
+:func:`~napari_semfocus.io.images.read_image`, turns it grey
+(:func:`~napari_semfocus.io.frames.as_frames`), crops the data bar away (the manifest's
 ``databar_rows_bottom``, corrected in :data:`DATABAR_OVERRIDE` where the sheet showed it wrong)
 and attaches a magnification, a sample type (the folder), the smallest area-downscale factor that
 makes it sharp (:data:`MIN_FACTOR`) and a *group* (:func:`group_of`): files that show one field of
@@ -10,7 +11,7 @@ train/validation split by group never leaks a field.
 
 Magnification, in order of preference:
 
-1. the file's SEM metadata as :func:`imageio.read_image` reports it (FEI: MagCanvasRealWidth/HFW,
+1. the file's SEM metadata as :func:`~napari_semfocus.io.images.read_image` reports it (FEI: MagCanvasRealWidth/HFW,
    Zeiss: its own "Mag");
 2. the old FEI "SFEG" TIFF header (``Vector.Magnification``), which ``sem_metadata`` does not parse
    yet (the ``nanoballs_sio2`` files);
@@ -33,12 +34,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import tifffile
 
 from ...errors import SemFocusError
+from ...io.frames import as_frames
 from ...io.images import read_image
 from ...io.sem_metadata import parse_zeiss_magnification
 from ...scale import magnification_from_pixel_size
-from ...scoring.preprocess import as_frames
 
 # Plausible magnifications for files whose folder publishes none (no metadata, nothing in the
 # manifest). A rough value is enough: the doc notes that M is only a rough pixel size anyway, and
@@ -161,12 +163,8 @@ class PoolImage:
     min_factor: float = DEFAULT_MIN_FACTOR  # smallest downscale that makes it sharp
     excluded: str = ""  # reason, or "" for a sharp source
 
-    @property
-    def source_id(self) -> str:
-        return self.path
-
-
-def read_manifest(pool_dir) -> list[dict]:
+def read_pool_manifest(pool_dir) -> list[dict]:
+    """The rows of the pool's ``manifest.csv`` as they are (text)."""
     path = Path(pool_dir) / "manifest.csv"
     if not path.is_file():
         raise SemFocusError(f"{pool_dir}: no manifest.csv; is this the sem-pool folder?")
@@ -194,8 +192,6 @@ def _sfeg_magnification(path: Path) -> float | None:
     """Magnification from the old FEI SFEG header (``Vector.Magnification``), if any."""
     if path.suffix.lower() not in (".tif", ".tiff"):
         return None
-    import tifffile
-
     try:
         with tifffile.TiffFile(path) as tif:
             vec = (tif.fei_metadata or {}).get("Vector", {})
@@ -252,7 +248,7 @@ def load_pool_image(pool_dir, row: dict) -> PoolImage:
     if not mag:
         mag, how = _manifest_magnification(row, width), "manifest"
     if not mag and rel in SAME_FIELD:
-        other = next(r for r in read_manifest(pool_dir) if r["path"] == SAME_FIELD[rel])
+        other = next(r for r in read_pool_manifest(pool_dir) if r["path"] == SAME_FIELD[rel])
         mag, how = load_pool_image(pool_dir, other).magnification, "same field"
     if not mag:
         mag, how = folder_default_magnification(rel), "folder default"
@@ -268,7 +264,7 @@ def load_pool_image(pool_dir, row: dict) -> PoolImage:
 def load_pool(pool_dir, include_excluded: bool = False) -> list[PoolImage]:
     """All pool images in manifest order (without :data:`EXCLUDED` ones unless asked)."""
     out = []
-    for row in read_manifest(pool_dir):
+    for row in read_pool_manifest(pool_dir):
         if not include_excluded and row["path"] in EXCLUDED:
             continue
         out.append(load_pool_image(pool_dir, row))
@@ -340,8 +336,6 @@ def contact_sheet(images, labels, path, width: int = 1600, columns: int = 10,
     ``images`` are 2-D arrays (any range: each is stretched by its 0.5/99.5 percentiles);
     ``marks`` is an optional list of booleans: marked thumbnails get a red frame and cross.
     """
-    import cv2
-
     cell_w = width // columns
     thumbs = []
     for img in images:

@@ -1,0 +1,80 @@
+"""The viewer's image layers as the jobs need them (no Qt): which layers can be scored, what
+their metadata says (magnification, data bar, file), which slice the viewer shows, and a layer
+as an :class:`~napari_semfocus.jobs.inputs.ImageInput` for a worker thread."""
+
+from __future__ import annotations
+
+import numpy as np
+from napari.layers import Image
+
+from ..jobs.inputs import ImageInput
+
+
+def image_layers(viewer) -> list:
+    """The viewer's Image layers, in layer-list order."""
+    return [layer for layer in viewer.layers if isinstance(layer, Image)]
+
+
+def layer_array(layer):
+    """The layer's array (the full-resolution level of a multiscale layer)."""
+    return layer.data[0] if layer.multiscale else layer.data
+
+
+def lead_shape(layer) -> tuple:
+    """Shape of the slice axes of an image layer (() for a 2-D image or ``None``)."""
+    if layer is None:
+        return ()
+    return tuple(int(n) for n in np.shape(layer_array(layer))[: layer.ndim - 2])
+
+
+def layer_magnification(layer) -> float | None:
+    """Magnification the SEM reader or the sample data put into ``layer.metadata``."""
+    value = (layer.metadata or {}).get("magnification")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) and value > 0 else None
+
+
+def layer_databar_rows(layer) -> int:
+    """Rows of the data bar at the bottom of the layer's frames (0 when none is known)."""
+    try:
+        return max(0, int((layer.metadata or {}).get("databar_rows") or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def layer_source_path(layer) -> str | None:
+    """The file a layer was read from, where known."""
+    path = (layer.metadata or {}).get("path")
+    if not path:
+        source = getattr(layer, "source", None)
+        path = getattr(source, "path", None)
+    return str(path) if path else None
+
+
+def shown_slice(viewer, layer) -> tuple[int, ...]:
+    """Index on the slice axes of ``layer`` of the slice the viewer shows (() for a 2-D image)."""
+    lead = lead_shape(layer)
+    if not lead:
+        return ()
+    point = layer.world_to_data(viewer.dims.point[-layer.ndim:])
+    return tuple(min(max(int(round(float(v))), 0), n - 1) for v, n in zip(point, lead, strict=False))
+
+
+def go_to_slice(viewer, layer, index: int) -> None:
+    """Move the viewer's sliders to slice ``index`` (flat, row-major) of ``layer``."""
+    offset = viewer.dims.ndim - layer.ndim
+    for axis, i in enumerate(np.unravel_index(int(index), lead_shape(layer))):
+        world = float(layer.translate[axis] + layer.scale[axis] * int(i))
+        viewer.dims.set_point(offset + axis, world)
+
+
+def layer_input(layer, magnification: float | None, data=None) -> ImageInput:
+    """The :class:`ImageInput` of an image layer with ``magnification`` (captured on the UI
+    thread; the array is not copied); ``data`` replaces the layer's full-resolution array (e.g.
+    by one frame of it)."""
+    return ImageInput(name=layer.name, data=layer_array(layer) if data is None else data,
+                      magnification=magnification, databar_rows=layer_databar_rows(layer),
+                      rgb=bool(layer.rgb), path=layer_source_path(layer))

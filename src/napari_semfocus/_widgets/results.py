@@ -1,0 +1,141 @@
+"""Result views of the Score focus widget: a sortable score table with CSV export (the CLI's
+columns) and a focus-curve plot (score against slice, best slice marked); the sortable read-only
+table and its number cells serve the Acceptance gate's decisions table too."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+from ..io.tables import ScoreRow, scores_csv
+from ..jobs.score import ImageScores
+from .controls import ThemedPlot
+
+TABLE_HEADERS = ("Layer", "Slice", "Mag.", "Score")
+
+
+class NumberItem(QTableWidgetItem):
+    """A table cell that sorts by its number, not its text."""
+
+    def __init__(self, value: float | None, text: str):
+        super().__init__(text)
+        self._value = -np.inf if value is None else float(value)
+        self.setData(Qt.ItemDataRole.UserRole, self._value)
+
+    def __lt__(self, other):
+        if isinstance(other, NumberItem):
+            return self._value < other._value
+        return super().__lt__(other)
+
+
+class SortableTable(QTableWidget):
+    """A read-only table selecting whole rows, sorted by a click on a column header; column
+    ``stretch`` takes the spare width, ``sort_by`` (when given) is sorted on first."""
+
+    def __init__(self, headers, stretch: int, min_height: int, sort_by: int | None = None,
+                 parent=None):
+        super().__init__(0, len(headers), parent)
+        self.setHorizontalHeaderLabels(list(headers))
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.verticalHeader().setVisible(False)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+        if sort_by is not None:
+            header.setSortIndicator(sort_by, Qt.SortOrder.AscendingOrder)
+        self.setSortingEnabled(True)
+        self.setMinimumHeight(min_height)
+
+
+class ScoreTable(SortableTable):
+    """One row per (layer, slice): layer, slice, magnification, score. Click a header to sort."""
+
+    def __init__(self, parent=None):
+        super().__init__(TABLE_HEADERS, stretch=0, min_height=140, parent=parent)
+        self.horizontalHeaderItem(2).setToolTip("Magnification used for the score")
+        self._results: list[ImageScores] = []
+
+    def set_results(self, results: Sequence[ImageScores], score_format: str = "{:.2f}") -> None:
+        """Show ``results``; ``score_format`` formats the score cells (sorting uses the numbers)."""
+        self._results = list(results)
+        self.setSortingEnabled(False)
+        rows = [(r, i, s) for r in self._results for i, s in enumerate(r.scores)]
+        self.setRowCount(len(rows))
+        for row, (res, i, score) in enumerate(rows):
+            self.setItem(row, 0, QTableWidgetItem(res.name))
+            self.setItem(row, 1, NumberItem(i, str(i)))
+            mag = res.magnification
+            self.setItem(row, 2, NumberItem(mag, "" if mag is None else f"{mag:g}"))
+            self.setItem(row, 3, NumberItem(score, score_format.format(score)))
+        self.setSortingEnabled(True)
+
+    def rows(self) -> list[tuple[str, int, float | None, float]]:
+        """(layer, slice, magnification, score) in the order shown (after any sorting)."""
+        out = []
+        for row in range(self.rowCount()):
+            layer = self.item(row, 0).text()
+            idx = int(self.item(row, 1).data(Qt.ItemDataRole.UserRole))
+            mag = self.item(row, 2).data(Qt.ItemDataRole.UserRole)
+            score = float(self.item(row, 3).data(Qt.ItemDataRole.UserRole))
+            out.append((layer, idx, None if mag == -np.inf else float(mag), score))
+        return out
+
+    def csv_text(self) -> str:
+        """The table as CSV with the CLI's columns ``path,index,magnification,score``: ``path``
+        is the file the layer was read from, or the layer name for layers without a file."""
+        paths = {r.name: (r.path or r.name) for r in self._results}
+        rows = [ScoreRow(paths.get(layer, layer), idx, mag, score)
+                for layer, idx, mag, score in self.rows()]
+        return scores_csv(rows)
+
+
+class FocusCurvePlot(ThemedPlot):
+    """Matplotlib canvas: score against slice for each stack, best slice marked."""
+
+    def __init__(self, dark: bool = True):
+        super().__init__(dark, height=2.4, min_height=220)
+        self.clear()
+
+    def clear(self) -> None:
+        self.axes.clear()
+        self._style("slice", "focus score")
+        self._placeholder("Score a stack (e.g. a focus series)\nto see its focus curve here.")
+        self.canvas.draw()
+
+    def _placeholder(self, text: str) -> None:
+        ax = self.axes
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes,
+                color=self._fg, fontsize=8, alpha=0.8)
+
+    def plot(self, results: Sequence[ImageScores], ylabel: str, score_range=None) -> None:
+        """Curves of all results with more than one slice; the best slice marked per curve."""
+        ax = self.axes
+        ax.clear()
+        self._style("slice", ylabel)
+        curves = [r for r in results if len(r.scores) >= 2]
+        for res in curves:
+            x = np.arange(len(res.scores))
+            (line,) = ax.plot(x, res.scores, marker="o", markersize=3.5, linewidth=1.5,
+                              label=res.name)
+            best = res.best_index
+            ax.axvline(best, color=line.get_color(), linestyle="--", linewidth=1, alpha=0.7)
+            ax.plot([best], [res.scores[best]], marker="*", markersize=13, color="#ffcc00",
+                    markeredgecolor=self._fg, linestyle="none")
+            ax.annotate(f"best: slice {best}", (best, res.scores[best]),
+                        textcoords="offset points", xytext=(6, -12), color=self._fg, fontsize=8)
+        if not curves:
+            self._placeholder("Single frames have no focus curve:\nsee the table below.")
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if score_range is not None:
+                ax.set_ylim(*score_range)
+        if len(curves) > 1:
+            self._legend()
+        self.canvas.draw()

@@ -1,0 +1,71 @@
+"""What the ``semfocus`` commands share: messages on stderr, where output goes, the input and
+model options, and printing a job's progress."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from ..io.files import write_text
+from ..io.images import expand_folders
+from ..jobs.inputs import FileInput, plan_files
+from ..progress import Progress, Status
+from ..scale import parse_magnification
+from ..scoring.devices import DEVICE_CHOICES
+from ..scoring.preprocess import REGIONS
+
+EXIT_BAD_INPUT = 2
+
+
+def eprint(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def write_output(text: str, output) -> None:
+    """``text`` to the file ``output`` (atomically), or to stdout for None / '-'."""
+    if output in (None, "-"):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    write_text(output, text)
+
+
+def add_inputs(p: argparse.ArgumentParser, paths_help: str = "image files (TIFF, PNG, JPEG)") -> None:
+    """PATH..., --magnification | --manifest, --output."""
+    p.add_argument("paths", nargs="*", metavar="PATH", help=paths_help)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--magnification", help="magnification for every file")
+    g.add_argument("--manifest", help="CSV with columns path,magnification")
+    p.add_argument("--output", "-o", help="CSV file to write (default: stdout)")
+
+
+def input_files(args, folders: bool = False) -> list[FileInput]:
+    """The files of :func:`add_inputs`' options (``folders``: a folder gives its images)."""
+    paths = expand_folders(args.paths) if folders else args.paths
+    return plan_files(paths, parse_magnification(args.magnification), args.manifest)
+
+
+def add_model_args(p, checkpoint_help="model file (.safetensors); default: the shipped model",
+                   region_help="whole image (mean over tiles, default) or the paper's 320x240 "
+                               "centre crop") -> None:
+    """--checkpoint, --device, --batch-size and (unless ``region_help`` is None) --region."""
+    p.add_argument("--checkpoint", help=checkpoint_help)
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--batch-size", type=int, default=32)
+    if region_help is not None:
+        p.add_argument("--region", default="whole", choices=REGIONS, help=region_help)
+
+
+def progress_printer(announce: Callable[[Status], str] | None = None, every: int | None = 1):
+    """An ``on_update`` for :func:`~napari_semfocus.progress.run_to_end`: the line
+    ``announce(status)`` once a model is loaded, and ``[k/n] name`` when an image is done
+    (every ``every`` images and the last; never for ``every=None``)."""
+    def show(update) -> None:
+        if isinstance(update, Status) and update.model_name and announce is not None:
+            eprint(announce(update))
+        elif isinstance(update, Progress) and every and update.done == update.total:
+            k = update.index + 1
+            if k % every == 0 or k == update.count:
+                eprint(f"[{k}/{update.count}] {update.name}")
+    return show

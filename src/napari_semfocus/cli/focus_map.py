@@ -1,0 +1,93 @@
+"""``semfocus map``: a tile-wise focus map of one image, as a float32 TIFF grid, a CSV
+(row, column, y, x, score, certainty) and an overlay picture with a colour bar.
+
+All numbers come from :func:`napari_semfocus.jobs.map.map_image`, as in the Focus map widget.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import SemFocusError
+from ..io.frames import is_rgb
+from ..io.images import read_image
+from ..jobs.inputs import ImageInput
+from ..jobs.map import MapSettings, map_image
+from ..jobs.score import MODEL_METHOD
+from ..progress import run_to_end
+from ..scale import parse_magnification
+from ..scoring.devices import DEVICE_CHOICES
+from ..scoring.focus_map import MODES
+from ..scoring.map_files import write_csv, write_overlay_png, write_tiff
+from ..scoring.measures import MEASURES
+from ..scoring.preprocess import TILE_HW
+from .common import eprint, progress_printer
+
+
+def register(sub) -> None:
+    """Add ``map`` to the ``semfocus`` parser."""
+    p = sub.add_parser("map", help="tile-wise focus map of one image (TIFF grid, CSV, overlay PNG)")
+    p.add_argument("path", metavar="PATH", help="image file (TIFF, PNG, JPEG); stacks: --slice")
+    p.add_argument("--magnification",
+                   help="magnification (default: from the file's SEM metadata)")
+    p.add_argument("--checkpoint", help="model file (.safetensors); default: the shipped model")
+    p.add_argument("--measure", choices=sorted(MEASURES),
+                   help="map a classical measure instead of the model")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--tile", type=int, nargs=2, metavar=("H", "W"), default=None,
+                   help="tile height and width in pixels (default 240 320)")
+    p.add_argument("--stride", type=int, nargs=2, metavar=("H", "W"), default=None,
+                   help="tile step in pixels (default: half a tile)")
+    p.add_argument("--mode", default="shared", choices=MODES,
+                   help="shared: one trunk pass pooled per tile (fast); crop: score every tile")
+    p.add_argument("--slice", type=int, default=0, help="slice of a stack to map (default 0)")
+    p.add_argument("--output", "-o", help="float32 TIFF of the score grid (NaN: not scored)")
+    p.add_argument("--csv", help="CSV: row,column,y,x,score,certainty (y, x: tile centre pixel)")
+    p.add_argument("--png", help="overlay picture: the image, the coloured map and a colour bar")
+    p.add_argument("--colormap", default="magma", help="matplotlib colormap (default magma)")
+    p.add_argument("--alpha", type=float, default=0.5, help="opacity of the map in the PNG")
+    p.set_defaults(func=cmd_map)
+
+
+def cmd_map(args) -> int:
+    if not (args.output or args.csv or args.png):
+        raise SemFocusError("nothing to write: give --output, --csv and/or --png.")
+    if not 0.0 <= args.alpha <= 1.0:
+        raise SemFocusError(f"--alpha {args.alpha} is not between 0 and 1.")
+    mag = parse_magnification(args.magnification)
+    img = read_image(args.path)
+    frame = pick_slice(img.data, args.slice, args.path)
+    tile = tuple(args.tile) if args.tile else TILE_HW
+    if min(tile) < 32 or (args.stride and min(args.stride) < 1):
+        raise SemFocusError(f"--tile must be at least 32 32 and --stride at least 1 1, got "
+                            f"{' '.join(map(str, tile))} / {args.stride}.")
+    method = args.measure or MODEL_METHOD
+    if method == MODEL_METHOD and mag is None:
+        mag = img.magnification
+    # a file: its name in messages, and the scorer's own sentence for a missing magnification
+    image = ImageInput(str(args.path), frame, mag, img.databar_rows, is_rgb(frame),
+                       str(args.path), from_layer=False, no_magnification="")
+    settings = MapSettings(image, (), method, args.checkpoint, args.device, args.mode, tile,
+                           tuple(args.stride) if args.stride else None)
+    fmap = run_to_end(map_image(settings), progress_printer(lambda s: f"semfocus: {s.text}", None)).fmap
+    if args.output:
+        write_tiff(fmap, args.output)
+    if args.csv:
+        write_csv(fmap, args.csv)
+    if args.png:
+        write_overlay_png(frame, fmap, args.png, args.colormap, args.alpha)
+    finite = fmap.scores[np.isfinite(fmap.scores)]
+    eprint(f"semfocus map: {fmap.shape[0]} x {fmap.shape[1]} tiles, score "
+           f"{finite.min():.3g}..{finite.max():.3g} (mean {finite.mean():.3g})")
+    return 0
+
+
+def pick_slice(data: np.ndarray, index: int, path) -> np.ndarray:
+    """Slice ``index`` of a stack (a 2-D image or RGB frame as it is)."""
+    spatial = data.ndim - (1 if is_rgb(data) else 0)
+    if spatial <= 2:
+        return data
+    stack = data.reshape((-1,) + data.shape[-(3 if is_rgb(data) else 2):])
+    if not 0 <= index < len(stack):
+        raise SemFocusError(f"{path}: --slice {index} is outside the stack's {len(stack)} slices.")
+    return stack[index]

@@ -1,0 +1,38 @@
+"""``semfocus score`` and ``semfocus measure``: one CSV row per 2-D image or stack slice
+(:func:`napari_semfocus.jobs.score.score_images`, as the Score focus widget)."""
+
+from __future__ import annotations
+
+from ..io.tables import scores_csv
+from ..jobs.score import MODEL_METHOD, ScoreSettings, score_images, score_rows
+from ..progress import run_to_end
+from ..scoring.measures import MEASURES
+from .common import add_inputs, add_model_args, input_files, progress_printer, write_output
+
+
+def register(sub) -> None:
+    """Add ``score`` and ``measure`` to the ``semfocus`` parser."""
+    p = sub.add_parser("score", help="score images and stacks with the focus model")
+    add_inputs(p)
+    add_model_args(p)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("measure", help="classical focus measures in the same CSV shape")
+    add_inputs(p)
+    p.add_argument("--measure", required=True, choices=sorted(MEASURES))
+    p.set_defaults(func=cmd_measure)
+
+
+def cmd_score(args) -> int:
+    settings = ScoreSettings(tuple(input_files(args)), MODEL_METHOD, args.checkpoint, args.device,
+                             args.region, args.batch_size)
+    run = run_to_end(score_images(settings), progress_printer(lambda s: f"semfocus: {s.text}"))
+    write_output(scores_csv(score_rows(run.images)), args.output)
+    return 0
+
+
+def cmd_measure(args) -> int:
+    settings = ScoreSettings(tuple(input_files(args)), method=args.measure)
+    run = run_to_end(score_images(settings), progress_printer())
+    write_output(scores_csv(score_rows(run.images), value_name="score"), args.output)
+    return 0

@@ -1,0 +1,62 @@
+"""Pixel arrays as grey frames: the first step of every path from a file or a layer to a score.
+
+:func:`as_frames` turns a 2-D image, an (N, H, W) stack or RGB(A) data of any integer or float
+type into a float32 (N, H, W) stack of grey frames, with one-sentence errors naming the input;
+:func:`stack_of` flattens higher-dimensional stacks (e.g. time x focus) to (N, H, W).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import SemFocusError
+
+GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def is_rgb(array: np.ndarray) -> bool:
+    """True for channel-last colour data: (H, W, 3|4) or (N, H, W, 3|4)."""
+    return array.ndim in (3, 4) and array.shape[-1] in (3, 4) and min(array.shape[-3:-1]) > 4
+
+
+def as_frames(array, name: str = "image") -> np.ndarray:
+    """Return the data as a float32 stack of grey frames (N, H, W).
+
+    Accepts 2-D images, (N, H, W) stacks, and RGB/RGBA (H, W, C) or (N, H, W, C) in any integer or
+    float dtype. Raises :class:`SemFocusError` naming ``name`` for anything else.
+    """
+    a = np.asarray(array)
+    if a.dtype == bool or a.dtype.kind not in "uif":
+        raise SemFocusError(f"{name} has data type {a.dtype}, not a greyscale or RGB image.")
+    if is_rgb(a):
+        a = a[..., :3].astype(np.float32) @ GREY_WEIGHTS
+    if a.ndim == 2:
+        a = a[None]
+    if a.ndim != 3:
+        raise SemFocusError(
+            f"{name} has shape {a.shape}; expected a 2-D image, an (N, H, W) stack or RGB."
+        )
+    if a.shape[0] == 0 or min(a.shape[1:]) < 16:
+        raise SemFocusError(f"{name} has shape {a.shape}; frames must be at least 16 x 16 pixels.")
+    a = a.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(a)):
+        raise SemFocusError(f"{name} contains NaN or infinite values.")
+    return a
+
+
+def stack_of(data, rgb: bool) -> np.ndarray:
+    """The data as one 2-D frame, an (N, H, W) stack, or RGB; higher-dimensional stacks (e.g.
+    time x focus) are flattened to (N, H, W) with N the product of the leading axes."""
+    data = np.asarray(data)
+    spatial = data.ndim - (1 if rgb else 0)
+    if spatial > 3:
+        tail = data.shape[-3:] if rgb else data.shape[-2:]
+        data = data.reshape((-1,) + tail)
+    return data
+
+
+def n_slices(shape, rgb: bool) -> int:
+    """Number of 2-D frames in data of ``shape`` (1 for a 2-D image)."""
+    shape = tuple(shape)
+    spatial = len(shape) - (1 if rgb else 0)
+    return int(np.prod(shape[: spatial - 2])) if spatial > 2 else 1

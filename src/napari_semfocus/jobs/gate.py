@@ -1,0 +1,251 @@
+"""The acceptance gate's workflows: calibrate a gate on labelled images, and apply one to images
+and stacks (``semfocus gate calibrate`` / ``apply``, the Acceptance gate widget).
+
+:func:`calibrate_gate` reads a calibration manifest, scores its images as ``semfocus score``
+does (:func:`.score.score_images`), chooses the threshold (:func:`napari_semfocus.gate.calibrate.calibrate`)
+or, with a hold-out fraction, calibrates on part of the groups and counts the figures on the
+others (:func:`~napari_semfocus.gate.calibrate.held_out_check`), and returns the
+:class:`~napari_semfocus.gate.file.Gate`. :func:`apply_gate` scores the images (or reuses the
+scores a layer holds) and accepts or rejects every image and slice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SemFocusError
+from ..gate.calibrate import (
+    DEFAULT_TARGET_PRECISION,
+    Calibration,
+    Figures,
+    HeldOutCheck,
+    calibrate,
+    check_target,
+    figures_at,
+    held_out_check,
+)
+from ..gate.file import Gate, gate_model_record
+from ..gate.labels import DEFAULT_ACCEPT_SCORE, labels_from_column, read_calibration_manifest
+from ..io.tables import ScoreRow
+from ..progress import Progress, Status
+from ..scoring.checkpoint import model_fingerprint
+from .inputs import FileInput
+from .score import (
+    MODEL_METHOD,
+    ImageScores,
+    ScoreRun,
+    ScoreSettings,
+    load_method,
+    load_scorer,
+    model_status,
+    score_images,
+    score_rows,
+)
+
+
+# ---- calibrate ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CalibrateSettings:
+    manifest: str
+    target_precision: float = DEFAULT_TARGET_PRECISION
+    accept_score: float = DEFAULT_ACCEPT_SCORE
+    label_column: str = "label"
+    group_column: str = "series"
+    hold_out: float | None = None  # fraction of the groups held out of the calibration
+    seed: int = 0  # shuffles the groups for the hold-out
+    best_effort: bool = False  # unreachable target: the gate of the best precision, flagged
+    checkpoint: str | None = None  # None = the shipped default model
+    device: str = "auto"
+    region: str = "whole"
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class CalibrationScored:
+    """The calibration images are scored; the threshold is chosen next."""
+
+    rows: list  # ScoreRow, one per image
+    labels: list  # the label column's texts
+    acceptable: np.ndarray
+
+
+@dataclass
+class CalibrateResult:
+    settings: CalibrateSettings
+    calibration: Calibration | None = None
+    check: HeldOutCheck | None = None  # with a hold-out: the calibration and held-out figures
+    gate: Gate | None = None
+    rows: list[ScoreRow] = field(default_factory=list)  # one per image
+    labels: list[str] = field(default_factory=list)  # the label column's texts
+    acceptable: np.ndarray | None = None
+    groups: list[str] = field(default_factory=list)
+    model: dict = field(default_factory=dict)  # the gate file's model record
+    model_name: str = ""
+    device_name: str = ""
+    cancelled: bool = False
+
+    @property
+    def held_out(self) -> Figures | None:
+        return None if self.check is None else self.check.held_out
+
+    def with_target(self, target_precision: float) -> CalibrateResult:
+        """The same scores calibrated for another target precision (no rescoring)."""
+        cal = self.calibration.with_target(target_precision, self.settings.best_effort)
+        check = self.check
+        if check is not None:
+            held = figures_at(_held_scores(self), _held_acceptable(self), cal.threshold)
+            check = dataclasses.replace(check, calibration=cal, held_out=held)
+        return _with_gate(dataclasses.replace(self, calibration=cal, check=check))
+
+
+def calibrate_gate(settings: CalibrateSettings, cancel: threading.Event | None = None
+                   ) -> Generator[Status | Progress | CalibrationScored, None, CalibrateResult]:
+    """Score the manifest's images and choose the threshold; stops between batches once
+    ``cancel`` is set."""
+    s = settings
+    check_target(s.target_precision)
+    result = CalibrateResult(settings=s)
+    images, labels, groups = read_calibration_manifest(s.manifest, s.label_column, s.group_column)
+    try:
+        acceptable, rule = labels_from_column(labels, s.accept_score, s.label_column)
+    except SemFocusError as exc:
+        raise SemFocusError(f"manifest {s.manifest}: {exc}") from None
+    scorer = yield from load_method(MODEL_METHOD, s.checkpoint, s.device)
+    result.model_name, result.device_name = scorer.name, scorer.device_name
+    result.model = gate_model_record(scorer)
+    yield model_status(scorer, f", {len(images)} images")
+    files = tuple(FileInput(path, Path(path), mag) for path, mag in images)
+    for f in files:
+        if not f.path.is_file():
+            raise SemFocusError(f"{f.name}: no such file.")
+    run = yield from score_images(ScoreSettings(files, MODEL_METHOD, s.checkpoint, s.device,
+                                                s.region, s.batch_size), cancel, announce=False)
+    if run.cancelled:
+        result.cancelled = True
+        return result
+    for res in run.images:
+        if len(res.scores) != 1:
+            raise SemFocusError(
+                f"{res.name}: holds {len(res.scores)} slices; calibration needs one label per "
+                "image (save the slices as separate files).")
+    scores = np.array([res.scores[0] for res in run.images])
+    rows = score_rows(run.images)
+    yield CalibrationScored(rows, list(labels), acceptable)
+    yield Status(f"choosing the threshold for precision {s.target_precision:g}…")
+    if s.hold_out is not None:
+        check = held_out_check(scores, acceptable, groups, s.target_precision, s.hold_out, s.seed,
+                               best_effort=s.best_effort, accept_rule=rule)
+        cal = check.calibration
+    else:
+        check = None
+        cal = calibrate(scores, acceptable=acceptable, target_precision=s.target_precision,
+                        best_effort=s.best_effort, accept_rule=rule)
+    result = dataclasses.replace(result, calibration=cal, check=check, rows=rows,
+                                 labels=list(labels), acceptable=acceptable, groups=list(groups))
+    return _with_gate(result)
+
+
+def _with_gate(result: CalibrateResult) -> CalibrateResult:
+    """``result`` with the gate of its calibration (and hold-out figures, when there are)."""
+    s = result.settings
+    held_out = None
+    if result.check is not None:
+        held_out = result.check.as_dict()["held_out"]
+        held_out.update({"fraction": s.hold_out, "seed": s.seed, "group_column": s.group_column,
+                         "n_groups": len(result.check.held_out_groups)})
+    gate = Gate.from_calibration(result.calibration, model=result.model, region=s.region,
+                                 source=str(Path(s.manifest).resolve()), held_out=held_out)
+    return dataclasses.replace(result, gate=gate)
+
+
+def _held_scores(result: CalibrateResult) -> np.ndarray:
+    return np.array([r.score for r in result.rows])[result.check.held_out_index]
+
+
+def _held_acceptable(result: CalibrateResult) -> np.ndarray:
+    return np.asarray(result.acceptable)[result.check.held_out_index]
+
+
+# ---- apply --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ApplySettings:
+    gate: Gate
+    images: tuple  # ImageInput or FileInput
+    reused: tuple | None = None  # per image: scores it already holds (np.ndarray), or None
+    checkpoint: str | None = None  # the gate's model (see gate.file.resolve_checkpoint)
+    device: str = "auto"
+    batch_size: int = 32
+
+
+@dataclass
+class ImageDecisions:
+    """Scores and decisions of one image (one per slice)."""
+
+    name: str
+    scores: np.ndarray
+    accepted: np.ndarray
+    magnification: float | None
+    path: str | None
+    scores_from: str  # "scored" or "layer metadata"
+    databar_rows: int = 0
+    scored: ImageScores | None = None  # the fresh scores, when scored
+
+    @property
+    def rejected_slices(self) -> list[int]:
+        return [int(i) for i in np.flatnonzero(~self.accepted)]
+
+    def rows(self, path: str | None = None) -> list[ScoreRow]:
+        """The CSV rows of this image; ``path`` column: ``path`` (default: the name)."""
+        return [ScoreRow(path or self.name, i, self.magnification, float(s))
+                for i, s in enumerate(self.scores)]
+
+
+@dataclass
+class ApplyResult:
+    settings: ApplySettings
+    images: list[ImageDecisions] = field(default_factory=list)
+    run: ScoreRun | None = None  # the scoring run, when images were scored
+    model_name: str = ""
+    device_name: str = ""
+    cancelled: bool = False
+
+
+def apply_gate(settings: ApplySettings, cancel: threading.Event | None = None
+               ) -> Generator[Status | Progress, None, ApplyResult]:
+    """Accept or reject every image and slice; images without reused scores are scored with the
+    gate's model (checked by its SHA-256) in the gate's region."""
+    s = settings
+    result = ApplyResult(settings=s)
+    reused = s.reused or (None,) * len(s.images)
+    to_score = tuple(image for image, r in zip(s.images, reused, strict=True) if r is None)
+    fresh = iter(())
+    if to_score:
+        yield Status("loading the gate's focus model…")
+        s.gate.check_model(model_fingerprint(load_scorer(s.checkpoint, s.device)))
+        run = yield from score_images(ScoreSettings(to_score, MODEL_METHOD, s.checkpoint, s.device,
+                                                    s.gate.region, s.batch_size), cancel)
+        result.run, result.model_name, result.device_name = run, run.model_name, run.device_name
+        if run.cancelled:
+            result.cancelled = True
+            return result
+        fresh = iter(run.images)
+    else:
+        result.model_name = s.gate.model.get("name", "")
+    for image, stored in zip(s.images, reused, strict=True):
+        if stored is None:
+            res = next(fresh)
+            result.images.append(ImageDecisions(
+                res.name, res.scores, s.gate.apply(res.scores), res.magnification, res.path,
+                "scored", res.databar_rows, res))
+        else:
+            scores = np.asarray(stored, dtype=np.float64)
+            result.images.append(ImageDecisions(
+                image.name, scores, s.gate.apply(scores), image.magnification, image.path,
+                "layer metadata", image.databar_rows))
+    return result

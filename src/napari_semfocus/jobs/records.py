@@ -1,0 +1,77 @@
+"""What the widgets write into a layer's ``metadata`` (plain dicts, no Qt), with one set of keys:
+
+- ``metadata["semfocus"]`` (:func:`scores_record`): the scores of the layer's slices and how they
+  were made, written by Score focus and by the Acceptance gate when it scores a layer;
+  :func:`stored_scores` reads them back for a gate (same model file, region and slices).
+- ``metadata["semfocus_gate"]`` (:func:`gate_record`): the gate's decisions.
+
+The pixels of a layer are never changed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..gate.file import RULE, Gate
+from .score import MODEL_METHOD, ImageScores, ScoreRun
+
+SCORES_KEY = "semfocus"
+GATE_KEY = "semfocus_gate"
+
+
+def scores_record(res: ImageScores, run: ScoreRun) -> dict:
+    """``metadata["semfocus"]`` of a scored image: scores, best slice, method, model (name and
+    SHA-256 of its file), scale, magnification, region, device, data-bar rows left out."""
+    method = run.settings.method
+    model = method == MODEL_METHOD
+    return {
+        "scores": [float(v) for v in res.scores],
+        "best_index": res.best_index,
+        "method": method,
+        "model": run.model_name,
+        "model_sha256": run.model_sha256 if model else None,
+        "score_scale": "focus score 0-10" if model else f"{method}: larger = sharper",
+        "magnification": res.magnification,
+        "region": run.settings.region if model else "whole",
+        "device": run.device_name,
+        "databar_rows_excluded": res.databar_rows,
+    }
+
+
+def stored_scores(metadata, gate: Gate, n_slices: int):
+    """Scores in ``metadata["semfocus"]`` made by the gate's model (same model name, SHA-256
+    where recorded, region, one per slice), else None."""
+    stored = (metadata or {}).get(SCORES_KEY) or {}
+    scores = stored.get("scores")
+    if (stored.get("method") != MODEL_METHOD or scores is None
+            or stored.get("model") != gate.model.get("name")
+            or stored.get("region", "whole") != gate.region
+            or len(scores) != n_slices):
+        return None
+    sha = stored.get("model_sha256")
+    if sha is not None and sha != gate.model.get("sha256"):
+        return None
+    return np.asarray(scores, dtype=np.float64)
+
+
+def gate_record(scores, accepted, gate: Gate, scores_from: str) -> dict:
+    """``metadata["semfocus_gate"]``: the decisions per slice and the gate that made them."""
+    accepted = np.asarray(accepted, dtype=bool)
+    return {
+        "accepted": [bool(v) for v in accepted],
+        "rejected_slices": [int(i) for i in np.flatnonzero(~accepted)],
+        "scores": [float(v) for v in scores],
+        "threshold": gate.threshold,
+        "target_precision": gate.target_precision,
+        "rule": RULE,
+        "gate_file": str(gate.path) if gate.path else None,
+        "model": gate.model.get("name"),
+        "model_sha256": gate.model.get("sha256"),
+        "region": gate.region,
+        "scores_from": scores_from,
+    }
+
+
+def with_records(metadata, records: dict) -> dict:
+    """A copy of a layer's ``metadata`` with ``records`` (``{SCORES_KEY: …, GATE_KEY: …}``)."""
+    return {**dict(metadata or {}), **records}

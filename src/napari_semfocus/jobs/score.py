@@ -1,0 +1,152 @@
+"""Scoring images and stacks: one score per 2-D image or slice, with the focus model or a
+classical measure (``semfocus score`` / ``measure``, the Score focus widget, gate apply).
+
+:func:`score_images` is a generator: it yields :class:`~napari_semfocus.progress.Status` and
+:class:`~napari_semfocus.progress.Progress` updates, stops between batches once ``cancel`` is
+set, and returns a :class:`ScoreRun`. All numbers come from ``FocusScorer.score_iter`` and
+``measures.measure``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..io.tables import ScoreRow
+from ..progress import CANCELLED, Progress, Status, relay
+from ..scoring.checkpoint import model_fingerprint
+from ..scoring.measures import measure
+from ..scoring.scorer import FocusScorer
+from .inputs import ImageInput
+
+MODEL_METHOD = "model"
+CLASSICAL_DEVICE = "cpu (classical measure)"
+_SCORERS: dict = {}  # (checkpoint, device) -> FocusScorer; the last one used is kept
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """Everything a scoring run needs (read from the widget or the command line before it runs)."""
+
+    images: tuple  # ImageInput, or FileInput (read when its turn comes)
+    method: str = MODEL_METHOD  # "model" or a name in measures.MEASURES
+    checkpoint: str | None = None  # None = the shipped default model
+    device: str = "auto"
+    region: str = "whole"
+    batch_size: int = 32
+
+
+@dataclass
+class ImageScores:
+    """Scores of one image, one per slice (one for a 2-D image)."""
+
+    name: str
+    scores: np.ndarray
+    magnification: float | None
+    databar_rows: int
+    path: str | None = None
+
+    @property
+    def best_index(self) -> int:
+        return int(np.argmax(self.scores))
+
+    def rows(self, path: str | None = None) -> list[ScoreRow]:
+        """The CSV rows of this image; ``path`` column: ``path`` (default: the name)."""
+        return [ScoreRow(path or self.name, i, self.magnification, float(s))
+                for i, s in enumerate(self.scores)]
+
+
+@dataclass
+class ScoreRun:
+    """What a finished (or cancelled) run returns."""
+
+    settings: ScoreSettings
+    images: list[ImageScores] = field(default_factory=list)
+    model_name: str = ""
+    device_name: str = ""
+    model_sha256: str | None = None  # of the model file (None for a classical measure)
+    cancelled: bool = False
+
+
+def load_scorer(checkpoint: str | None, device: str) -> FocusScorer:
+    """The default model or a checkpoint on ``device``, loaded once and reused."""
+    key = (checkpoint, device)
+    if key not in _SCORERS:
+        scorer = FocusScorer.load(checkpoint, device=device)
+        _SCORERS.clear()
+        _SCORERS[key] = scorer
+    return _SCORERS[key]
+
+
+def model_status(scorer: FocusScorer, text: str = "") -> Status:
+    """"model <name> on <device>" (and ``text``) for status lines and the CLI."""
+    return Status(f"model {scorer.name} on {scorer.device_name}{text}", scorer.device_name,
+                  scorer.name)
+
+
+def load_method(method: str, checkpoint: str | None, device: str
+                ) -> Generator[Status, None, FocusScorer | None]:
+    """Yield the status of loading ``method``; return the :class:`FocusScorer` for the model,
+    ``None`` for a classical measure. (Use with ``yield from`` inside a job.)"""
+    if method == MODEL_METHOD:
+        yield Status("loading the focus model…")
+        return load_scorer(checkpoint, device)
+    yield Status(f"classical measure {method}", CLASSICAL_DEVICE)
+    return None
+
+
+def method_names(method: str, scorer: FocusScorer | None) -> tuple[str, str]:
+    """(model name, device name) of a run: the model's, or the classical measure's."""
+    return (scorer.name, scorer.device_name) if scorer is not None else (method, CLASSICAL_DEVICE)
+
+
+def score_images(settings: ScoreSettings, cancel: threading.Event | None = None,
+                 announce: bool = True) -> Generator[Status | Progress, None, ScoreRun]:
+    """Score every image of ``settings``; stop between batches once ``cancel`` is set. The
+    model's status (``announce``) comes once the first image is read and checked, so that a bad
+    first input is the only message."""
+    run = ScoreRun(settings=settings)
+    scorer = yield from load_method(settings.method, settings.checkpoint, settings.device)
+    run.model_name, run.device_name = method_names(settings.method, scorer)
+    if scorer is not None:
+        run.model_sha256 = model_fingerprint(scorer)["sha256"]
+    n = len(settings.images)
+    for k, item in enumerate(settings.images):
+        image = item.load()
+        data = image.frames()
+        if scorer is not None:
+            image.check_magnification(scorer)
+            if k == 0 and announce:
+                yield model_status(scorer)
+            steps = scorer.score_iter(data, image.magnification, region=settings.region,
+                                      batch_size=settings.batch_size,
+                                      exclude_bottom_rows=image.databar_rows, name=image.label)
+        else:
+            steps = _measure_steps(image, data, settings.method)
+        value = yield from relay(steps, cancel, image.name, k, n)
+        if value is CANCELLED:
+            run.cancelled = True
+            return run
+        run.images.append(ImageScores(image.name, np.asarray(value, dtype=np.float64),
+                                      image.magnification, image.databar_rows, image.path))
+    return run
+
+
+def score_rows(images: Sequence[ImageScores]) -> list[ScoreRow]:
+    """The CSV rows of scored images, the ``path`` column naming each as the user gave it."""
+    return [row for res in images for row in res.rows()]
+
+
+def _measure_steps(image: ImageInput, data, method: str):
+    """Generator yielding (frames done, frames total), returning the measure of every frame."""
+    stack = data.ndim - (1 if image.rgb else 0) == 3
+    frames = data if stack else data[None]
+    out = np.empty(len(frames))
+    for i, frame in enumerate(frames):
+        out[i] = measure(frame, method, exclude_bottom_rows=image.databar_rows,
+                         label=image.label)[0]
+        yield i + 1, len(frames)
+    return out

@@ -1,0 +1,55 @@
+"""A focus map as files: the score grid as a float32 TIFF, the table as CSV
+(row, column, y, x, score, certainty) and an overlay picture with a colour bar (``semfocus map``
+and the Focus map widget's exports)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from matplotlib.figure import Figure
+
+from ..io.files import atomic_write, write_text
+from ..io.frames import as_frames
+from .focus_map import FocusMap, finite_range
+
+
+def write_tiff(fmap: FocusMap, path) -> Path:
+    """The score grid as a float32 TIFF, the grid settings as JSON in its description."""
+    desc = json.dumps(fmap.summary())
+    return atomic_write(Path(path), lambda tmp: tifffile.imwrite(
+        tmp, fmap.scores.astype(np.float32), description=desc, metadata=None))
+
+
+def write_csv(fmap: FocusMap, path) -> Path:
+    """One row per tile: row, column, y, x (tile centre pixel), score, certainty."""
+    return write_text(path, fmap.to_csv())
+
+
+def write_overlay_png(frame, fmap: FocusMap, path, colormap: str = "magma",
+                      alpha: float = 0.5) -> Path:
+    """The image in grey, the map over it (each cell centred on its tile) and a colour bar."""
+    grey = as_frames(frame, str(path))[0]
+    (y0, x0), (y1, x1) = fmap.world_extent()
+    model_scale = fmap.method == "model"
+    lims = (0.0, 10.0) if model_scale else finite_range(fmap.scores)
+    h, w = grey.shape
+    fig = Figure(figsize=(8, 8 * h / w + 0.6), dpi=120)
+    ax = fig.add_subplot(1, 1, 1)
+    lo, hi = np.percentile(grey, [0.5, 99.5])
+    ax.imshow(grey, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1,
+              extent=(-0.5, w - 0.5, h - 0.5, -0.5), interpolation="antialiased")
+    im = ax.imshow(np.ma.masked_invalid(fmap.scores), cmap=colormap, vmin=lims[0], vmax=lims[1],
+                   alpha=alpha, extent=(x0, x1, y1, y0), interpolation="nearest")
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
+    ax.set_axis_off()
+    label = "focus score (0-10)" if model_scale else f"{fmap.method} (larger = sharper)"
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label=label)
+    ax.set_title(f"{Path(str(path)).stem}: {fmap.shape[0]} x {fmap.shape[1]} tiles of "
+                 f"{fmap.tile_hw[0]} x {fmap.tile_hw[1]}, stride {fmap.stride_hw[0]} x "
+                 f"{fmap.stride_hw[1]}, {fmap.mode if model_scale else fmap.method}", fontsize=9)
+    fig.tight_layout()
+    return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png"))

@@ -1,0 +1,214 @@
+"""The acceptance gate: threshold at a target precision, its figures, the gate file, the CLI.
+
+Synthetic scores (expert label + noise: an imperfect model) check the choice of threshold and
+every reported number against a direct count (and scikit-learn); the shipped model's real scores
+on blurred copies of real SEM images check the same end to end, through ``semfocus gate
+calibrate`` and ``semfocus gate apply`` on a folder (same decisions as the API).
+"""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from sklearn.metrics import (
+    precision_recall_curve,
+)
+
+from napari_semfocus.errors import SemFocusError
+from napari_semfocus.gate.calibrate import calibrate, figures_at, held_out_check, pr_curve
+from napari_semfocus.gate.file import Gate
+from napari_semfocus.gate.labels import labels_from_column
+from napari_semfocus.gate.plot import plot_pr_curve
+
+from ..helpers import MODEL, assert_matches_direct_count, synthetic
+
+
+# ---- the choice of threshold ----------------------------------------------------------------
+@pytest.mark.parametrize("target", [0.8, 0.9, 0.95, 0.99])
+def test_calibration_reaches_target_with_highest_recall(target):
+    scores, expert = synthetic()
+    acceptable = expert >= 7
+    cal = calibrate(scores, expert_scores=expert, accept_score=7, target_precision=target)
+    # the model is imperfect here: no threshold separates the classes
+    assert cal.figures.recall < 1 or cal.figures.confusion.fp > 0
+    assert cal.target_reached and cal.figures.precision >= target
+    assert_matches_direct_count(cal.figures, scores, acceptable, cal.threshold)
+    # brute force: no threshold reaching the target has a higher recall
+    accepted = scores[None, :] >= np.unique(scores)[:, None]  # one row per threshold
+    tp = (accepted & acceptable).sum(axis=1)
+    precision, recall = tp / accepted.sum(axis=1), tp / acceptable.sum()
+    best = recall[precision >= target].max()
+    assert cal.figures.recall == pytest.approx(best)
+    # the record of the calibration in a gate is the same numbers
+    gate = Gate.from_calibration(cal, model=MODEL)
+    assert gate.calibration["confusion"] == cal.figures.confusion.as_dict()
+    assert gate.calibration["n"] == len(scores)
+    np.testing.assert_array_equal(gate.apply(scores), scores >= cal.threshold)
+
+
+def test_pr_curve_matches_sklearn():
+    scores, expert = synthetic(n=300, seed=3)
+    scores = np.round(scores, 1)  # ties between images
+    acceptable = expert >= 7
+    curve = pr_curve(scores, acceptable)
+    p, r, t = precision_recall_curve(acceptable, scores)
+    order = np.argsort(-t)
+    np.testing.assert_allclose(curve.thresholds, t[order])
+    np.testing.assert_allclose(curve.precision, p[:-1][order])
+    np.testing.assert_allclose(curve.recall, r[:-1][order])
+
+
+def test_accept_reject_labels_give_the_same_gate():
+    scores, expert = synthetic(seed=1)
+    acceptable = expert >= 7
+    by_expert = calibrate(scores, expert_scores=expert)
+    words = ["accept" if a else "reject" for a in acceptable]
+    by_words = calibrate(scores, labels=words)
+    flags, rule = labels_from_column(words)
+    assert rule == {"kind": "labels", "column": "label"}
+    zero_one, rule01 = labels_from_column([str(int(a)) for a in acceptable], accept_score=1)
+    assert rule01["kind"] == "expert_score"
+    np.testing.assert_array_equal(flags, acceptable)
+    np.testing.assert_array_equal(zero_one, acceptable)
+    assert by_words.threshold == by_expert.threshold
+    assert by_words.figures == by_expert.figures
+    with pytest.raises(SemFocusError, match="mixes expert scores and the word 'maybe'"):
+        labels_from_column(["7.5", "maybe"])
+
+
+def test_unreachable_target_fails_or_is_flagged():
+    scores = np.array([9.0, 8.0, 7.0, 6.0, 5.0])
+    acceptable = np.array([False, True, True, False, True])  # the top image is a bad one
+    with pytest.raises(SemFocusError) as err:
+        calibrate(scores, acceptable=acceptable, target_precision=0.9)
+    assert str(err.value) == (
+        "target precision 0.9 is not reached on these 5 images: the best is 0.667 "
+        "(threshold 7, recall 0.667); lower the target precision (or accept the best effort).")
+    cal = calibrate(scores, acceptable=acceptable, target_precision=0.9, best_effort=True)
+    assert not cal.target_reached
+    assert cal.threshold == 7.0 and cal.figures.precision == pytest.approx(2 / 3)
+    gate = Gate.from_calibration(cal, model=MODEL)
+    assert gate.to_dict()["target_reached"] is False
+
+
+def test_one_class_and_bad_targets_fail_clearly():
+    with pytest.raises(SemFocusError) as err:
+        calibrate([5.0, 6.0, 9.0], expert_scores=[8, 9, 10])
+    assert str(err.value) == ("calibration needs images of both classes, but all 3 are "
+                              "acceptable (expert score >= 7).")
+    for bad in (0, 1.5, "high"):
+        with pytest.raises(SemFocusError, match="target precision must be a number in"):
+            calibrate([1.0, 9.0], expert_scores=[2, 9], target_precision=bad)
+
+
+def test_held_out_check_counts_the_other_groups():
+    scores, expert = synthetic(n=400, seed=2)
+    acceptable = expert >= 7
+    groups = np.repeat([f"s{i:02d}" for i in range(40)], 10)
+    check = held_out_check(scores, acceptable, groups, 0.95, held_out_fraction=0.5, seed=0)
+    assert not set(check.calibration_groups) & set(check.held_out_groups)
+    assert len(check.held_out_groups) == 20
+    held = check.held_out_index
+    assert set(groups[held]) == set(check.held_out_groups)
+    # the threshold comes from the calibration groups only
+    alone = calibrate(scores[check.calibration_index], acceptable=acceptable[check.calibration_index])
+    assert check.calibration.threshold == alone.threshold
+    assert_matches_direct_count(check.held_out, scores[held], acceptable[held],
+                                check.calibration.threshold)
+    swapped = held_out_check(scores, acceptable, groups, 0.95, seed=0, swap=True)
+    assert swapped.held_out_groups == check.calibration_groups
+
+
+def test_pr_plot_png(tmp_path):
+    scores, expert = synthetic()
+    cal = calibrate(scores, expert_scores=expert)
+    other_scores, other_expert = synthetic(seed=9)
+    held = figures_at(other_scores, other_expert >= 7, cal.threshold)
+    out = plot_pr_curve(cal, tmp_path / "pr.png", held_out=held)
+    assert out is not None
+    image = cv2.imread(str(tmp_path / "pr.png"))
+    assert image.shape[0] > 300 and image.shape[1] > 400 and image.std() > 20
+
+
+# ---- the gate file --------------------------------------------------------------------------
+@pytest.fixture
+def gate_file(tmp_path):
+    scores, expert = synthetic()
+    gate = Gate.from_calibration(calibrate(scores, expert_scores=expert), model=MODEL)
+    return gate.save(tmp_path / "gate.json"), gate
+
+
+def test_gate_file_round_trip(gate_file):
+    path, gate = gate_file
+    data = json.loads(path.read_text())
+    assert {"threshold", "target_precision", "model", "accept_rule", "calibration", "created",
+            "rule", "target_reached"} <= set(data)
+    assert data["model"]["sha256"] == MODEL["sha256"]
+    assert data["accept_rule"] == {"kind": "expert_score", "accept_score": 7.0}
+    loaded = Gate.load(path)
+    assert loaded == gate
+    curve = pr_curve(*synthetic()[:1], synthetic()[1] >= 7)
+    np.testing.assert_allclose(data["pr_curve"]["precision"], curve.precision, atol=5e-5)
+    np.testing.assert_allclose(data["pr_curve"]["thresholds"], curve.thresholds, atol=5e-5)
+    scores = np.linspace(0, 10, 101)
+    np.testing.assert_array_equal(loaded.apply(scores), gate.apply(scores))
+
+
+def rewrite(path, change):
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.pop("threshold"), "lacks the key(s) threshold."),
+    (lambda d: (d.pop("calibration"), d["model"].pop("sha256")),
+     "lacks the key(s) calibration, model.sha256."),
+    (lambda d: d.update(threshold="high"), ": threshold must be a number, got 'high'."),
+    (lambda d: d.update(target_reached="yes"), ": target_reached must be true or false, got 'yes'."),
+    (lambda d: d.update(model="resnet"), ": model must be an object, got 'resnet'."),
+    (lambda d: d.update(target_precision=1.5), ": target_precision must be in (0, 1], got 1.5."),
+    (lambda d: d["pr_curve"].update(recall=[0.5]),
+     ": pr_curve must hold equally long lists of numbers thresholds, precision and recall."),
+    (lambda d: d.update(format="something-else"),
+     " is not a napari-semfocus gate (format 'something-else', expected 'napari-semfocus-gate')."),
+    (lambda d: d.update(format_version=9),
+     " has format version 9, newer than this napari-semfocus reads (1); please upgrade."),
+])
+def test_bad_gate_files_fail_with_one_sentence(gate_file, change, message):
+    path, _ = gate_file
+    rewrite(path, change)
+    with pytest.raises(SemFocusError) as err:
+        Gate.load(path)
+    text = str(err.value)
+    assert text.startswith(f"gate file {path}")
+    assert text.endswith(message) and "\n" not in text
+
+
+def test_gate_files_that_are_not_gates(tmp_path):
+    cases = {"empty.json": (b"", "is not valid JSON (Expecting value at line 1 column 1)."),
+             "list.json": (b"[1, 2]", "holds a JSON list, not a gate (a JSON object)."),
+             "binary.json": (b"\xff\xfe\x00\x81", "is not a text (JSON) file.")}
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(SemFocusError) as err:
+            Gate.load(tmp_path / name)
+        assert str(err.value) == f"gate file {tmp_path / name} {message}"
+    with pytest.raises(SemFocusError) as err:
+        Gate.load(tmp_path / "none.json")
+    assert str(err.value) == f"gate file {tmp_path / 'none.json'} does not exist."
+
+
+def test_gate_of_another_model_is_refused(gate_file):
+    path, _ = gate_file
+    other = {"name": "other.safetensors", "sha256": "cd" * 32}
+    with pytest.raises(SemFocusError) as err:
+        Gate.load(path, fingerprint=other)
+    assert str(err.value) == (
+        f"gate file {path} was calibrated for the model test-model.safetensors (abababababab), "
+        "not other.safetensors (cdcdcdcdcdcd) used now: calibrate a gate for this model or use "
+        "the gate's model.")
+    assert Gate.load(path, fingerprint=dict(MODEL)).threshold > 0

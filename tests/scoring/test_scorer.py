@@ -1,0 +1,39 @@
+"""FocusScorer: a trained model scores sharper frames higher; its errors name the input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_semfocus import FocusScorer
+from napari_semfocus.errors import SemFocusError
+from napari_semfocus.training.loop import BatchDone, Finished
+
+
+def test_trained_model_scores_sharper_higher(tiny_checkpoint, blur_series):
+    path, updates = tiny_checkpoint
+    losses = [u.loss for u in updates if isinstance(u, BatchDone)]
+    assert np.mean(losses[-10:]) < np.mean(losses[:10])
+    assert isinstance(updates[-1], Finished) and updates[-1].best_path == path
+    scorer = FocusScorer.from_checkpoint(path, device="cpu")
+    assert scorer.device_name.startswith("cpu")
+    sigmas, frames = blur_series
+    scores = scorer.score(frames, magnification=5000, batch_size=8)
+    assert scores.shape == (len(sigmas),)
+    assert np.all((scores >= 0) & (scores <= 10))
+    assert scores[0] > scores[2] > scores[4], scores
+    centre = scorer.score(frames[0], 5000, region="centre")
+    assert centre.shape == (1,)
+
+
+def test_scorer_errors(tiny_checkpoint, blur_series):
+    scorer = FocusScorer.from_checkpoint(tiny_checkpoint[0], device="cpu")
+    frame = blur_series[1][0]
+    with pytest.raises(SemFocusError, match="no magnification given"):
+        scorer.score(frame, None, name="frame.tif")
+    with pytest.raises(SemFocusError, match="positive"):
+        scorer.score(frame, -5)
+    with pytest.raises(SemFocusError, match="region"):
+        scorer.score(frame, 5000, region="middle")
+    with pytest.raises(SemFocusError, match="not available"):
+        FocusScorer.from_checkpoint(tiny_checkpoint[0], device="cuda:7")

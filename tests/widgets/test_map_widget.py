@@ -1,0 +1,117 @@
+"""The Focus map dock widget in a real napari viewer (Qt under Xvfb).
+
+On the half-focused sample (its layer has a physical pixel size as ``scale``): the overlay layer
+sits over the image (world extents agree to a quarter stride), contrast limits, colour bar and
+metadata are set, the map is high on the sharp side, TIFF/CSV export. Runs with a classical
+measure (screenshot focus-map-classical.png) and an untrained model (always), and with the
+shipped model when it is installed (screenshot focus-map.png); the screenshots are kept in
+docs/images/ by scripts/docs_images.sh, in a temporary folder otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_semfocus._widgets.map_widget import FocusMapWidget
+from napari_semfocus.scoring.checkpoint import default_model_path
+
+pytestmark = pytest.mark.gui
+
+SCREENSHOT = "focus-map.png"
+SCREENSHOT_CLASSICAL = "focus-map-classical.png"
+SAMPLE = "Half-focused frame"
+TIMEOUT_MS = 600_000
+
+
+@pytest.fixture
+def map_viewer(make_napari_viewer):
+    viewer = make_napari_viewer(show=True)
+    viewer.window.resize(1400, 900)
+    viewer.open_sample("napari-semfocus", "half_focused")
+    widget = FocusMapWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Focus map", area="right")
+    return viewer, widget
+
+
+def run_map(qtbot, widget):
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=TIMEOUT_MS)
+    assert widget.last_run is not None and widget.last_run.fmap is not None, \
+        widget.status_label.text()
+    return widget.last_run.fmap
+
+
+def check_overlay(viewer, widget, fmap, model: bool):
+    src = viewer.layers[SAMPLE]
+    layer = viewer.layers[f"{SAMPLE} focus map"]
+    assert layer is widget.map_layer_out
+    assert src.scale[-1] != 1.0  # the sample has a physical pixel size (µm)
+    np.testing.assert_allclose(layer.scale, np.asarray(src.scale) * fmap.stride_hw)
+    img_edges = src.extent.world + np.array([[-0.5], [0.5]]) * np.asarray(src.scale)
+    map_edges = layer.extent.world + np.array([[-0.5], [0.5]]) * np.asarray(layer.scale)
+    assert np.all(np.abs(map_edges - img_edges) <= np.asarray(layer.scale) / 4 + 1e-9)
+    if model:
+        assert tuple(layer.contrast_limits) == (0.0, 10.0)
+    assert layer.colorbar.visible
+    assert tuple(layer.units) == tuple(src.units)[-2:]
+    meta = layer.metadata["semfocus_map"]
+    assert meta["grid_shape"] == list(fmap.shape) and meta["source_layer"] == SAMPLE
+    np.testing.assert_array_equal(layer.metadata["scores"], fmap.scores)
+    # the value napari shows under the mouse for a world position over tile (1, 0)
+    ys, xs = fmap.tile_centres()
+    world = src.data_to_world((ys[1], xs[0]))
+    assert layer.get_value(world, world=True) == pytest.approx(float(fmap.scores[1, 0]))
+
+
+def test_classical_map_in_viewer(map_viewer, qtbot, tmp_path, screenshot_dir):
+    viewer, widget = map_viewer
+    before = np.array(viewer.layers[SAMPLE].data, copy=True)
+    widget.set_layer(SAMPLE)
+    widget.set_method("brenner")
+    fmap = run_map(qtbot, widget)
+    check_overlay(viewer, widget, fmap, model=False)
+    assert fmap.scores[:, 0].mean() > 3 * fmap.scores[:, -1].mean()
+    np.testing.assert_array_equal(viewer.layers[SAMPLE].data, before)
+
+    grid = tifffile.imread(widget.export_tiff(tmp_path / "m.tif"))
+    assert grid.shape == fmap.shape
+    lines = widget.export_csv(tmp_path / "m.csv").read_text().splitlines()
+    assert lines[0] == "row,column,y,x,score,certainty" and len(lines) == fmap.scores.size + 1
+    # a second run replaces the overlay instead of adding another one
+    widget.opacity_spin.setValue(0.7)
+    run_map(qtbot, widget)
+    assert sum(lyr.name.endswith("focus map") for lyr in viewer.layers) == 1
+    assert widget.map_layer_out.opacity == pytest.approx(0.7)
+    save_screenshot(qtbot, viewer, screenshot_dir / SCREENSHOT_CLASSICAL)
+
+
+def test_model_map_in_viewer(map_viewer, qtbot, untrained_checkpoint, tmp_path, screenshot_dir):
+    viewer, widget = map_viewer
+    widget.set_layer(SAMPLE)
+    widget.set_method("model")
+    assert widget.magnification_edit.text() == "127"
+    if default_model_path().is_file():
+        widget.checkpoint_edit.setText("")
+    else:
+        widget.checkpoint_edit.setText(str(untrained_checkpoint))
+    fmap = run_map(qtbot, widget)
+    check_overlay(viewer, widget, fmap, model=True)
+    if default_model_path().is_file():
+        assert fmap.scores[:, :2].mean() - fmap.scores[:, -2:].mean() >= 2.0
+    # an untrained model's map is not worth a picture in the docs
+    save_screenshot(qtbot, viewer, screenshot_dir / SCREENSHOT if default_model_path().is_file()
+                    else tmp_path / "focus-map-untrained.png")
+
+
+def save_screenshot(qtbot, viewer, path: Path) -> None:
+    viewer.reset_view()
+    qtbot.wait(500)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = np.asarray(viewer.screenshot(str(path), canvas_only=False, flash=False))
+    assert path.is_file() and path.stat().st_size > 10_000
+    rgb = image[..., :3].astype(float)
+    assert rgb.std() > 20
