@@ -164,6 +164,18 @@ def make_fake_pool(root: Path) -> Path:
 
 
 # ---- widgets ---------------------------------------------------------------------------------------
+def docked_viewer(make_napari_viewer, widget_class, dock_name: str, samples=(), size=(1500, 1000)):
+    """A shown viewer of ``size`` with the plugin's ``samples`` open and a new ``widget_class``
+    docked on the right: (viewer, widget)."""
+    viewer = make_napari_viewer(show=True)
+    viewer.window.resize(*size)
+    for key in samples:
+        viewer.open_sample("napari-semfocus", key)
+    widget = widget_class(viewer)
+    viewer.window.add_dock_widget(widget, name=dock_name, area="right")
+    return viewer, widget
+
+
 def layer_snapshot(viewer) -> dict:
     """A copy of every layer's data and metadata, by name."""
     return {layer.name: (np.array(layer.data, copy=True), dict(layer.metadata))

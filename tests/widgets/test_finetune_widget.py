@@ -32,7 +32,13 @@ from napari_semfocus._widgets.score_widget import ScoreFocusWidget
 from napari_semfocus.scale import label_for_added_blur
 from napari_semfocus.scoring.checkpoint import default_model_path, read_metadata
 
-from ..helpers import assert_layers_unchanged, check_screenshot, layer_snapshot, needs_default_model
+from ..helpers import (
+    assert_layers_unchanged,
+    check_screenshot,
+    docked_viewer,
+    layer_snapshot,
+    needs_default_model,
+)
 
 pytestmark = pytest.mark.gui
 
@@ -52,13 +58,9 @@ def fresh_active_model():
 @pytest.fixture
 def samples_viewer(make_napari_viewer):
     """A shown viewer with the focus series and the SEM image, and the widget docked."""
-    viewer = make_napari_viewer(show=True)
-    viewer.window.resize(1500, 1000)
-    viewer.open_sample("napari-semfocus", "sem_image")
-    viewer.open_sample("napari-semfocus", "focus_series")  # on top: the screenshot shows it
-    widget = FineTuneWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="Fine-tune", area="right")
-    return viewer, widget
+    # the focus series opened last, on top: the screenshot shows it
+    return docked_viewer(make_napari_viewer, FineTuneWidget, "Fine-tune",
+                         ["sem_image", "focus_series"])
 
 
 def dock_of(widget):

@@ -21,7 +21,13 @@ from napari_semfocus._widgets.gate_widget import AcceptanceGateWidget
 from napari_semfocus.gate.calibrate import calibrate
 from napari_semfocus.gate.file import Gate
 
-from ..helpers import check_screenshot, labelled_frames, need_pool, needs_default_model
+from ..helpers import (
+    check_screenshot,
+    docked_viewer,
+    labelled_frames,
+    need_pool,
+    needs_default_model,
+)
 
 pytestmark = [pytest.mark.gui, needs_default_model]
 
@@ -52,12 +58,8 @@ def labelled_manifest(tmp_path_factory):
 
 @pytest.fixture
 def gate_viewer(make_napari_viewer):
-    viewer = make_napari_viewer(show=True)
-    viewer.window.resize(1500, 1100)
-    viewer.open_sample("napari-semfocus", "focus_series")
-    widget = AcceptanceGateWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="Acceptance gate", area="right")
-    return viewer, widget
+    return docked_viewer(make_napari_viewer, AcceptanceGateWidget, "Acceptance gate",
+                         ["focus_series"], (1500, 1100))
 
 
 def wait(qtbot, widget):

@@ -19,6 +19,8 @@ import tifffile
 from napari_semfocus._widgets.map_widget import FocusMapWidget
 from napari_semfocus.scoring.checkpoint import default_model_path
 
+from ..helpers import docked_viewer
+
 pytestmark = pytest.mark.gui
 
 SCREENSHOT = "focus-map.png"
@@ -29,12 +31,8 @@ TIMEOUT_MS = 600_000
 
 @pytest.fixture
 def map_viewer(make_napari_viewer):
-    viewer = make_napari_viewer(show=True)
-    viewer.window.resize(1400, 900)
-    viewer.open_sample("napari-semfocus", "half_focused")
-    widget = FocusMapWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="Focus map", area="right")
-    return viewer, widget
+    return docked_viewer(make_napari_viewer, FocusMapWidget, "Focus map", ["half_focused"],
+                         (1400, 900))
 
 
 def run_map(qtbot, widget):

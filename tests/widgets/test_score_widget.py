@@ -31,6 +31,7 @@ from napari_semfocus.scoring.measures import measure
 from ..helpers import (
     assert_layers_unchanged,
     check_screenshot,
+    docked_viewer,
     layer_snapshot,
     needs_default_model,
 )
@@ -47,12 +48,7 @@ WORKER_TIMEOUT_MS = 600_000  # the model on 2 busy CPU cores
 @pytest.fixture
 def series_viewer(make_napari_viewer):
     """A shown viewer with the focus-series sample and the widget docked."""
-    viewer = make_napari_viewer(show=True)
-    viewer.window.resize(1500, 1000)
-    viewer.open_sample("napari-semfocus", "focus_series")
-    widget = ScoreFocusWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="Score focus", area="right")
-    return viewer, widget
+    return docked_viewer(make_napari_viewer, ScoreFocusWidget, "Score focus", ["focus_series"])
 
 
 def run_and_wait(qtbot, widget, timeout=WORKER_TIMEOUT_MS):

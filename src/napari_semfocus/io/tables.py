@@ -30,6 +30,11 @@ class ScoreRow:
         return [self.path, str(self.index), mag, f"{self.score:.4f}"]
 
 
+def slice_rows(path: str, scores, magnification: float | None) -> list[ScoreRow]:
+    """One row per slice of an image whose slices scored ``scores``."""
+    return [ScoreRow(path, i, magnification, float(s)) for i, s in enumerate(scores)]
+
+
 def csv_text(header: Iterable, rows: Iterable[Iterable]) -> str:
     """A CSV document (``\\n`` line ends)."""
     buf = io.StringIO()

@@ -32,7 +32,7 @@ from ..gate.calibrate import (
 )
 from ..gate.file import Gate, gate_model_record
 from ..gate.labels import DEFAULT_ACCEPT_SCORE, labels_from_column, read_calibration_manifest
-from ..io.tables import ScoreRow
+from ..io.tables import ScoreRow, slice_rows
 from ..progress import Progress, Status
 from ..scoring.checkpoint import model_fingerprint
 from .inputs import FileInput
@@ -202,8 +202,7 @@ class ImageDecisions:
 
     def rows(self, path: str | None = None) -> list[ScoreRow]:
         """The CSV rows of this image; ``path`` column: ``path`` (default: the name)."""
-        return [ScoreRow(path or self.name, i, self.magnification, float(s))
-                for i, s in enumerate(self.scores)]
+        return slice_rows(path or self.name, self.scores, self.magnification)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..io.tables import ScoreRow
+from ..io.tables import ScoreRow, slice_rows
 from ..progress import CANCELLED, Progress, Status, relay
 from ..scoring.checkpoint import model_fingerprint
 from ..scoring.measures import measure
@@ -55,8 +55,7 @@ class ImageScores:
 
     def rows(self, path: str | None = None) -> list[ScoreRow]:
         """The CSV rows of this image; ``path`` column: ``path`` (default: the name)."""
-        return [ScoreRow(path or self.name, i, self.magnification, float(s))
-                for i, s in enumerate(self.scores)]
+        return slice_rows(path or self.name, self.scores, self.magnification)
 
 
 @dataclass
