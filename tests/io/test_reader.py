@@ -14,7 +14,7 @@ import tifffile
 from napari_semfocus._reader import is_sem_tiff, napari_get_reader
 from napari_semfocus.io.databar import databar_rectangle, detect_databar_rows
 
-from ..helpers import POOL
+from ..helpers import POOL, needs_pool
 
 FEI_DIRS = ("lungcells_lacunarity", "sem2surface")
 
@@ -26,12 +26,6 @@ ZEISS_DIRS = ("fibresem", "soil_sem")
 # by side): soil_1_after_nacetyl.tif has the same 73-row Zeiss data bar (black separator line,
 # grey bar with EHT / WD / Mag / date text and logo) as its five siblings, but is listed with 0.
 KNOWN_MANIFEST_ERRORS = {"soil_sem/soil_1_after_nacetyl.tif": {"databar_rows_bottom": 73}}
-
-
-needs_pool = pytest.mark.skipif(
-    not (POOL / "manifest.csv").is_file(),
-    reason=f"the shared SEM pool is not at {POOL} (clone shared/ beside the repository)",
-)
 
 
 def _manifest_rows(dirs) -> list[dict]:

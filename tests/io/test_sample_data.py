@@ -16,7 +16,7 @@ from napari_semfocus.io.databar import detect_databar_rows
 from napari_semfocus.scale import score_from_sigma
 from napari_semfocus.scoring.measures import measure
 
-from ..helpers import POOL, REPO
+from ..helpers import POOL, REPO, needs_pool
 
 SAMPLE_FILES = (_sample_data.FOCUS_SERIES, _sample_data.SEM_IMAGE, _sample_data.HALF_FOCUSED)
 
@@ -85,7 +85,7 @@ def test_samples_are_package_data_found_through_importlib_resources():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (POOL / "manifest.csv").is_file(), reason=f"no shared SEM pool at {POOL}")
+@needs_pool
 def test_make_samples_regenerates_the_shipped_files(tmp_path):
     script = REPO / "scripts" / "make_samples.py"
     run = subprocess.run([sys.executable, str(script), "--pool", str(POOL), "--out", str(tmp_path)],
