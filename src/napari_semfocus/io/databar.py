@@ -4,7 +4,7 @@ SEM software burns a *data bar* into the bottom of the saved frame: a strip of o
 colour (black, white or light grey) with text, a scale bar and often a logo, usually separated
 from the micrograph by a one- or two-pixel line. It is not part of the specimen and must be left
 out when focus is scored. FEI/Thermo files give its height in their metadata
-(:mod:`napari_semfocus.sem_metadata`); for everything else :func:`detect_databar_rows` finds it.
+(:mod:`.sem_metadata`); for everything else :func:`detect_databar_rows` finds it.
 
 How: the *flatness* of every row near the bottom is measured, i.e. the fraction of its pixels
 that hold exactly the row's most common value. Rows of a micrograph

@@ -9,7 +9,7 @@ files without SEM metadata:
 - ``hfw_m``: horizontal field width in metres
 - ``voltage_kv``, ``working_distance_mm``, ``detector``
 - ``databar_rows``: rows of the vendor's data bar at the bottom of the stored image (FEI only;
-  for other files see :func:`napari_semfocus.databar.detect_databar_rows`)
+  for other files see :func:`.databar.detect_databar_rows`)
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ Modes.
 Certainty (0..1) says how much a tile's score can be trusted from the tile's content, the same for
 every method: ``coverage * weight`` where ``coverage`` is the fraction of the tile inside the
 scored image and ``weight`` is the structure weight that whole-image scores use
-(:mod:`napari_semfocus.aggregate`), so a tile of empty substrate or noise beside sample gets a low
+(:mod:`napari_semfocus.scoring.aggregate`), so a tile of empty substrate or noise beside sample gets a low
 certainty whatever its score says.
 """
 
@@ -141,7 +141,7 @@ class FocusMap:
             "magnification": self.magnification,
             "score_scale": ("focus score 0-10" if self.method in ("model", *MODES)
                             else f"{self.method}: larger = sharper"),
-            "certainty": "coverage x structure weight of the tile (see napari_semfocus.aggregate)",
+            "certainty": "coverage x structure weight of the tile (see napari_semfocus.scoring.aggregate)",
         }
 
     def to_rows(self) -> list[tuple]:
