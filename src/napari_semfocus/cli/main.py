@@ -13,6 +13,7 @@ from .. import __version__
 from ..errors import SemFocusError
 from . import focus_map, gate, model, score
 from .common import EXIT_BAD_INPUT, eprint
+from .guard import check_outputs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +30,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_outputs(args)  # before any work: outputs never overwrite inputs
         return int(args.func(args) or 0)
     except SemFocusError as exc:
         eprint(f"semfocus {args.command}: error: {exc}")

@@ -1,0 +1,97 @@
+"""Outputs never overwrite inputs: before a ``semfocus`` command does any work, every file it
+would write (``--output``, ``--csv``, ``--png``, ``--scores``, ``--plot``, a report prefix's
+``.json``/``.md``) is compared with every file it reads (images, folders' images, the images a
+manifest lists, the manifest, the gate file, annotations, the checkpoint in use or the shipped
+model); a match is refused in one sentence naming both.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from ..errors import SemFocusError
+from ..io.images import expand_folders
+from ..scoring.checkpoint import default_model_path
+
+OUTPUT_OPTIONS = ("output", "csv", "png", "scores", "plot")
+# commands whose --output is a path prefix: they write PREFIX.json and PREFIX.md
+PREFIX_COMMANDS = ("evaluate", "compare")
+MODEL_COMMANDS = ("score", "map", "gate", "evaluate", "train")
+
+
+def check_outputs(args) -> None:
+    """Raise :class:`SemFocusError` when an output of ``args`` is one of its inputs."""
+    outputs = _outputs(args)
+    if not outputs:
+        return
+    inputs = _inputs(args)
+    for option, out in outputs:
+        for what, inp in inputs:
+            if same_file(out, inp):
+                raise SemFocusError(f"--{option} {out} is the {what} {inp}: refusing to "
+                                    f"overwrite an input; choose another output file.")
+
+
+def same_file(a, b) -> bool:
+    """Whether paths ``a`` and ``b`` name the same file (links and ``..`` followed)."""
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+def _outputs(args) -> list[tuple[str, str]]:
+    out = []
+    for option in OUTPUT_OPTIONS:
+        value = getattr(args, option, None)
+        if value in (None, "", "-"):
+            continue
+        if option == "output" and getattr(args, "command", None) in PREFIX_COMMANDS:
+            out += [(option, str(Path(value).with_suffix(s))) for s in (".json", ".md")]
+        else:
+            out.append((option, str(value)))
+    return out
+
+
+def _inputs(args) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    paths = list(getattr(args, "paths", None) or [])
+    if getattr(args, "path", None):
+        paths.append(args.path)
+    for p in paths:
+        found.append(("input image", str(p)))
+        if Path(p).is_dir():
+            try:
+                found += [("input image", f) for f in expand_folders([p])]
+            except SemFocusError:
+                pass
+    for option, what in (("manifest", "manifest"), ("gate", "gate file"),
+                         ("annotations", "annotations file"), ("checkpoint", "checkpoint")):
+        value = getattr(args, option, None)
+        if value:
+            found.append((what, str(value)))
+    for option in ("manifest", "annotations"):
+        if getattr(args, option, None):
+            found += [("input image", p) for p in _listed_paths(getattr(args, option))]
+    init = getattr(args, "init", None)
+    if init not in (None, "scratch", "default"):
+        found.append(("checkpoint", str(init)))
+    if getattr(args, "command", None) in MODEL_COMMANDS and not getattr(args, "checkpoint", None):
+        found.append(("checkpoint", str(default_model_path())))
+    return found
+
+
+def _listed_paths(table) -> list[str]:
+    """The ``path`` column of a manifest or annotations CSV, against its folder (nothing when
+    it cannot be read: the command itself says why)."""
+    try:
+        with open(table, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+    base = Path(table).parent
+    return [str(base / r["path"].strip()) for r in rows if (r.get("path") or "").strip()]
