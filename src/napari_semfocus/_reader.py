@@ -1,8 +1,10 @@
-"""napari reader for SEM TIFFs with vendor metadata (FEI/Thermo Fisher, Zeiss).
+"""napari reader for SEM TIFFs with vendor metadata (FEI/Thermo Fisher, Zeiss, Tescan,
+Fibics/Atlas, and JEOL or Hitachi with their ``.txt`` sidecar).
 
-It claims a TIFF only when tifffile parses FEI or Zeiss SEM metadata in it (through
-:func:`napari_semfocus.io.sem_metadata.read_sem_metadata`); for every other file
-:func:`napari_get_reader` returns ``None`` so that napari's own readers handle it.
+It claims a TIFF only when :func:`napari_semfocus.io.sem_metadata.read_sem_metadata` finds SEM
+metadata in it (only the TIFF's tags and the sidecar are read, not the pixels); for every other
+file :func:`napari_get_reader` returns ``None`` at once, so that napari's own TIFF reader takes
+it, and logs why at debug level (logger ``napari_semfocus._reader``).
 
 Each file becomes an Image layer whose
 
@@ -20,6 +22,7 @@ from focus scoring (the Score focus widget leaves those rows out).
 from __future__ import annotations
 
 import inspect
+import logging
 from pathlib import Path
 
 import tifffile
@@ -31,25 +34,43 @@ from .io.sem_metadata import read_sem_metadata
 
 DATABAR_NOTE = "data bar: excluded from focus scoring"
 
+log = logging.getLogger(__name__)
+
 
 def napari_get_reader(path):
     """Return :func:`read_sem_tiffs` when every path is a TIFF with SEM vendor metadata."""
     paths = [path] if isinstance(path, (str, Path)) else list(path)
-    if not paths or not all(is_sem_tiff(p) for p in paths):
+    if not paths:
         return None
+    for p in paths:
+        reason = not_claimed_reason(p)
+        if reason:
+            log.debug("napari-semfocus does not read %s: %s; left to napari's other readers",
+                      p, reason)
+            return None
     return read_sem_tiffs
 
 
-def is_sem_tiff(path) -> bool:
-    """True for a TIFF file in which tifffile finds FEI/Thermo Fisher or Zeiss SEM metadata."""
+def not_claimed_reason(path) -> str | None:
+    """Why the reader leaves ``path`` to other readers, or None when it reads it."""
     path = Path(path)
-    if path.suffix.lower() not in TIFF_SUFFIXES or not path.is_file():
-        return False
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        return "not a .tif/.tiff file"
+    if not path.is_file():
+        return "no such file"
     try:
         with tifffile.TiffFile(path) as tif:
-            return bool(read_sem_metadata(tif))
-    except Exception:  # not a TIFF after all, damaged...: leave it to other readers
-        return False
+            if read_sem_metadata(tif, path):
+                return None
+    except Exception as exc:  # not a TIFF after all, damaged...: leave it to other readers
+        return f"not a readable TIFF ({type(exc).__name__})"
+    return ("no SEM metadata (FEI/Thermo Fisher or Zeiss tag, Tescan or Fibics tag, "
+            "JEOL or Hitachi .txt sidecar)")
+
+
+def is_sem_tiff(path) -> bool:
+    """True for a TIFF file with SEM vendor metadata the reader understands."""
+    return not_claimed_reason(path) is None
 
 
 def read_sem_tiffs(path) -> list[tuple]:

@@ -99,7 +99,7 @@ def expand_folders(paths) -> list[str]:
 def _read_tiff(path: Path):
     try:
         with tifffile.TiffFile(path) as tif:
-            meta = read_sem_metadata(tif) or _json_metadata(tif)
+            meta = read_sem_metadata(tif, path) or _json_metadata(tif)
             series = tif.series[0]
             data = series.asarray()
             if data.ndim == 3 and series.axes[-1:] == "S" and data.shape[-1] in (3, 4):

@@ -1,27 +1,31 @@
-"""SEM vendor metadata from TIFF files, through tifffile's parsers (FEI/Thermo Fisher and Zeiss).
+"""SEM vendor metadata of TIFF files: FEI/Thermo Fisher and Zeiss through tifffile's parsers;
+Tescan, Fibics/Atlas (TIFF tags), JEOL and Hitachi (``.txt`` sidecars) through
+:mod:`.vendor_metadata`.
 
 :func:`read_sem_metadata` returns a flat dict with the fields napari-semfocus uses, or ``{}`` for
 files without SEM metadata:
 
-- ``vendor``: "FEI/Thermo Fisher" or "Zeiss"
+- ``vendor``: "FEI/Thermo Fisher", "Zeiss", "Tescan", "Fibics/Atlas", "JEOL" or "Hitachi"
 - ``magnification``: as the instrument reports it (FEI: display width / horizontal field width)
 - ``pixel_size_m``: pixel size in metres
 - ``hfw_m``: horizontal field width in metres
 - ``voltage_kv``, ``working_distance_mm``, ``detector``
-- ``databar_rows``: rows of the vendor's data bar at the bottom of the stored image (FEI only;
-  for other files see :func:`.databar.detect_databar_rows`)
+- ``databar_rows``: rows of the vendor's data bar at the bottom of the stored image (FEI, Tescan;
+  ``None`` where the file does not say: see :func:`.databar.detect_databar_rows`)
 """
 
 from __future__ import annotations
 
 from ..scale import magnification_from_text
+from .vendor_metadata import from_fibics, from_sidecar, from_tescan
 
 VENDOR_FEI = "FEI/Thermo Fisher"
 VENDOR_ZEISS = "Zeiss"
 
 
-def read_sem_metadata(tif) -> dict:
-    """Metadata of an open ``tifffile.TiffFile`` (or ``{}`` when it has no SEM tags)."""
+def read_sem_metadata(tif, path=None) -> dict:
+    """Metadata of an open ``tifffile.TiffFile`` (or ``{}`` when it has none); ``path``, the
+    file's path, is where a JEOL or Hitachi ``.txt`` sidecar is looked for."""
     try:
         fei = tif.fei_metadata
     except Exception:
@@ -34,7 +38,17 @@ def read_sem_metadata(tif) -> dict:
         zeiss = None
     if zeiss:
         return _from_zeiss(zeiss, tif.pages[0].shape)
-    return {}
+    for parse in (from_tescan, from_fibics):
+        try:
+            meta = parse(tif)
+        except Exception:
+            meta = {}
+        if meta:
+            return meta
+    try:
+        return from_sidecar(path, tif.pages[0].shape)
+    except (OSError, ValueError):
+        return {}
 
 
 def _num(value):
