@@ -8,8 +8,10 @@ Grid. Tiles of ``tile_hw`` pixels start at ``origin + k * stride`` (default stri
 There are ``round(length / stride)`` tiles along each axis and the grid is centred on the scored
 part of the frame (the frame minus its data-bar rows), so the overlay's cells (one stride each,
 centred on their tiles) cover that part to within a quarter stride at each edge; a tile is scored on the part of its footprint
-that lies inside the image, and tiles with less than :data:`MIN_INSIDE` of their area inside are
-not scored (NaN).
+that lies inside the image. A tile with less than :data:`MIN_INSIDE` of its height or of its
+width inside would not be scored (NaN); the grid rule keeps at least that much of every tile
+inside along each axis, so every tile is scored, corners included (a corner tile may have less than
+half its *area* inside: 5/8 x 5/8 at the default stride).
 
 Modes.
 - ``"shared"``: the CNN trunk runs once over the normalised frame (large frames: over windows of
@@ -50,7 +52,7 @@ FEATURE_STRIDE = 32  # pixels per trunk feature cell (ResNet / MobileNet / Effic
 # Feature cell i is centred on input pixel 32 i (every stride-2 layer is "same"-padded, so output
 # j sits over input 2 j): it stands for pixels [32 i - 16, 32 i + 16) of its window.
 FEATURE_SHIFT = 16
-MIN_INSIDE = 0.5  # tiles with less of their area inside the scored image are NaN
+MIN_INSIDE = 0.5  # tiles with less of their height or width inside the scored image are NaN
 WINDOW_PX = 2048  # core size of a trunk window in shared mode (plus halo)
 CSV_COLUMNS = ("row", "column", "y", "x", "score", "certainty")
 
@@ -175,9 +177,10 @@ def grid_axis(length: int, tile: int, stride: int) -> tuple[int, int]:
 
     The overlay shows one cell of ``stride`` pixels per tile, centred on the tile; the count is
     ``round(length / stride)`` so the cells cover the axis to within half a stride in all (a
-    quarter stride at each end), and the grid is centred on the axis. Every tile then has at
-    least ``(stride/4 + tile/2) / tile`` of its length inside (3/4 at the default half-tile
-    stride at the ends; more when the stride is at least a tile).
+    quarter stride at each end), and the grid is centred on the axis. The tiles overhang the axis
+    by at most ``tile - stride/2`` in all, so every tile has about ``1/2 + stride / (4 tile)`` of
+    its length inside or more (5/8 at the default half-tile stride), never under
+    :data:`MIN_INSIDE`.
     """
     if tile <= 0 or stride <= 0:
         raise SemFocusError(f"tile ({tile}) and stride ({stride}) must be positive.")
@@ -246,7 +249,9 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None, mode
     ylo, yhi, yin = footprints(oy, ny, th, sy, H)
     xlo, xhi, xin = footprints(ox, nx, tw, sx, W)
     inside = (yin[:, None] * xin[None, :]).astype(np.float32)
-    valid = inside >= MIN_INSIDE
+    # per axis, not on the area: a corner tile has yin * xin inside (0.7 * 0.7 < 0.5 on a
+    # 1536 x 2048 frame), and leaving it out left the frame's corners unscored
+    valid = (yin[:, None] >= MIN_INSIDE) & (xin[None, :] >= MIN_INSIDE)
     levels = normalisation_levels(frame)  # of the whole frame, used block by block
     structure = np.where(valid, _structure(frame, levels, ylo, yhi, xlo, xhi), np.nan)
     certainty = inside * structure_weights(structure)
