@@ -111,3 +111,105 @@ def test_a_symlink_to_an_input_is_the_same_file(files, capsys):
                             "-o", link], capsys)
     assert code == 2 and f"--output {link} is the input image {files / 'img.tif'}" in err
     assert sha(files / "img.tif") == before
+
+
+# ---- train --out: an earlier run's checkpoints are not replaced silently ----------------------
+def test_train_refuses_a_folder_with_checkpoints_without_resume_or_overwrite(files, capsys):
+    out = files / "run"
+    out.mkdir()
+    best = out / "best.safetensors"
+    shutil.copy(files / "m.safetensors", best)
+    before = sha(best)
+    code, _, err = run_cli(["train", "--dataset", files / "nowhere", "--out", out], capsys)
+    assert code == 2
+    assert err.strip() == (f"semfocus train: error: --out {out} already holds best.safetensors "
+                           f"of an earlier run: pass --resume to continue it or --overwrite to "
+                           f"replace it.")
+    assert sha(best) == before
+
+
+def test_train_out_that_is_a_file_is_one_sentence(files, capsys):
+    target = files / "gate.json"
+    before = sha(target)
+    code, _, err = run_cli(["train", "--dataset", files / "nowhere", "--out", target], capsys)
+    assert code == 2
+    assert err.strip() == f"semfocus train: error: --out {target} is a file, not a folder."
+    assert sha(target) == before
+
+
+def test_train_overwrite_gets_past_the_folder_check(files, capsys):
+    out = files / "run"
+    out.mkdir()
+    shutil.copy(files / "m.safetensors", out / "last.safetensors")
+    code, _, err = run_cli(["train", "--dataset", files / "nowhere", "--out", out, "--overwrite"],
+                           capsys)
+    assert code == 2  # past the folder check, on to the missing dataset: one sentence
+    assert err.strip() == (f"semfocus train: error: --dataset {files / 'nowhere'} is not a "
+                           f"folder written by make-dataset (it lacks train_images.npy).")
+
+
+# ---- checkpoint headers are validated, in one sentence -------------------------------------
+def _with_header(src, dst, edit):
+    """Copy checkpoint ``src`` to ``dst`` with its metadata changed by ``edit`` (a dict -> the
+    new JSON value of the header)."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(src), framework="pt") as f:
+        meta = json.loads(f.metadata()["semfocus"])
+    save_file(load_file(str(src)), str(dst), metadata={"semfocus": json.dumps(edit(meta))})
+
+
+def _set(path, value):
+    def edit(meta):
+        *parents, last = path.split(".")
+        d = meta
+        for key in parents:
+            d = d[key]
+        d[last] = value
+        return meta
+    return edit
+
+
+HEADERS = [
+    (_set("input.tile_hw", [1, 1]), "an invalid input.tile_hw [1, 1] in its metadata (expected "
+                                    "two whole numbers >= 32)"),
+    (_set("input.tile_hw", [0, 0]), "an invalid input.tile_hw [0, 0] in its metadata (expected "
+                                    "two whole numbers >= 32)"),
+    (_set("input.tile_hw", [-240, 320]), "an invalid input.tile_hw [-240, 320]"),
+    (_set("input.tile_hw", "240x320"), "an invalid input.tile_hw '240x320'"),
+    (_set("input.tile_hw", [240.5, 320]), "an invalid input.tile_hw [240.5, 320]"),
+    (_set("architecture", ["FocusNet"]), "an invalid architecture ['FocusNet'] in its metadata "
+                                         "(expected an object)"),
+    (_set("architecture.name", "ResNet"), "an invalid architecture.name 'ResNet'"),
+    (_set("architecture.backbone", ["resnet18"]), "names an unknown backbone ['resnet18']."),
+    (_set("architecture.use_magnification", "yes"),
+     "an invalid architecture.use_magnification 'yes' in its metadata (expected true or false)"),
+    (_set("architecture.output_margin", "0.5"),
+     "an invalid architecture.output_margin '0.5' in its metadata (expected a finite number >= 0)"),
+    (_set("architecture.output_margin", float("nan")), "an invalid architecture.output_margin nan"),
+    (_set("architecture.output_margin", -1), "an invalid architecture.output_margin -1"),
+    (_set("format_version", "1"), "an invalid format_version '1' in its metadata (expected one "
+                                  "of 1)"),
+    (_set("format_version", 7), "has format version 7, newer than this napari-semfocus reads (1); "
+                                "please upgrade."),
+    (_set("input", [240, 320]), "an invalid input [240, 320] in its metadata (expected an object)"),
+    (lambda meta: [meta], "has damaged metadata (a JSON list, not an object)."),
+    (lambda meta: "FocusNet", "has damaged metadata (a JSON str, not an object)."),
+]
+
+
+@pytest.mark.parametrize("edit, sentence", HEADERS, ids=[h[1][:40] for h in HEADERS])
+def test_a_bad_checkpoint_header_is_one_sentence_naming_the_field(files, capsys, edit, sentence):
+    bad = files / "bad.safetensors"
+    _with_header(files / "m.safetensors", bad, edit)
+    hashes = {p: sha(p) for p in files.iterdir() if p.is_file()}
+    code, out, err = run_cli(["score", files / "img.tif", "--magnification", "5000",
+                              "--checkpoint", bad, "--device", "cpu"], capsys)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"semfocus score: error: checkpoint {bad} ")
+    assert sentence in lines[0]
+    assert {p: sha(p) for p in files.iterdir() if p.is_file()} == hashes

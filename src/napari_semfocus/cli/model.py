@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import SemFocusError
 from ..jobs.finetune import FineTuneSettings, finetune_job
 from ..progress import run_to_end
 from ..scoring.devices import DEVICE_CHOICES
@@ -21,7 +22,15 @@ from ..training.data.labelled import LabelledSet
 from ..training.evaluation import evaluate_manifest
 from ..training.evaluation import write_report as write_evaluation
 from ..training.finetune import Evaluated, Prepared, load_parent
-from ..training.loop import OPTIMISERS, BatchDone, EpochDone, Finished, TrainConfig, train
+from ..training.loop import (
+    OPTIMISERS,
+    BatchDone,
+    EpochDone,
+    Finished,
+    TrainConfig,
+    check_out_dir,
+    train,
+)
 
 
 def register(sub) -> None:
@@ -52,6 +61,8 @@ def register(sub) -> None:
     p.add_argument("--val-fraction", type=float, default=0.2, help="with --annotations: images held out")
     p.add_argument("--val-max-frames", type=int, default=400)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the checkpoints an earlier run left in OUT")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="RMSE, Spearman, AUC of a model and the classical measures")
@@ -103,6 +114,12 @@ def recipe_from_args(args, **extra):
 
 def _dataset_sets(folder, val_max_frames=None, seed=0):
     """Training cache and validation manifest of a make-dataset folder."""
+    folder = Path(folder)
+    needed = ("train_images.npy", "train_meta.csv", "val/manifest.csv")
+    missing = [n for n in needed if not (folder / n).is_file()]
+    if missing:
+        raise SemFocusError(f"--dataset {folder} is not a folder written by make-dataset "
+                            f"(it lacks {missing[0]}).")
     train_set = LabelledSet.from_cache(folder)
     val_set = LabelledSet.from_manifest(Path(folder) / "val" / "manifest.csv")
     return train_set, _val_subset(val_set, val_max_frames, seed)
@@ -124,6 +141,7 @@ def cmd_make_dataset(args) -> int:
 
 
 def cmd_train(args) -> int:
+    check_out_dir(args.out, args.resume, args.overwrite)
     if args.annotations:  # fine-tuning on expert scores: the same code as the Fine-tune widget
         return cmd_finetune(args)
     train_set, val_set = _dataset_sets(args.dataset, args.val_max_frames, args.seed)

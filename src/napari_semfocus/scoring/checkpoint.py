@@ -20,6 +20,7 @@ from safetensors import safe_open
 
 from ..errors import CheckpointError, SemFocusError
 from ..io.files import atomic_write, file_sha256
+from .checkpoint_schema import check_metadata, check_tensors
 from .preprocess import NORMALISATION, TILE_HW
 
 FORMAT = "napari-semfocus-checkpoint"
@@ -97,6 +98,11 @@ def save_checkpoint(model, path, metadata: dict | None = None, half: bool = Fals
         if half and v.is_floating_point():
             v = v.to(torch.float16)
         tensors[k] = v.contiguous()
+    try:
+        check_tensors(tensors, path)
+    except CheckpointError:
+        raise SemFocusError(f"the model is broken (NaN or infinite weights): not saving it as "
+                            f"{path}.") from None
     header = {METADATA_KEY: json.dumps(meta, sort_keys=True)}
     atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=header))
     return Path(path)
@@ -122,14 +128,11 @@ def read_metadata(path) -> dict:
         meta = json.loads(header[METADATA_KEY])
     except json.JSONDecodeError:
         raise CheckpointError(f"checkpoint {path} has damaged metadata (not valid JSON).") from None
+    if not isinstance(meta, dict):
+        check_metadata(meta, path, ())  # the sentence for a header that is not an object
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path} is not a napari-semfocus model (format {meta.get('format')!r}).")
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint {path} has format version {meta['format_version']}, newer than this "
-            f"napari-semfocus reads ({FORMAT_VERSION}); please upgrade."
-        )
-    return meta
+    return check_metadata(meta, path)
 
 
 def load_checkpoint(path, expected_backbone: str | None = None):
@@ -137,14 +140,12 @@ def load_checkpoint(path, expected_backbone: str | None = None):
     ``(FocusNet, metadata)``."""
     from safetensors.torch import load_file  # lazily, as the module docstring says
 
-    from .model import BACKBONES, FocusNet  # lazily: the model's module imports torch
+    from .model import FocusNet  # lazily: the model's module imports torch
 
     path = Path(path)
     meta = read_metadata(path)
-    arch = meta.get("architecture", {})
-    backbone = arch.get("backbone")
-    if backbone not in BACKBONES:
-        raise CheckpointError(f"checkpoint {path} names an unknown backbone {backbone!r}.")
+    arch = meta["architecture"]  # checked by read_metadata's schema
+    backbone = arch["backbone"]
     if expected_backbone is not None and backbone != expected_backbone:
         raise CheckpointError(
             f"checkpoint {path} holds a FocusNet-{backbone}, not the FocusNet-{expected_backbone} asked for."
@@ -156,6 +157,7 @@ def load_checkpoint(path, expected_backbone: str | None = None):
     except Exception as exc:
         raise CheckpointError(f"checkpoint {path} is damaged ({_short(exc)}).") from None
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    check_tensors(state, path)
     missing, unexpected, mismatched = _compare(model.state_dict(), state)
     if missing or unexpected or mismatched:
         detail = (missing + unexpected + mismatched)[:3]

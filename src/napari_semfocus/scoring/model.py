@@ -14,16 +14,9 @@ from torch import nn
 
 from ..errors import SemFocusError
 from ..scale import SCORE_MAX
+from .checkpoint_schema import BACKBONES
 from .llvm_guard import guard_triton_import
 
-BACKBONES = (
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "mobilenet_v3_small",
-    "mobilenet_v3_large",
-    "efficientnet_b0",
-)
 HEAD_HIDDEN = (256, 64)
 
 

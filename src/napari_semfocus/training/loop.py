@@ -149,6 +149,8 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
     meta["training"] = {**asdict(config), "train_frames": len(train_set),
                         "val_frames": 0 if val_set is None else len(val_set)}
 
+    if out_dir:
+        remove_stale_temporaries(out_dir)
     start_epoch, history, best = 0, [], math.inf
     if resume and out_dir and (out_dir / "last.safetensors").is_file():
         start_epoch, history, best = _resume(model, opt, out_dir, device)
@@ -178,6 +180,11 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
             idx = rng.integers(0, len(train_set), config.batch_size)
             tiles, mags, labels = sample_batch(train_set, idx, crop, rng, config.flips)
             loss = _step(model, opt, tiles, mags, labels, device, precision, config.loss)
+            if not math.isfinite(loss):
+                raise SemFocusError(
+                    f"training stopped: the loss became {loss} at epoch {epoch + 1}, step "
+                    f"{step + 1} (learning rate {lr:g} too high?); no model of this epoch was "
+                    f"saved.")
             losses.append(loss)
             yield BatchDone(epoch, step + 1, steps, loss)
         if not losses:
@@ -185,6 +192,9 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
         val = None if val_set is None else evaluate_rmse(model, val_set, device,
                                                          config.val_max_frames,
                                                          precision=config.precision)
+        if val is not None and not math.isfinite(val):
+            raise SemFocusError(f"training stopped: the validation RMSE became {val} at epoch "
+                                f"{epoch + 1}; no model of this epoch was saved.")
         is_best = val is None or val < best
         if is_best:
             best = val if val is not None else best
@@ -195,8 +205,10 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
         if out_dir:
             meta_epoch = {**meta, "history": history, "initial_val_rmse": initial,
                           "metrics": {"val_rmse": val, "best_val_rmse": None if best == math.inf else best}}
-            save_checkpoint(model, out_dir / "last.safetensors", meta_epoch)
+            # the optimiser state first, then the model: a run killed in between resumes
+            # from the model's own epoch (its history), never from a model behind its state
             _save_optimiser(opt, out_dir, epoch + 1, history, best)
+            save_checkpoint(model, out_dir / "last.safetensors", meta_epoch)
             if is_best:
                 save_checkpoint(model, best_path, meta_epoch)
         yield EpochDone(epoch + 1, config.epochs, record["train_loss"], val, is_best, record["seconds"])
@@ -204,6 +216,10 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
             break
     if best_state is not None:
         model.load_state_dict(best_state)
+    elif start_epoch and best_path is not None and best_path.is_file():
+        # resumed and no epoch beat the saved best: the result is that best, not the last model
+        model.load_state_dict(load_checkpoint(best_path)[0].state_dict())
+        best_state = {}  # the saved best is the result
     model.eval()
     yield Finished(best_path if (out_dir and best_state is not None) else None,
                    None if best == math.inf else best, initial, history, stopped)
@@ -257,7 +273,7 @@ def _save_optimiser(opt, out_dir: Path, epoch: int, history: list, best: float) 
 def _resume(model, opt, out_dir: Path, device):
     from safetensors.torch import load_file  # lazily, as the module docstring says
 
-    loaded, _ = load_checkpoint(out_dir / "last.safetensors")
+    loaded, last_meta = load_checkpoint(out_dir / "last.safetensors")
     model.load_state_dict(loaded.state_dict())
     path = out_dir / "last-optimiser.safetensors"
     with safe_open(str(path), framework="pt") as f:
@@ -269,4 +285,35 @@ def _resume(model, opt, out_dir: Path, device):
         state.setdefault(int(pid), {})[key] = val
     opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
     best = info["best"] if info["best"] is not None else math.inf
+    history = last_meta.get("history")
+    if isinstance(history, list) and len(history) < int(info["epoch"]):
+        # killed between the two writes: the model is an epoch behind; resume from the model
+        best = (last_meta.get("metrics") or {}).get("best_val_rmse")
+        return len(history), history, math.inf if best is None else float(best)
     return int(info["epoch"]), list(info["history"]), float(best)
+
+
+CHECKPOINT_NAMES = ("last.safetensors", "best.safetensors", "last-optimiser.safetensors")
+
+
+def remove_stale_temporaries(out_dir) -> list[Path]:
+    """Delete the hidden temporaries a killed run left in ``out_dir``
+    (:func:`~napari_semfocus.io.files.atomic_write` names them ``.NAME.XXXX.tmp``)."""
+    removed = []
+    for name in CHECKPOINT_NAMES:
+        for tmp in Path(out_dir).glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def check_out_dir(out_dir, resume: bool, overwrite: bool) -> None:
+    """Refuse an ``out_dir`` that is a file, or that holds checkpoints of an earlier run when
+    neither ``resume`` nor ``overwrite`` is given."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SemFocusError(f"--out {out_dir} is a file, not a folder.")
+    held = [n for n in CHECKPOINT_NAMES if (out_dir / n).exists()]
+    if held and not (resume or overwrite):
+        raise SemFocusError(f"--out {out_dir} already holds {held[0]} of an earlier run: pass "
+                            f"--resume to continue it or --overwrite to replace it.")

@@ -1,0 +1,118 @@
+"""Broken models are never saved or loaded as valid, and a training folder stays consistent
+(docs/reliability.md): non-finite loss stops training with no ``best`` written, ``best`` only
+ever holds the best validated model, NaN weights are refused on saving and loading, stale
+temporaries of a killed run are removed, and ``last`` never runs ahead of its optimiser state."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from napari_semfocus.errors import CheckpointError, SemFocusError
+from napari_semfocus.scoring.checkpoint import load_checkpoint, save_checkpoint
+from napari_semfocus.scoring.model import FocusNet
+from napari_semfocus.training import loop
+from napari_semfocus.training.data.labelled import LabelledSet
+from napari_semfocus.training.loop import EpochDone, Finished, TrainConfig, train
+
+
+def sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tiny_set(n=8):
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (96, 128)).astype(np.uint8) for _ in range(n)]
+    return LabelledSet(frames, np.linspace(0, 10, n), np.full(n, 5000.0), np.arange(n) % 4)
+
+
+def config(**kw):
+    base = dict(epochs=1, steps_per_epoch=2, batch_size=2, lr=1e-3, optimiser="adamw",
+                crop_hw=(64, 64), val_max_frames=4, device="cpu", precision="float32")
+    return TrainConfig(**{**base, **kw})
+
+
+def run(out, epochs=1, resume=False, **kw):
+    torch.manual_seed(0)
+    data = tiny_set()
+    model = FocusNet("mobilenet_v3_small")
+    return model, list(train(model, data, data.subset(np.arange(4)), config(epochs=epochs, **kw),
+                             out, resume=resume))
+
+
+def test_non_finite_loss_stops_training_and_writes_no_best(tmp_path):
+    with pytest.raises(SemFocusError, match=r"^training stopped: the loss became (nan|inf)"):
+        run(tmp_path, epochs=2, lr=1e9, steps_per_epoch=6)
+    assert not (tmp_path / "best.safetensors").exists()
+    assert not (tmp_path / "last.safetensors").exists()
+
+
+def test_a_model_with_nan_weights_is_not_saved(tmp_path):
+    model = FocusNet("mobilenet_v3_small")
+    with torch.no_grad():
+        next(model.parameters())[0] = float("nan")
+    path = tmp_path / "m.safetensors"
+    with pytest.raises(SemFocusError, match="the model is broken"):
+        save_checkpoint(model, path)
+    assert not path.exists() and not list(tmp_path.iterdir())
+
+
+def test_a_checkpoint_with_nan_weights_does_not_load(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    good = tmp_path / "good.safetensors"
+    save_checkpoint(FocusNet("mobilenet_v3_small"), good)
+    with safe_open(str(good), framework="pt") as f:
+        header = f.metadata()
+    tensors = load_file(str(good))
+    name = next(k for k, v in tensors.items() if v.is_floating_point())
+    tensors[name][...] = float("nan")
+    bad = tmp_path / "bad.safetensors"
+    save_file(tensors, str(bad), metadata=header)
+    with pytest.raises(CheckpointError, match=f"^checkpoint {bad} is broken: 1 of"):
+        load_checkpoint(bad)
+
+
+def test_resume_with_no_better_epoch_keeps_best_and_returns_it(tmp_path, monkeypatch):
+    run(tmp_path, epochs=1)
+    best = tmp_path / "best.safetensors"
+    before = sha(best)
+    best_model, best_meta = load_checkpoint(best)
+    monkeypatch.setattr(loop, "evaluate_rmse", lambda *a, **k: 99.0)  # every later epoch worse
+    model, updates = run(tmp_path, epochs=2, resume=True)
+    assert sha(best) == before
+    finished = updates[-1]
+    assert isinstance(finished, Finished)
+    assert finished.best_path == best
+    assert finished.best_val_rmse == pytest.approx(best_meta["metrics"]["best_val_rmse"])
+    for k, v in best_model.state_dict().items():  # the result is the best model, not the last
+        assert torch.equal(model.state_dict()[k].cpu(), v), k
+
+
+def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path):
+    stale = [tmp_path / ".best.safetensors.k1ll3d.tmp",
+             tmp_path / ".last-optimiser.safetensors.x.tmp"]
+    for p in stale:
+        p.write_bytes(b"half a model")
+    keep = tmp_path / ".notes.tmp"
+    keep.write_text("not ours")
+    run(tmp_path, epochs=1)
+    assert not any(p.exists() for p in stale) and keep.exists()
+    assert not list(tmp_path.glob(".*safetensors*.tmp"))
+
+
+def test_last_never_resumes_ahead_of_its_model(tmp_path):
+    """Killed between writing the optimiser state (epoch 2) and the model (still epoch 1):
+    resuming trains epoch 2 again instead of skipping it."""
+    run(tmp_path, epochs=1)
+    epoch1 = tmp_path / "epoch1.safetensors"
+    shutil.copy(tmp_path / "last.safetensors", epoch1)
+    run(tmp_path, epochs=2, resume=True)
+    shutil.copy(epoch1, tmp_path / "last.safetensors")  # the state is an epoch ahead
+    _, updates = run(tmp_path, epochs=2, resume=True)
+    assert [u.epoch for u in updates if isinstance(u, EpochDone)] == [2]
