@@ -213,3 +213,49 @@ def test_a_bad_checkpoint_header_is_one_sentence_naming_the_field(files, capsys,
     assert len(lines) == 1 and lines[0].startswith(f"semfocus score: error: checkpoint {bad} ")
     assert sentence in lines[0]
     assert {p: sha(p) for p in files.iterdir() if p.is_file()} == hashes
+
+
+# ---- one sentence where a traceback used to be ------------------------------------------------
+@pytest.fixture
+def odd_files(tmp_path):
+    rng = np.random.default_rng(1)
+    tifffile.imwrite(tmp_path / "strmag.tif", rng.integers(0, 255, (256, 320), dtype=np.uint8),
+                     metadata={"magnification": "abc"})
+    tifffile.imwrite(tmp_path / "two.tif", rng.integers(0, 255, (256, 320, 2), dtype=np.uint8))
+    (tmp_path / "latin.csv").write_bytes("path,magnification,label\nök.tif,5000,8\n"
+                                         .encode("latin-1"))
+    return tmp_path
+
+
+SENTENCES = [
+    (["score", "{d}/strmag.tif", "--device", "cpu"],
+     "semfocus score: error: {d}/strmag.tif (file metadata): magnification 'abc' is not a "
+     "positive number (for example 5000, 5k or 5,000x)."),
+    (["measure", "{d}/strmag.tif", "--measure", "tenengrad"],
+     "semfocus measure: error: {d}/strmag.tif (file metadata): magnification 'abc' is not a "
+     "positive number (for example 5000, 5k or 5,000x)."),
+    (["map", "{d}/strmag.tif", "--device", "cpu", "-o", "{d}/out.tif"],
+     "semfocus map: error: {d}/strmag.tif (file metadata): magnification 'abc' is not a "
+     "positive number (for example 5000, 5k or 5,000x)."),
+    (["score", "--manifest", "{d}/latin.csv"],
+     "semfocus score: error: manifest {d}/latin.csv is not UTF-8 text; save it as UTF-8 CSV."),
+    (["score", "{d}/two.tif", "--magnification", "5000", "--device", "cpu"],
+     "semfocus score: error: {d}/two.tif has shape (256, 320, 2): 2 channels is neither "
+     "greyscale nor RGB; give one channel or an RGB image."),
+    (["score", "{d}/two.tif", "--magnification", "nan"],
+     "semfocus score: error: Magnification 'nan' is not a positive number (for example 5000, "
+     "5k or 5,000x)."),
+    (["gate", "calibrate", "--manifest", "{d}/latin.csv", "--accept-score", "nan",
+      "-o", "{d}/g.json"],
+     "semfocus gate: error: --accept-score nan is not a number."),
+]
+
+
+@pytest.mark.parametrize("argv, sentence", SENTENCES, ids=[" ".join(s[0][:2]) for s in SENTENCES])
+def test_bad_input_is_exactly_one_sentence(odd_files, capsys, argv, sentence):
+    d = str(odd_files)
+    hashes = {p: sha(p) for p in odd_files.iterdir()}
+    code, out, err = run_cli([a.format(d=d) for a in argv], capsys)
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [sentence.format(d=d)]
+    assert {p: sha(p) for p in odd_files.iterdir()} == hashes

@@ -37,3 +37,12 @@ def test_scorer_errors(tiny_checkpoint, blur_series):
         scorer.score(frame, 5000, region="middle")
     with pytest.raises(SemFocusError, match="not available"):
         FocusScorer.from_checkpoint(tiny_checkpoint[0], device="cuda:7")
+
+
+@pytest.mark.parametrize("mag", ["abc", 1 + 2j, {"a": 1}, object()])
+def test_api_magnification_of_the_wrong_kind_is_one_sentence(untrained_checkpoint, mag):
+    scorer = FocusScorer.load(untrained_checkpoint, device="cpu")
+    frame = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    with pytest.raises(SemFocusError, match=r"magnification .* is not a positive number"):
+        scorer.score(frame, mag)
+    assert scorer.score(frame, "5k").shape == (1,)  # text as users write it

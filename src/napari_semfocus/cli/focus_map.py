@@ -63,7 +63,7 @@ def cmd_map(args) -> int:
                             f"{' '.join(map(str, tile))} / {args.stride}.")
     method = args.measure or MODEL_METHOD
     if method == MODEL_METHOD and mag is None:
-        mag = img.magnification
+        mag = parse_magnification(img.magnification, f"{args.path} (file metadata)")
     # a file: its name in messages, and the scorer's own sentence for a missing magnification
     image = ImageInput(str(args.path), frame, mag, img.databar_rows, is_rgb(frame),
                        str(args.path), from_layer=False, no_magnification="")

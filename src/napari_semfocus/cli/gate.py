@@ -81,6 +81,8 @@ def register(sub) -> None:
 # ---- calibrate ------------------------------------------------------------------------------
 def cmd_calibrate(args) -> int:
     check_target(args.precision)
+    if not np.isfinite(args.accept_score):
+        raise SemFocusError(f"--accept-score {args.accept_score} is not a number.")
     if args.hold_out is not None and not 0 < args.hold_out < 1:
         raise SemFocusError(f"--hold-out {args.hold_out} is not between 0 and 1.")
     settings = CalibrateSettings(

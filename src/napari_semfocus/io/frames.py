@@ -30,6 +30,9 @@ def as_frames(array, name: str = "image") -> np.ndarray:
         raise SemFocusError(f"{name} has data type {a.dtype}, not a greyscale or RGB image.")
     if is_rgb(a):
         a = a[..., :3].astype(np.float32) @ GREY_WEIGHTS
+    if a.ndim == 3 and a.shape[-1] == 2 and min(a.shape[:2]) >= 16:
+        raise SemFocusError(f"{name} has shape {a.shape}: 2 channels is neither greyscale nor "
+                            f"RGB; give one channel or an RGB image.")
     if a.ndim == 2:
         a = a[None]
     if a.ndim != 3:

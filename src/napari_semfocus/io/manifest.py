@@ -4,6 +4,7 @@ the manifest's folder (``semfocus score --manifest``, ``evaluate``, validation s
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,11 @@ def read_manifest(manifest, required=("path", "magnification")) -> list[dict]:
     manifest = Path(manifest)
     if not manifest.is_file():
         raise SemFocusError(f"manifest {manifest} does not exist.")
-    with open(manifest, newline="", encoding="utf-8-sig") as fh:
+    try:
+        text = manifest.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise SemFocusError(f"manifest {manifest} is not UTF-8 text; save it as UTF-8 CSV.") from None
+    with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:

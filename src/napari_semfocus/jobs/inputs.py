@@ -20,6 +20,7 @@ from ..errors import SemFocusError
 from ..io.frames import is_rgb, n_slices, stack_of
 from ..io.images import IMAGE_SUFFIXES, read_image
 from ..io.manifest import read_manifest
+from ..scale import parse_magnification
 
 LAYER_NO_MAGNIFICATION = ("layer '{name}' has no magnification in its metadata and the model "
                           "{model} needs one: type it into the Magnification field.")
@@ -83,7 +84,9 @@ class FileInput:
 
     def load(self) -> ImageInput:
         img = read_image(self.path)
-        mag = self.magnification if self.magnification is not None else img.magnification
+        mag = self.magnification
+        if mag is None:  # the file's metadata: text there is parsed, nonsense is one sentence
+            mag = parse_magnification(img.magnification, f"{self.name} (file metadata)")
         return ImageInput(self.name, img.data, mag, img.databar_rows, is_rgb(img.data),
                           str(self.path), from_layer=False, no_magnification=FILE_NO_MAGNIFICATION)
 

@@ -22,7 +22,12 @@ import numpy as np
 from ..errors import SemFocusError
 from ..io.frames import as_frames
 from ..progress import run_to_end
-from ..scale import check_magnifications, encode_magnification
+from ..scale import (
+    check_magnifications,
+    encode_magnification,
+    magnification_error,
+    parse_magnification,
+)
 from .aggregate import structure_weights, tile_structure, weighted_score
 from .checkpoint import load_checkpoint, model_file
 from .devices import autocast, describe_device, resolve_device, resolve_precision
@@ -124,7 +129,12 @@ class FocusScorer:
                     f"{name}: no magnification given, and the model {self.name} needs one."
                 )
             return None
-        mags = np.atleast_1d(np.asarray(magnification, dtype=np.float64))
+        if isinstance(magnification, str):  # text as users write it: 5000, 5k, 5,000x
+            magnification = parse_magnification(magnification, name, required=True)
+        try:
+            mags = np.atleast_1d(np.asarray(magnification, dtype=np.float64))
+        except (TypeError, ValueError):
+            raise magnification_error(magnification, name) from None
         if mags.size == 1:
             mags = np.repeat(mags, n)
         if mags.size != n:
