@@ -212,3 +212,30 @@ def test_gate_of_another_model_is_refused(gate_file):
         "not other.safetensors (cdcdcdcdcdcd) used now: calibrate a gate for this model or use "
         "the gate's model.")
     assert Gate.load(path, fingerprint=dict(MODEL)).threshold > 0
+
+
+def test_figures_come_from_scikit_learn_and_match_a_plain_count():
+    """precision, recall, weighted F1, the confusion counts and the curve are scikit-learn's
+    (issue 14, item 10), and still equal a count done here with numpy alone."""
+    import sklearn.metrics
+
+    from napari_semfocus.gate import calibrate as module
+
+    for name in ("precision_recall_curve", "precision_score", "recall_score", "f1_score",
+                 "confusion_matrix"):
+        assert getattr(module, name, None) is getattr(sklearn.metrics, name), name
+    scores, expert = synthetic(n=200, seed=5)
+    acceptable = expert >= 7
+    fig = figures_at(scores, acceptable, 7.5)
+    a = scores >= 7.5
+    tp, fp = int((a & acceptable).sum()), int((a & ~acceptable).sum())
+    fn, tn = int((~a & acceptable).sum()), int((~a & ~acceptable).sum())
+    assert (fig.confusion.tp, fig.confusion.fp, fig.confusion.fn, fig.confusion.tn) == (tp, fp, fn, tn)
+    assert fig.precision == pytest.approx(tp / (tp + fp))
+    assert fig.recall == pytest.approx(tp / (tp + fn))
+    f1_acc, f1_rej = 2 * tp / (2 * tp + fp + fn), 2 * tn / (2 * tn + fn + fp)
+    assert fig.f1_weighted == pytest.approx(((tp + fn) * f1_acc + (tn + fp) * f1_rej) / len(a))
+    curve = pr_curve(scores, acceptable)
+    k = int(np.argmin(np.abs(curve.thresholds - np.sort(scores)[150])))
+    assert curve.tp[k] == int(((scores >= curve.thresholds[k]) & acceptable).sum())
+    assert curve.fp[k] == int(((scores >= curve.thresholds[k]) & ~acceptable).sum())

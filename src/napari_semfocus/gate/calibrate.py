@@ -15,10 +15,12 @@ Definitions used everywhere (CLI, widget, docs):
   "acceptable" (expert score ``>= accept_score``, default 7, or an accept label).
 * Candidate thresholds are the distinct model scores of the calibration images. Among those whose
   precision is ``>= target``, the gate takes the one with the highest recall (the lowest such
-  threshold; on equal recall, the higher threshold). Its figures are counted directly on the
-  calibration images: precision = TP / (TP + FP), recall = TP / (TP + FN), and the weighted F1
-  over both classes (F1 of "accept" and of "reject", weighted by how many images truly belong to
-  each, as ``sklearn.metrics.f1_score(average="weighted")``).
+  threshold; on equal recall, the higher threshold). Its figures on the calibration images come
+  from scikit-learn: the curve from ``precision_recall_curve``, the counts from
+  ``confusion_matrix``, precision = TP / (TP + FP) and recall = TP / (TP + FN) from
+  ``precision_score`` / ``recall_score``, and the weighted F1 over both classes (F1 of "accept"
+  and of "reject", weighted by how many images truly belong to each) from
+  ``f1_score(average="weighted")``; the tests compare them with a direct count.
 * When no threshold reaches the target, :func:`calibrate` raises :class:`SemFocusError` naming
   the best precision that can be reached. With ``best_effort=True`` it returns the threshold of
   the highest precision reached instead (on equal precision, the highest recall), flagged
@@ -40,6 +42,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.metrics import (
+    confusion_matrix,
+    f1_score,
+    precision_recall_curve,
+    precision_score,
+    recall_score,
+)
 
 from ..errors import SemFocusError
 from .labels import DEFAULT_ACCEPT_SCORE, accept_from_expert_scores, accept_from_labels
@@ -50,18 +59,29 @@ DEFAULT_TARGET_PRECISION = 0.95
 # ---- counting --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Confusion:
-    """Counts at one threshold; positive = acceptable, predicted positive = accepted."""
+    """Counts at one threshold; positive = acceptable, predicted positive = accepted. Made by
+    :meth:`count`, which also keeps the decisions and the truth for the figures."""
 
     tp: int  # acceptable and accepted
     fp: int  # not acceptable but accepted (the costly error)
     fn: int  # acceptable but rejected
     tn: int  # not acceptable and rejected
+    accepted: tuple = field(default=(), compare=False, repr=False)
+    acceptable: tuple = field(default=(), compare=False, repr=False)
 
     @classmethod
     def count(cls, accepted, acceptable) -> Confusion:
         a, t = np.asarray(accepted, dtype=bool), np.asarray(acceptable, dtype=bool)
-        return cls(int(np.sum(a & t)), int(np.sum(a & ~t)), int(np.sum(~a & t)),
-                   int(np.sum(~a & ~t)))
+        tn, fp, fn, tp = (int(v) for v in confusion_matrix(t, a, labels=[False, True]).ravel())
+        return cls(tp, fp, fn, tn, tuple(a.tolist()), tuple(t.tolist()))
+
+    def _truth_and_decisions(self) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.acceptable) == self.n:
+            return np.asarray(self.acceptable, bool), np.asarray(self.accepted, bool)
+        # counts given directly: any arrays with these counts give the same figures
+        truth = np.repeat([True, False, True, False], [self.tp, self.fp, self.fn, self.tn])
+        decided = np.repeat([True, True, False, False], [self.tp, self.fp, self.fn, self.tn])
+        return truth, decided
 
     @property
     def n(self) -> int:
@@ -70,21 +90,26 @@ class Confusion:
     @property
     def precision(self) -> float | None:
         """TP / (TP + FP); ``None`` when nothing is accepted."""
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
+        if not self.tp + self.fp:
+            return None
+        return float(precision_score(*self._truth_and_decisions(), zero_division=0.0))
 
     @property
     def recall(self) -> float | None:
         """TP / (TP + FN); ``None`` when nothing is acceptable."""
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
+        if not self.tp + self.fn:
+            return None
+        return float(recall_score(*self._truth_and_decisions(), zero_division=0.0))
 
     @property
     def f1_weighted(self) -> float:
-        """F1 of each class weighted by its support (sklearn ``average="weighted"``; a class
-        whose F1 is undefined counts as 0, as sklearn's default)."""
-        f1_pos = _f1(self.tp, self.fp, self.fn)
-        f1_neg = _f1(self.tn, self.fn, self.fp)
-        pos, neg = self.tp + self.fn, self.tn + self.fp
-        return (pos * f1_pos + neg * f1_neg) / (pos + neg) if pos + neg else 0.0
+        """F1 of each class weighted by its support (``f1_score(average="weighted")``; a class
+        whose F1 is undefined counts as 0)."""
+        if not self.n:
+            return 0.0
+        truth, decided = self._truth_and_decisions()
+        return float(f1_score(truth, decided, average="weighted", labels=[False, True],
+                              zero_division=0.0))
 
     def as_dict(self) -> dict:
         return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn}
@@ -93,10 +118,6 @@ class Confusion:
         """[[TN, FP], [FN, TP]]: rows = truth (reject, accept), columns = decision, as
         ``sklearn.metrics.confusion_matrix(acceptable, accepted)``."""
         return np.array([[self.tn, self.fp], [self.fn, self.tp]])
-
-
-def _f1(tp: int, fp: int, fn: int) -> float:
-    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
 
 
 @dataclass(frozen=True)
@@ -157,19 +178,28 @@ class PRCurve:
 
 
 def pr_curve(scores, acceptable) -> PRCurve:
-    """Precision and recall of ``score >= t`` for every distinct score ``t``."""
+    """Precision and recall of ``score >= t`` for every distinct score ``t``
+    (``sklearn.metrics.precision_recall_curve``, highest threshold first, without its final
+    (recall 0, precision 1) point), with the counts behind them."""
     scores = scores_array(scores)
     acceptable = np.asarray(acceptable, dtype=bool)
     if acceptable.shape != scores.shape:
         raise SemFocusError(f"{len(scores)} scores but {len(acceptable)} labels.")
-    order = np.argsort(-scores, kind="stable")
-    s, t = scores[order], acceptable[order]
-    tp_cum, fp_cum = np.cumsum(t), np.cumsum(~t)
-    last = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]  # last index of each distinct score
-    tp, fp = tp_cum[last], fp_cum[last]
-    pos = int(t.sum())
-    recall = tp / pos if pos else np.zeros(len(tp))
-    return PRCurve(s[last].copy(), tp / (tp + fp), recall, tp, fp, pos, len(s))
+    pos = int(acceptable.sum())
+    sorted_scores = np.sort(scores)
+    if 0 < pos < len(scores):
+        precision, recall, thresholds = precision_recall_curve(acceptable, scores,
+                                                               drop_intermediate=False)
+        precision, recall, thresholds = precision[-2::-1], recall[-2::-1], thresholds[::-1]
+        n_accepted = len(scores) - np.searchsorted(sorted_scores, thresholds, side="left")
+        tp = np.rint(recall * pos).astype(int)
+    else:  # one class only (sklearn warns and divides by zero): all or no accepted are TPs
+        thresholds = np.unique(scores)[::-1]
+        n_accepted = len(scores) - np.searchsorted(sorted_scores, thresholds, side="left")
+        tp = n_accepted if pos else np.zeros(len(thresholds), dtype=int)
+        precision, recall = tp / n_accepted, (tp / pos if pos else np.zeros(len(tp)))
+    return PRCurve(thresholds.astype(np.float64), precision.astype(np.float64),
+                   recall.astype(np.float64), tp, n_accepted - tp, pos, len(scores))
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ fitted on.
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata, spearmanr
+from scipy.stats import spearmanr
 from sklearn.isotonic import IsotonicRegression
+from sklearn.metrics import roc_auc_score
 
 from ..gate.calibrate import format_figure
 from ..io.files import write_report as write_report_files
@@ -24,12 +25,13 @@ SHARP_MIN, BLURRED_MAX = 8.0, 5.5
 
 
 def auc(scores_pos, scores_neg) -> float | None:
-    """Area under the ROC curve (probability a positive outranks a negative; ties count half)."""
+    """Area under the ROC curve (probability a positive outranks a negative; ties count half),
+    by ``sklearn.metrics.roc_auc_score``; None without both classes."""
     pos, neg = np.asarray(scores_pos, float), np.asarray(scores_neg, float)
     if len(pos) == 0 or len(neg) == 0:
         return None
-    ranks = rankdata(np.concatenate([pos, neg]))
-    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+    truth = np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
+    return float(roc_auc_score(truth, np.concatenate([pos, neg])))
 
 
 def metrics(pred, label, mags, series) -> dict:
