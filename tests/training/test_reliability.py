@@ -116,3 +116,50 @@ def test_last_never_resumes_ahead_of_its_model(tmp_path):
     shutil.copy(epoch1, tmp_path / "last.safetensors")  # the state is an epoch ahead
     _, updates = run(tmp_path, epochs=2, resume=True)
     assert [u.epoch for u in updates if isinstance(u, EpochDone)] == [2]
+
+
+# ---- fine-tuning data that cannot validate: a warning from the core (CLI and widget) ----------
+def _stack_annotations(folder, scores):
+    """One TIFF stack (one image) with a slice per score, and its annotations CSV."""
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    stack = rng.integers(0, 255, (len(scores), 96, 128), dtype=np.uint8)
+    tifffile.imwrite(folder / "one.tif", stack)
+    lines = ["path,magnification,score,slice"]
+    lines += [f"one.tif,5000,{s:g},{k}" for k, s in enumerate(scores)]
+    (folder / "scores.csv").write_text("\n".join(lines) + "\n")
+    return folder / "scores.csv"
+
+
+def test_data_warnings_name_identical_scores_and_a_single_image(tmp_path):
+    from napari_semfocus.training.data.annotations import AnnotationTable
+    from napari_semfocus.training.finetune import data_warnings
+
+    same = AnnotationTable.load_csv(_stack_annotations(tmp_path, [7] * 8))
+    assert data_warnings(same, 0.25) == (
+        "all 8 annotations have the same score (7): the model cannot learn to tell sharp from "
+        "blurred from them.",
+        "all 8 annotations come from one image: there is no validation split (it is by image), "
+        "so the best model is not chosen on held-out images.")
+    spread = AnnotationTable.load_csv(_stack_annotations(tmp_path, range(8)))
+    assert data_warnings(spread, 0.25) == (data_warnings(same, 0.25)[1],)
+    assert data_warnings(spread, 0.0) == ()
+
+
+def test_cli_fine_tuning_on_data_that_cannot_validate_warns(tmp_path, capsys):
+    from napari_semfocus.cli.main import main
+
+    csv_path = _stack_annotations(tmp_path, [7] * 8)
+    code = main(["train", "--annotations", str(csv_path), "--init", "scratch", "--backbone",
+                 "mobilenet_v3_small", "--out", str(tmp_path / "run"), "--epochs", "1",
+                 "--steps-per-epoch", "1", "--batch-size", "2", "--crop", "64", "64",
+                 "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("semfocus train: warning:")]
+    assert warnings == [
+        "semfocus train: warning: all 8 annotations have the same score (7): the model cannot "
+        "learn to tell sharp from blurred from them.",
+        "semfocus train: warning: all 8 annotations come from one image: there is no validation "
+        "split (it is by image), so the best model is not chosen on held-out images."]

@@ -305,3 +305,16 @@ def test_opens_from_the_plugin_menu(make_napari_viewer):
     viewer = make_napari_viewer()
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-semfocus", "Fine-tune")
     assert isinstance(widget, FineTuneWidget)
+
+
+def test_data_that_cannot_validate_is_a_warning_notification(make_napari_viewer, monkeypatch):
+    from napari.utils import notifications
+
+    from napari_semfocus.training.finetune import Prepared
+
+    shown = []
+    monkeypatch.setattr(notifications, "show_warning", lambda msg, *a, **k: shown.append(msg))
+    widget = FineTuneWidget(make_napari_viewer())
+    widget._on_update(Prepared("scratch", "cpu", 8, 0, ("one",), (), 10,
+                               ("all 8 annotations come from one image: no validation.",)))
+    assert shown == ["All 8 annotations come from one image: no validation."]

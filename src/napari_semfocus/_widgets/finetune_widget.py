@@ -56,6 +56,7 @@ from .forms import (
     note_label,
     notify_error,
     notify_info,
+    notify_warning,
     row_widget,
     spin_box,
     with_tip,
@@ -265,6 +266,8 @@ class FineTuneWidget(WorkerMixin, QWidget):
                 f"Fine-tuning {update.parent} on {update.device_name}: {update.train_frames} "
                 f"training frames ({len(update.train_images)} images), {update.val_frames} "
                 f"validation frames ({len(update.val_images)} images). Validating…")
+            for warning in update.warnings:
+                notify_warning(warning[0].upper() + warning[1:])
         elif isinstance(update, Evaluated):
             self.plot.add_validation(0, update.val_rmse)
             before = "n/a" if update.val_rmse is None else f"{update.val_rmse:.3f}"

@@ -53,6 +53,11 @@ def notify_info(message: str) -> None:
     notifications.show_info(message)
 
 
+def notify_warning(message: str) -> None:
+    """A warning in napari's notifications (the work goes on)."""
+    notifications.show_warning(message)
+
+
 # ---- small Qt builders ---------------------------------------------------------------------
 def with_tip(widget, tip: str):
     """Set ``tip`` as the tooltip of ``widget`` and return the widget."""

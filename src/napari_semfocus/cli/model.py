@@ -187,6 +187,8 @@ def cmd_finetune(args) -> int:
                   f"{upd.train_frames} training frames ({len(upd.train_images)} images), "
                   f"{upd.val_frames} validation frames ({len(upd.val_images)} images), "
                   f"{upd.device_name}", file=sys.stderr)
+            for warning in upd.warnings:
+                print(f"semfocus train: warning: {warning}", file=sys.stderr)
         elif isinstance(upd, Evaluated):
             val = "n/a" if upd.val_rmse is None else f"{upd.val_rmse:.3f}"
             print(f"validation RMSE before fine-tuning: {val}", file=sys.stderr)

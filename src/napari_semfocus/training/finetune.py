@@ -43,6 +43,7 @@ class Prepared:
     train_images: tuple[str, ...]
     val_images: tuple[str, ...]
     steps_per_epoch: int
+    warnings: tuple[str, ...] = ()  # why the validation figures will mean little (see data_warnings)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,23 @@ def load_parent(init: str = "default", backbone: str = "resnet18", use_magnifica
     return model, info
 
 
+def data_warnings(annotations: AnnotationTable, val_fraction: float) -> tuple[str, ...]:
+    """Sentences for annotations that train but cannot validate: one score for every frame
+    (nothing to rank, an RMSE that says nothing), or every frame from one image (the validation
+    split is by image, so there is none). The CLI prints them; the widget shows them."""
+    out = []
+    scores = {float(r.score) for r in annotations.rows}
+    if len(annotations) >= 2 and len(scores) == 1:
+        out.append(f"all {len(annotations)} annotations have the same score "
+                   f"({scores.pop():g}): the model cannot learn to tell sharp from blurred "
+                   f"from them.")
+    if len(annotations.images()) < 2 and val_fraction > 0:
+        out.append(f"all {len(annotations)} annotations come from one image: there is no "
+                   f"validation split (it is by image), so the best model is not chosen on "
+                   f"held-out images.")
+    return tuple(out)
+
+
 def split(data, val_fraction: float, seed: int = 0):
     """(train, validation or None): by image; no validation below two images or fraction 0."""
     if val_fraction <= 0 or len(np.unique(data.groups)) < 2:
@@ -119,7 +137,7 @@ def finetune(annotations: AnnotationTable, config: TrainConfig, init: str = "def
     train_images = tuple(sorted(set(train_set.groups.tolist())))
     yield Prepared(parent["parent"] or "scratch", describe_device(device), len(train_set),
                    0 if val_set is None else len(val_set), train_images, val_images,
-                   int(config.steps_per_epoch))
+                   int(config.steps_per_epoch), data_warnings(annotations, val_fraction))
     before = None
     if val_set is not None:
         model.to(device)
