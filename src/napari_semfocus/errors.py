@@ -11,3 +11,7 @@ class CheckpointError(SemFocusError):
 
 class ImageReadError(SemFocusError):
     """An image file that cannot be read or holds no usable 2-D image data."""
+
+
+class SemFocusWarning(UserWarning):
+    """Work goes on, but the user should know (one sentence; the CLI prints it as a warning)."""

@@ -105,6 +105,9 @@ def check_magnifications(values, where: str | None = None) -> np.ndarray:
     return m
 
 
+MAG_ENCODABLE = (100.0, 1e6)  # magnifications outside are clipped by encode_magnification
+
+
 def encode_magnification(magnification):
     """Model input for magnification M: 100x -> 0, 1,000,000x -> 1, log scale, clipped."""
     m = check_magnifications(magnification)

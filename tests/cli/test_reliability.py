@@ -217,7 +217,8 @@ def test_a_bad_checkpoint_header_is_one_sentence_naming_the_field(files, capsys,
 
 # ---- one sentence where a traceback used to be ------------------------------------------------
 @pytest.fixture
-def odd_files(tmp_path):
+def odd_files(tmp_path, untrained_checkpoint):
+    shutil.copy(untrained_checkpoint, tmp_path / "m.safetensors")
     rng = np.random.default_rng(1)
     tifffile.imwrite(tmp_path / "strmag.tif", rng.integers(0, 255, (256, 320), dtype=np.uint8),
                      metadata={"magnification": "abc"})
@@ -228,18 +229,20 @@ def odd_files(tmp_path):
 
 
 SENTENCES = [
-    (["score", "{d}/strmag.tif", "--device", "cpu"],
+    (["score", "{d}/strmag.tif", "--device", "cpu", "--checkpoint", "{d}/m.safetensors"],
      "semfocus score: error: {d}/strmag.tif (file metadata): magnification 'abc' is not a "
      "positive number (for example 5000, 5k or 5,000x)."),
     (["measure", "{d}/strmag.tif", "--measure", "tenengrad"],
      "semfocus measure: error: {d}/strmag.tif (file metadata): magnification 'abc' is not a "
      "positive number (for example 5000, 5k or 5,000x)."),
-    (["map", "{d}/strmag.tif", "--device", "cpu", "-o", "{d}/out.tif"],
+    (["map", "{d}/strmag.tif", "--device", "cpu", "-o", "{d}/out.tif",
+      "--checkpoint", "{d}/m.safetensors"],
      "semfocus map: error: {d}/strmag.tif (file metadata): magnification 'abc' is not a "
      "positive number (for example 5000, 5k or 5,000x)."),
     (["score", "--manifest", "{d}/latin.csv"],
      "semfocus score: error: manifest {d}/latin.csv is not UTF-8 text; save it as UTF-8 CSV."),
-    (["score", "{d}/two.tif", "--magnification", "5000", "--device", "cpu"],
+    (["score", "{d}/two.tif", "--magnification", "5000", "--device", "cpu",
+      "--checkpoint", "{d}/m.safetensors"],
      "semfocus score: error: {d}/two.tif has shape (256, 320, 2): 2 channels is neither "
      "greyscale nor RGB; give one channel or an RGB image."),
     (["score", "{d}/two.tif", "--magnification", "nan"],
@@ -259,3 +262,22 @@ def test_bad_input_is_exactly_one_sentence(odd_files, capsys, argv, sentence):
     assert code == 2 and out == ""
     assert err.strip().splitlines() == [sentence.format(d=d)]
     assert {p: sha(p) for p in odd_files.iterdir()} == hashes
+
+
+# ---- wrong or silent results ------------------------------------------------------------------
+def test_duplicate_manifest_rows_are_refused_naming_the_row(files, capsys):
+    (files / "dup.csv").write_text("path,magnification\nimg.tif,5000\n./img.tif,8000\n")
+    code, out, err = run_cli(["score", "--manifest", files / "dup.csv", "--device", "cpu"], capsys)
+    assert code == 2 and out == ""
+    assert err.strip() == (f"semfocus score: error: manifest {files / 'dup.csv'} line 3 repeats "
+                           f"the image of line 2 ({files / 'img.tif'}); list each image once.")
+
+
+@pytest.mark.parametrize("mag, clipped", [("1e12", "1e+06"), ("1e-9", "100")])
+def test_a_magnification_outside_the_encodable_range_warns(files, capsys, mag, clipped):
+    code, out, err = run_cli(["score", files / "img.tif", "--magnification", mag,
+                              "--checkpoint", files / "m.safetensors", "--device", "cpu"], capsys)
+    assert code == 0, err
+    shown = f"{float(mag):g}"
+    assert (f"semfocus score: warning: {files / 'img.tif'}: magnification {shown} is outside the "
+            f"range the model encodes (100-1e+06x); it is scored as {clipped}x.") in err

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from .. import __version__
-from ..errors import SemFocusError
+from ..errors import SemFocusError, SemFocusWarning
 from . import focus_map, gate, model, score
 from .common import EXIT_BAD_INPUT, eprint
 from .guard import check_outputs
@@ -29,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    default_showwarning, warnings.showwarning = (warnings.showwarning,
+                                                 _warning_printer(args.command))
     try:
         check_outputs(args)  # before any work: outputs never overwrite inputs
         return int(args.func(args) or 0)
@@ -38,6 +41,21 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         eprint(f"semfocus {args.command}: interrupted.")
         return 130
+    finally:
+        warnings.showwarning = default_showwarning
+
+
+def _warning_printer(command: str):
+    """``warnings.showwarning`` for the CLI: a :class:`SemFocusWarning` as one line
+    ``semfocus COMMAND: warning: sentence``; other warnings as Python prints them."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, SemFocusWarning):
+            eprint(f"semfocus {command}: warning: {message}")
+        else:
+            default(message, category, filename, lineno, file, line)
+    return show
 
 
 if __name__ == "__main__":

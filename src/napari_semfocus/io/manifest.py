@@ -32,12 +32,17 @@ def read_manifest(manifest, required=("path", "magnification")) -> list[dict]:
                 f"manifest {manifest} lacks the column(s) {', '.join(missing)} "
                 f"(it needs {','.join(required)})."
             )
-        rows = []
+        rows, seen = [], {}
         for i, row in enumerate(reader, start=2):
             if not (row.get("path") or "").strip():
                 raise SemFocusError(f"manifest {manifest} line {i} has an empty path.")
             row = dict(row)
             row["path"] = str((manifest.parent / row["path"].strip()).resolve())
+            key = (row["path"], (row.get("slice") or row.get("index") or "").strip())
+            if key in seen:
+                raise SemFocusError(f"manifest {manifest} line {i} repeats the image of line "
+                                    f"{seen[key]} ({row['path']}); list each image once.")
+            seen[key] = i
             where = f"manifest {manifest} line {i}"
             if "magnification" in required:
                 row["magnification"] = parse_magnification(row.get("magnification"), where,

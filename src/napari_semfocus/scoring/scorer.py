@@ -14,15 +14,17 @@ importing this module (and the widgets) stays cheap.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import SemFocusError
+from ..errors import SemFocusError, SemFocusWarning
 from ..io.frames import as_frames
 from ..progress import run_to_end
 from ..scale import (
+    MAG_ENCODABLE,
     check_magnifications,
     encode_magnification,
     magnification_error,
@@ -140,6 +142,12 @@ class FocusScorer:
         if mags.size != n:
             raise SemFocusError(f"{name}: {mags.size} magnifications given for {n} frames.")
         check_magnifications(mags, name)
+        outside = mags[(mags < MAG_ENCODABLE[0]) | (mags > MAG_ENCODABLE[1])]
+        if self.needs_magnification and outside.size:
+            warnings.warn(SemFocusWarning(
+                f"{name}: magnification {outside[0]:g} is outside the range the model encodes "
+                f"({MAG_ENCODABLE[0]:g}-{MAG_ENCODABLE[1]:g}x); it is scored as "
+                f"{min(max(outside[0], MAG_ENCODABLE[0]), MAG_ENCODABLE[1]):g}x."), stacklevel=2)
         return np.asarray(encode_magnification(mags), dtype=np.float32)
 
     def predict(self, tiles: np.ndarray, encoded_mag: np.ndarray | None) -> np.ndarray:
