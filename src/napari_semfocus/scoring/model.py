@@ -15,7 +15,7 @@ from torch import nn
 from ..errors import SemFocusError
 from ..scale import SCORE_MAX
 from .checkpoint_schema import BACKBONES
-from .llvm_guard import guard_triton_import
+from .llvm_guard import triton_import_guarded
 
 HEAD_HIDDEN = (256, 64)
 
@@ -25,8 +25,8 @@ def build_trunk(backbone: str) -> tuple[nn.Module, int]:
     and the number of channels of its output feature map (stride 32)."""
     if backbone not in BACKBONES:
         raise SemFocusError(f"backbone {backbone!r} is not one of {', '.join(BACKBONES)}.")
-    guard_triton_import()  # torchvision pulls in triton: not beside a system LLVM (llvm_guard)
-    import torchvision.models as tvm  # lazily, after the guard
+    with triton_import_guarded():  # torchvision pulls in triton: beside a system LLVM, safely
+        import torchvision.models as tvm  # lazily, inside the guard (scoring/llvm_guard.py)
 
     net = getattr(tvm, backbone)(weights=None)
     if backbone.startswith("resnet"):
