@@ -166,3 +166,15 @@ def test_reader_says_why_it_leaves_a_file_and_does_so_quickly(tmp_path, caplog):
     assert "plain.tif" in text and "no SEM metadata" in text
     assert "notes.png" in text and "not a .tif" in text
     assert elapsed < 0.25  # tags only, the 32 MB of pixels are not read
+
+
+@pytest.mark.gui
+@needs_vendor_files
+def test_viewer_opens_a_tescan_file_with_the_plugin(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open(str(VENDOR_FILES / "tescan_example_sem1.tif"), plugin="napari-semfocus")
+    image = viewer.layers["tescan_example_sem1"]
+    assert image.metadata["magnification"] == pytest.approx(108.08)
+    assert tuple(image.scale) == pytest.approx((2.5012, 2.5012))
+    bar = [layer for layer in viewer.layers if type(layer).__name__ == "Shapes"]
+    assert len(bar) == 1 and bar[0].metadata["rows"] == 120
