@@ -46,3 +46,15 @@ def test_api_magnification_of_the_wrong_kind_is_one_sentence(untrained_checkpoin
     with pytest.raises(SemFocusError, match=r"magnification .* is not a positive number"):
         scorer.score(frame, mag)
     assert scorer.score(frame, "5k").shape == (1,)  # text as users write it
+
+
+@pytest.mark.parametrize("kw", [dict(tile=(240,)), dict(tile=(240, 320, 5)), dict(tile="ab"),
+                                dict(tile=(240.5, 320)), dict(stride=(5,)), dict(tile=7)])
+def test_focus_map_tile_and_stride_of_the_wrong_shape_are_one_sentence(untrained_checkpoint, kw):
+    scorer = FocusScorer.load(untrained_checkpoint, device="cpu")
+    frame = np.random.default_rng(0).random((256, 320)).astype(np.float32)
+    what = next(iter(kw))
+    with pytest.raises(SemFocusError, match=rf"^{what} .* is not a \(height, width\) pair of whole "
+                                            r"numbers of pixels\.$"):
+        scorer.focus_map(frame, 5000, **kw)
+    assert scorer.focus_map(frame, 5000, tile=[64, 64], stride=np.array([32, 32])).scores.size

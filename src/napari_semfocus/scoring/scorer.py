@@ -118,7 +118,10 @@ class FocusScorer:
                   exclude_bottom_rows: int = 0, batch_size: int = 32,
                   name: str = "image") -> FocusMap:
         """Focus score per tile of a 2-D frame on a regular grid (default stride: half a tile):
-        a :class:`~.focus_map.FocusMap`. :func:`.focus_map.focus_map` is the generator form."""
+        a :class:`~.focus_map.FocusMap`. :func:`.focus_map.focus_map` is the generator form.
+        ``tile`` and ``stride`` are (height, width) pairs of whole numbers (else one sentence)."""
+        tile = pixel_pair(tile, "tile")
+        stride = None if stride is None else pixel_pair(stride, "stride")
         return run_to_end(focus_map(self, image, magnification, tile, stride, mode,
                                     exclude_bottom_rows, batch_size=batch_size, name=name))
 
@@ -200,3 +203,18 @@ def _batches(frames: np.ndarray, windows: Sequence[Window], batch_size: int):
                 ids, tiles = [], []
     if tiles:
         yield np.asarray(ids), np.stack(tiles)
+
+
+def pixel_pair(value, what: str) -> tuple[int, int]:
+    """``value`` as (height, width) whole numbers; :class:`SemFocusError` naming ``what`` for
+    anything else (one number, three, text, fractions)."""
+    try:
+        pair = tuple(value)
+        ok = len(pair) == 2 and all(float(v) == int(v) and not isinstance(v, bool | str)
+                                    for v in pair)
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise SemFocusError(f"{what} {value!r} is not a (height, width) pair of whole numbers "
+                            f"of pixels.")
+    return int(pair[0]), int(pair[1])
