@@ -281,3 +281,18 @@ def test_a_magnification_outside_the_encodable_range_warns(files, capsys, mag, c
     shown = f"{float(mag):g}"
     assert (f"semfocus score: warning: {files / 'img.tif'}: magnification {shown} is outside the "
             f"range the model encodes (100-1e+06x); it is scored as {clipped}x.") in err
+
+
+def test_a_16_by_16_frame_is_mapped_as_it_is_scored(files, capsys):
+    small = files / "small.tif"
+    tifffile.imwrite(small, np.random.default_rng(2).integers(0, 255, (16, 16), dtype=np.uint8))
+    ckpt = files / "m.safetensors"
+    code, out, err = run_cli(["score", small, "--magnification", "5000", "--checkpoint", ckpt,
+                              "--device", "cpu"], capsys)
+    assert code == 0, err
+    score = float(out.strip().splitlines()[1].split(",")[-1])
+    code, _, err = run_cli(["map", small, "--magnification", "5000", "--checkpoint", ckpt,
+                            "--device", "cpu", "--csv", files / "small.csv"], capsys)
+    assert code == 0, err  # it used to say "the data bar covers the whole frame"
+    rows = (files / "small.csv").read_text().strip().splitlines()
+    assert len(rows) == 2 and float(rows[1].split(",")[4]) == pytest.approx(score, abs=1e-3)

@@ -235,7 +235,7 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None, mode
     frame = _as_frame(image, name)
     H0, W0 = frame.shape
     rows_off = int(exclude_bottom_rows or 0)
-    if rows_off >= H0 - 16:
+    if rows_off and rows_off >= H0 - 16:
         raise SemFocusError(f"{name}: the data bar covers the whole frame.")
     frame = frame[: H0 - rows_off]
     H, W = frame.shape
