@@ -40,7 +40,7 @@ RULES = ("mean", "contrast", "structure")
 def tile_scores(scorer, frame):
     norm = normalise(frame.astype(np.float32))
     tiles = np.stack([w.cut(norm) for w in region_windows(norm.shape)])
-    enc = scorer._encoded_magnifications(MAG, len(tiles), "frame")
+    enc = scorer.encode_magnifications(MAG, len(tiles), "frame")
     return scorer.predict(tiles, enc), tiles, norm
 
 

@@ -27,7 +27,7 @@ FORMAT = "napari-semfocus-checkpoint"
 FORMAT_VERSION = 1
 METADATA_KEY = "semfocus"
 MAGNIFICATION_ENCODING = "clip((log10(M) - 2) / 4, 0, 1)"
-DEFAULT_MODEL_NAME = "focusnet-resnet18-v3.safetensors"
+DEFAULT_MODEL_NAME = "focusnet-resnet18-v4.safetensors"
 DEFAULT_MODEL_MISSING = ("the default focus model is not installed with napari-semfocus: use a "
                          "checkpoint file instead.")
 

@@ -42,10 +42,10 @@ def parse_candidate(name: str) -> tuple[str, bool]:
 
 
 def images_per_second(model, device: str = "cpu", batch: int = 32, batches: int = 3,
-                      tile_hw=(240, 320)) -> float:
+                      tile_hw=(240, 320), precision: str = "auto") -> float:
     """Scoring throughput of ``model`` through :class:`FocusScorer` (batch of random tiles,
     one warm-up batch, then ``batches`` timed ones)."""
-    scorer = FocusScorer(model, device=device)
+    scorer = FocusScorer(model, device=device, precision=precision)
     tiles = np.random.default_rng(0).standard_normal((batch, *tile_hw)).astype(np.float32)
     mags = np.full(batch, 0.5, np.float32)
     scorer.predict(tiles, mags)
