@@ -62,3 +62,17 @@ def test_bf16_scores_agree_with_float32_on_real_frames(pool_image):
     fa = fp32.focus_map(frames[0], 5000).scores
     fb = bf16.focus_map(frames[0], 5000).scores
     assert np.nanmax(np.abs(fa - fb)) <= 0.1, np.nanmax(np.abs(fa - fb))
+
+
+def test_the_head_runs_in_float32_under_autocast():
+    from napari_semfocus.scoring.model import FocusNet
+
+    torch.manual_seed(0)
+    model = FocusNet("resnet18").eval()
+    feats, m = torch.randn(64, model.feature_dim), torch.rand(64)
+    with torch.no_grad():
+        plain = model.score_features(feats, m)
+        with devices.autocast(CPU, "bf16"):
+            cast = model.score_features(feats, m)
+    assert cast.dtype == torch.float32
+    assert torch.equal(cast, plain)  # not rounded to the bf16 grid

@@ -84,8 +84,15 @@ class FocusNet(nn.Module):
         return self.pool(self.trunk(x)).flatten(1)
 
     def score_features(self, feats: torch.Tensor, m: torch.Tensor | None) -> torch.Tensor:
-        """Head on pooled features (B, C) and encoded magnifications (B,) -> scores (B,)."""
-        feats = feats.float()
+        """Head on pooled features (B, C) and encoded magnifications (B,) -> scores (B,).
+        The head (0.2 M multiply-adds) always runs in float32, also under a bf16/fp16 autocast,
+        so scores are not rounded to the half-precision grid (~0.03 points near 10)."""
+        if feats.device.type not in ("cpu", "cuda"):
+            return self._head_scores(feats.float(), m)
+        with torch.autocast(feats.device.type, enabled=False):
+            return self._head_scores(feats.float(), m)
+
+    def _head_scores(self, feats: torch.Tensor, m: torch.Tensor | None) -> torch.Tensor:
         if self.use_magnification:
             if m is None:
                 raise SemFocusError("this model needs a magnification for every image.")
