@@ -26,6 +26,7 @@ import time
 import cv2
 import numpy as np
 
+from napari_semfocus.progress import run_to_end
 from napari_semfocus.scale import label_for_added_blur
 from napari_semfocus.scoring import aggregate
 from napari_semfocus.scoring.preprocess import normalise, region_windows
@@ -37,20 +38,17 @@ H, W, MAG = 720, 960, 5000.0
 RULES = ("mean", "contrast", "structure")
 
 
-def tile_scores(scorer, frame):
+def aggregate_all(scorer, frame) -> dict:
+    """The frame's score by each rule, from one pass of the model over its tiles."""
+    scores, weights = run_to_end(scorer.tiles_iter(frame, MAG))
+    scores, weights = scores[0], weights[0]
     norm = normalise(frame.astype(np.float32))
-    tiles = np.stack([w.cut(norm) for w in region_windows(norm.shape)])
-    enc = scorer.encode_magnifications(MAG, len(tiles), "frame")
-    return scorer.predict(tiles, enc), tiles, norm
-
-
-def aggregate_all(scores, tiles, norm) -> dict:
     ref = 0.5 * float(norm.std())
-    contrast = np.array([min(1.0, float(t.std()) / ref) if ref > 0 else 0.0 for t in tiles])
-    struct = aggregate.structure_weights([aggregate.tile_structure(t) for t in tiles])
+    contrast = np.array([min(1.0, float(w.cut(norm).std()) / ref) if ref > 0 else 0.0
+                         for w in region_windows(norm.shape)])
     return {"mean": float(scores.mean()),
             "contrast": aggregate.weighted_score(scores, contrast + 1e-6),
-            "structure": aggregate.weighted_score(scores, struct)}
+            "structure": aggregate.weighted_score(scores, weights)}
 
 
 def noisy(img, rng):
@@ -76,7 +74,7 @@ def run(scorer, n: int, seed: int) -> dict:
         label = label_for_added_blur(sigma)
         # sparse scene
         img = 0.1 + 0.8 * scenes.render_scene("sparse", (H, W), rng)
-        agg = aggregate_all(*tile_scores(scorer, noisy(blur(img, sigma), rng)))
+        agg = aggregate_all(scorer, noisy(blur(img, sigma), rng))
         for r in RULES:
             errs["sparse"][r].append(agg[r] - label)
         # sample in one corner: reference = the corner alone
@@ -85,12 +83,12 @@ def run(scorer, n: int, seed: int) -> dict:
         frame[:240, :320] = 0.1 + 0.8 * scenes.render_scene(kind, (240, 320), rng)
         frame = noisy(blur(frame, sigma), rng)
         ref = scorer.score(frame[:240, :320], MAG)[0]
-        agg = aggregate_all(*tile_scores(scorer, frame))
+        agg = aggregate_all(scorer, frame)
         for r in RULES:
             errs["corner"][r].append(agg[r] - ref)
         # full frame of sample
         full = noisy(blur(0.1 + 0.8 * scenes.render_scene(kind, (H, W), rng), sigma), rng)
-        agg = aggregate_all(*tile_scores(scorer, full))
+        agg = aggregate_all(scorer, full)
         for r in RULES:
             errs["full"][r].append(agg[r] - label)
         # two halves, one blurred more
@@ -98,7 +96,7 @@ def run(scorer, n: int, seed: int) -> dict:
         half = np.concatenate([blur(base, sigma)[:, : W // 2], blur(base, sigma + 4)[:, W // 2 :]], 1)
         half = noisy(half, rng)
         a, b = scorer.score(half[:, : W // 2], MAG)[0], scorer.score(half[:, W // 2 :], MAG)[0]
-        agg = aggregate_all(*tile_scores(scorer, half))
+        agg = aggregate_all(scorer, half)
         for r in RULES:
             halves_between[r] += int(min(a, b) - 0.05 <= agg[r] <= max(a, b) + 0.05)
     out = {k: {r: {"rmse": float(np.sqrt(np.mean(np.square(v)))), "bias": float(np.mean(v))}

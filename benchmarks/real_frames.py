@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_semfocus import FocusScorer
+from napari_semfocus.io.frames import as_frames
 from napari_semfocus.io.images import read_image
 
 HERE = Path(__file__).resolve().parent
@@ -35,11 +36,7 @@ def read_rows(manifest=MANIFEST) -> list[dict]:
 def load_frame(row: dict, data_dir=DATA) -> np.ndarray:
     """The frame of a row (grey, data bar cut, cropped when the row says so)."""
     img = read_image(Path(data_dir) / row["path"])
-    frame = np.asarray(img.data)
-    if frame.ndim == 3 and frame.shape[-1] in (3, 4):
-        frame = frame[..., :3].mean(axis=-1)
-    elif frame.ndim == 3:
-        frame = frame[0]
+    frame = as_frames(img.data, row["path"])[0]
     frame = frame[: frame.shape[0] - int(img.databar_rows or 0)]
     if row.get("crop"):
         (y0, y1), (x0, x1) = (tuple(int(v) for v in part.split(":")) for part in row["crop"].split())

@@ -26,18 +26,13 @@ VENDOR_ZEISS = "Zeiss"
 def read_sem_metadata(tif, path=None) -> dict:
     """Metadata of an open ``tifffile.TiffFile`` (or ``{}`` when it has none); ``path``, the
     file's path, is where a JEOL or Hitachi ``.txt`` sidecar is looked for."""
-    try:
-        fei = tif.fei_metadata
-    except Exception:
-        fei = None
-    if fei:
-        return _from_fei(fei, tif.pages[0].shape)
-    try:
-        zeiss = tif.sem_metadata
-    except Exception:
-        zeiss = None
-    if zeiss:
-        return _from_zeiss(zeiss, tif.pages[0].shape)
+    for attribute, convert in (("fei_metadata", _from_fei), ("sem_metadata", _from_zeiss)):
+        try:
+            tags = getattr(tif, attribute)  # tifffile parses the vendor tag on access
+        except Exception:
+            tags = None
+        if tags:
+            return convert(tags, tif.pages[0].shape)
     for parse in (from_tescan, from_fibics):
         try:
             meta = parse(tif)

@@ -92,6 +92,15 @@ class FocusScorer:
         """Generator form of :meth:`score`: yields ``(tiles_done, tiles_total)`` after each batch
         (a caller can stop between batches) and returns the scores array. A frame's score is
         the structure-weighted mean of its tiles' scores (:mod:`.aggregate`)."""
+        tile_scores, weights = yield from self.tiles_iter(image, magnification, region,
+                                                          batch_size, exclude_bottom_rows, name)
+        return np.array([weighted_score(s, w) for s, w in zip(tile_scores, weights, strict=True)])
+
+    def tiles_iter(self, image, magnification=None, region: str = "whole", batch_size: int = 32,
+                   exclude_bottom_rows: int = 0, name: str = "image"
+                   ) -> Iterator[tuple[int, int]]:
+        """Like :meth:`score_iter`, but returns the parts of the scores: ``(tile scores, tile
+        weights)``, each (N frames, tiles per frame), tiles in :func:`region_windows` order."""
         frames = as_frames(image, name)
         if exclude_bottom_rows:
             if exclude_bottom_rows >= frames.shape[1] - 16:
@@ -99,8 +108,7 @@ class FocusScorer:
             frames = frames[:, : frames.shape[1] - int(exclude_bottom_rows)]
         mags = self.encode_magnifications(magnification, len(frames), name)
         windows = region_windows(frames.shape[1:], region, self.tile_hw)
-        per_frame = len(windows)
-        total = len(frames) * per_frame
+        total = len(frames) * len(windows)
         tile_scores = np.empty(total, dtype=np.float64)
         structure = np.empty(total, dtype=np.float64)
         done = 0
@@ -110,9 +118,9 @@ class FocusScorer:
             structure[done : done + len(tiles)] = [tile_structure(t) for t in tiles]
             done += len(tiles)
             yield done, total
-        tile_scores = tile_scores.reshape(len(frames), per_frame)
-        weights = [structure_weights(s) for s in structure.reshape(len(frames), per_frame)]
-        return np.array([weighted_score(s, w) for s, w in zip(tile_scores, weights, strict=True)])
+        shape = (len(frames), len(windows))
+        weights = np.stack([structure_weights(s) for s in structure.reshape(shape)])
+        return tile_scores.reshape(shape), weights
 
     def focus_map(self, image, magnification=None, tile=TILE_HW, stride=None, mode: str = "shared",
                   exclude_bottom_rows: int = 0, batch_size: int = 32,
