@@ -8,7 +8,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
 fi
-if ! .venv/bin/python -c "import napari_semfocus, torch, torchvision, napari, pytest, PyQt6" 2>/dev/null; then
+if ! .venv/bin/python -c "import napari_semfocus, torch, torchvision, napari, pytest, PyQt6, distributed" 2>/dev/null; then
   echo "setup: installing napari-semfocus and its dependencies into .venv (torch is large; this takes a while)" >&2
   .venv/bin/python -m pip install -q -e ".[testing]"
 else

@@ -38,7 +38,7 @@ def test_real_scores_calibrate_and_the_cli_agrees(labelled_folder, default_score
     assert_matches_direct_count(cal.figures, scores, acceptable, cal.threshold)
 
     gate_path, png = tmp_path / "gate.json", tmp_path / "pr.png"
-    code = main(["gate", "calibrate", "--manifest", str(root / "manifest.csv"), "--precision",
+    code = main(["gate", "calibrate", "--manifest", str(root / "manifest.csv"), "--target-precision",
                  "0.9", "--output", str(gate_path), "--plot", str(png), "--device", "cpu"])
     out, err = capsys.readouterr()
     assert code == 0, err
@@ -105,7 +105,7 @@ def test_cli_bad_inputs_exit_2_with_one_line(labelled_folder, tmp_path, capsys):
                            capsys)
     assert code == 2 and err.count("\n") == 1
     assert "not an accept/reject label" in err and str(m) in err
-    code, _, err = run_cli(["gate", "calibrate", "--manifest", m, "--precision", "1.2",
+    code, _, err = run_cli(["gate", "calibrate", "--manifest", m, "--target-precision", "1.2",
                             "--output", tmp_path / "g.json"], capsys)
     assert code == 2 and err == ("semfocus gate: error: target precision must be a number in "
                                  "(0, 1], got 1.2.\n")

@@ -37,7 +37,7 @@ def test_the_widget_job_and_the_cli_calibrate_the_same_gate_with_a_hold_out(labe
     assert result.check is not None and result.held_out is not None
 
     out = tmp_path / "gate.json"
-    code = main(["gate", "calibrate", "--manifest", str(manifest), "--precision", "0.9",
+    code = main(["gate", "calibrate", "--manifest", str(manifest), "--target-precision", "0.9",
                  "--hold-out", "0.5", "--seed", "1", "--best-effort", "--output", str(out),
                  "--device", "cpu"])
     assert code == 0, capsys.readouterr().err

@@ -1,6 +1,6 @@
 """``semfocus gate``: calibrate an acceptance gate on labelled images, and apply it.
 
-    semfocus gate calibrate --manifest CSV --precision 0.95 --output gate.json [--plot pr.png]
+    semfocus gate calibrate --manifest CSV --target-precision 0.95 --output gate.json [--plot pr.png]
     semfocus gate apply PATH... --gate gate.json [--output decisions.csv]
 
 Both are the jobs of the Acceptance gate widget (:mod:`napari_semfocus.jobs.gate`); images are
@@ -45,7 +45,7 @@ def register(sub) -> None:
     p.add_argument("--manifest", required=True,
                    help="CSV with path and the label column (magnification optional: else from "
                         "the file's metadata); paths relative to the manifest's folder")
-    p.add_argument("--precision", type=float, default=DEFAULT_TARGET_PRECISION,
+    p.add_argument("--target-precision", type=float, default=DEFAULT_TARGET_PRECISION,
                    help="target precision in (0, 1] (default 0.95)")
     p.add_argument("--output", "-o", required=True, help="gate file to write (JSON)")
     p.add_argument("--label-column", default="label",
@@ -80,13 +80,13 @@ def register(sub) -> None:
 
 # ---- calibrate ------------------------------------------------------------------------------
 def cmd_calibrate(args) -> int:
-    check_target(args.precision)
+    check_target(args.target_precision)
     if not np.isfinite(args.accept_score):
         raise SemFocusError(f"--accept-score {args.accept_score} is not a number.")
     if args.hold_out is not None and not 0 < args.hold_out < 1:
         raise SemFocusError(f"--hold-out {args.hold_out} is not between 0 and 1.")
     settings = CalibrateSettings(
-        args.manifest, args.precision, args.accept_score, args.label_column, args.group_column,
+        args.manifest, args.target_precision, args.accept_score, args.label_column, args.group_column,
         args.hold_out, args.seed, args.best_effort, args.checkpoint, args.device, args.region,
         args.batch_size)
     printer = progress_printer(lambda s: f"semfocus gate: {s.text}", every=50)

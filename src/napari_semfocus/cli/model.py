@@ -81,7 +81,7 @@ def register(sub) -> None:
     add_recipe_args(p)
     p.add_argument("--val-max-frames", type=int, default=None,
                    help="judge on a fixed random subset of the validation frames")
-    p.add_argument("--precision", type=float, default=0.95, help="gate target precision")
+    p.add_argument("--target-precision", type=float, default=0.95, help="gate target precision")
     p.add_argument("--accept-score", type=float, default=7.0, help="gate: acceptable when label >= this")
     p.add_argument("--retrain", action="store_true", help="train again even where OUT/<candidate> has a model")
     p.add_argument("--output", help="report path prefix: writes PREFIX.json and PREFIX.md")
@@ -223,7 +223,7 @@ def cmd_compare(args) -> int:
         parse_candidate(cand)  # fail before any training
     train_set, val_set = _dataset_sets(args.dataset, args.val_max_frames, args.seed)
     config = recipe_from_args(args, val_max_frames=None)
-    report = compare(args.candidates, train_set, val_set, config, args.out, args.precision,
+    report = compare(args.candidates, train_set, val_set, config, args.out, args.target_precision,
                      args.accept_score, reuse=not args.retrain,
                      log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(write_comparison(report, args.output))
