@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 
 from ..io.files import atomic_write, write_text
@@ -47,7 +48,9 @@ def write_overlay_png(frame, fmap: FocusMap, path, colormap: str = "magma",
     ax.set_ylim(h - 0.5, -0.5)
     ax.set_axis_off()
     label = "focus score (0-10)" if model_scale else f"{fmap.method} (larger = sharper)"
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label=label)
+    # the bar shows the colours at full opacity (drawn from ``im`` it would be at ``alpha``)
+    fig.colorbar(ScalarMappable(norm=im.norm, cmap=im.cmap), ax=ax, fraction=0.046, pad=0.02,
+                 label=label)
     ax.set_title(f"{Path(str(path)).stem}: {fmap.shape[0]} x {fmap.shape[1]} tiles of "
                  f"{fmap.tile_hw[0]} x {fmap.tile_hw[1]}, stride {fmap.stride_hw[0]} x "
                  f"{fmap.stride_hw[1]}, {fmap.mode if model_scale else fmap.method}", fontsize=9)
