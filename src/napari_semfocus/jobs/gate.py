@@ -64,6 +64,7 @@ class CalibrateSettings:
     device: str = "auto"
     region: str = "whole"
     batch_size: int = 32
+    precision: str = "auto"  # auto | float32 | bf16
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def calibrate_gate(settings: CalibrateSettings, cancel: threading.Event | None =
         acceptable, rule = labels_from_column(labels, s.accept_score, s.label_column)
     except SemFocusError as exc:
         raise SemFocusError(f"manifest {s.manifest}: {exc}") from None
-    scorer = yield from load_method(MODEL_METHOD, s.checkpoint, s.device)
+    scorer = yield from load_method(MODEL_METHOD, s.checkpoint, s.device, s.precision)
     result.model_name, result.device_name = scorer.name, scorer.device_name
     result.model = gate_model_record(scorer)
     yield model_status(scorer, f", {len(images)} images")
@@ -125,7 +126,8 @@ def calibrate_gate(settings: CalibrateSettings, cancel: threading.Event | None =
         if not f.path.is_file():
             raise SemFocusError(f"{f.name}: no such file.")
     run = yield from score_images(ScoreSettings(files, MODEL_METHOD, s.checkpoint, s.device,
-                                                s.region, s.batch_size), cancel, announce=False)
+                                                s.region, s.batch_size, s.precision), cancel,
+                                  announce=False)
     if run.cancelled:
         result.cancelled = True
         return result
@@ -181,6 +183,7 @@ class ApplySettings:
     checkpoint: str | None = None  # the gate's model (see gate.file.resolve_checkpoint)
     device: str = "auto"
     batch_size: int = 32
+    precision: str = "auto"  # auto | float32 | bf16
 
 
 @dataclass
@@ -226,9 +229,10 @@ def apply_gate(settings: ApplySettings, cancel: threading.Event | None = None
     fresh = iter(())
     if to_score:
         yield Status("loading the gate's focus model…")
-        s.gate.check_model(model_fingerprint(load_scorer(s.checkpoint, s.device)))
+        s.gate.check_model(model_fingerprint(load_scorer(s.checkpoint, s.device, s.precision)))
         run = yield from score_images(ScoreSettings(to_score, MODEL_METHOD, s.checkpoint, s.device,
-                                                    s.gate.region, s.batch_size), cancel)
+                                                    s.gate.region, s.batch_size, s.precision),
+                                      cancel)
         result.run, result.model_name, result.device_name = run, run.model_name, run.device_name
         if run.cancelled:
             result.cancelled = True

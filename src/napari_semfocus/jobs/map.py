@@ -32,6 +32,7 @@ class MapSettings:
     mode: str = "shared"
     tile_hw: tuple[int, int] = TILE_HW
     stride_hw: tuple[int, int] | None = None  # None: half a tile
+    precision: str = "auto"  # auto | float32 | bf16
 
 
 @dataclass
@@ -49,7 +50,8 @@ def map_image(settings: MapSettings, cancel: threading.Event | None = None
     result = MapResult(settings)
     image = settings.image
     data = image.frames()
-    scorer = yield from load_method(settings.method, settings.checkpoint, settings.device)
+    scorer = yield from load_method(settings.method, settings.checkpoint, settings.device,
+                                    settings.precision)
     result.model_name, result.device_name = method_names(settings.method, scorer)
     if scorer is not None:
         yield model_status(scorer)

@@ -24,7 +24,7 @@ from .inputs import ImageInput
 
 MODEL_METHOD = "model"
 CLASSICAL_DEVICE = "cpu (classical measure)"
-_SCORERS: dict = {}  # (checkpoint, device) -> FocusScorer; the last one used is kept
+_SCORERS: dict = {}  # (checkpoint, device, precision) -> FocusScorer; the last one used is kept
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class ScoreSettings:
     device: str = "auto"
     region: str = "whole"
     batch_size: int = 32
+    precision: str = "auto"  # auto | float32 | bf16 (scoring.devices.resolve_precision)
 
 
 @dataclass
@@ -70,11 +71,12 @@ class ScoreRun:
     cancelled: bool = False
 
 
-def load_scorer(checkpoint: str | None, device: str) -> FocusScorer:
-    """The default model or a checkpoint on ``device``, loaded once and reused."""
-    key = (checkpoint, device)
+def load_scorer(checkpoint: str | None, device: str, precision: str = "auto") -> FocusScorer:
+    """The default model or a checkpoint on ``device`` in ``precision``, loaded once per process
+    and reused."""
+    key = (checkpoint, device, precision)
     if key not in _SCORERS:
-        scorer = FocusScorer.load(checkpoint, device=device)
+        scorer = FocusScorer.load(checkpoint, device=device, precision=precision)
         _SCORERS.clear()
         _SCORERS[key] = scorer
     return _SCORERS[key]
@@ -86,13 +88,13 @@ def model_status(scorer: FocusScorer, text: str = "") -> Status:
                   scorer.name)
 
 
-def load_method(method: str, checkpoint: str | None, device: str
+def load_method(method: str, checkpoint: str | None, device: str, precision: str = "auto"
                 ) -> Generator[Status, None, FocusScorer | None]:
     """Yield the status of loading ``method``; return the :class:`FocusScorer` for the model,
     ``None`` for a classical measure. (Use with ``yield from`` inside a job.)"""
     if method == MODEL_METHOD:
         yield Status("loading the focus model…")
-        return load_scorer(checkpoint, device)
+        return load_scorer(checkpoint, device, precision)
     yield Status(f"classical measure {method}", CLASSICAL_DEVICE)
     return None
 
@@ -108,7 +110,8 @@ def score_images(settings: ScoreSettings, cancel: threading.Event | None = None,
     model's status (``announce``) comes once the first image is read and checked, so that a bad
     first input is the only message."""
     run = ScoreRun(settings=settings)
-    scorer = yield from load_method(settings.method, settings.checkpoint, settings.device)
+    scorer = yield from load_method(settings.method, settings.checkpoint, settings.device,
+                                    settings.precision)
     run.model_name, run.device_name = method_names(settings.method, scorer)
     if scorer is not None:
         run.model_sha256 = model_fingerprint(scorer)["sha256"]
