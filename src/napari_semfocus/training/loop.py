@@ -92,6 +92,7 @@ class Finished:
     initial_val_rmse: float | None
     history: list = field(default_factory=list)
     stopped: bool = False
+    kept_initial: bool = False  # no epoch beat the model as given (train's parent_val_rmse)
 
 
 def evaluate_rmse(model, data: LabelledSet, device, max_frames: int | None = None,
@@ -124,8 +125,13 @@ def predict_frames(model, data: LabelledSet, device, max_frames=None, batch_size
 
 def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: TrainConfig,
           out_dir=None, metadata: dict | None = None, resume: bool = False,
-          should_stop: Callable[[], bool] = lambda: False) -> Iterator:
-    """Train ``model`` in place; yields updates and ends with :class:`Finished`."""
+          should_stop: Callable[[], bool] = lambda: False,
+          parent_val_rmse: float | None = None) -> Iterator:
+    """Train ``model`` in place; yields updates and ends with :class:`Finished`.
+
+    ``parent_val_rmse`` (fine-tuning): the validation RMSE of ``model`` as given, measured by the
+    caller. It is epoch 0, the best to beat: only an epoch with a lower RMSE replaces it, and when
+    none does the model ends as it was given (``Finished.kept_initial``)."""
     import torch  # lazily, as the module docstring says
 
     device = resolve_device(config.device)
@@ -151,11 +157,14 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
 
     if out_dir:
         remove_stale_temporaries(out_dir)
+    parent_state = None if parent_val_rmse is None else _state_copy(model)
     start_epoch, history, best = 0, [], math.inf
     if resume and out_dir and (out_dir / "last.safetensors").is_file():
         start_epoch, history, best = _resume(model, opt, out_dir, device)
-    initial = None
-    if val_set is not None and start_epoch == 0:
+    elif parent_val_rmse is not None:
+        best = float(parent_val_rmse)
+    initial = parent_val_rmse
+    if initial is None and val_set is not None and start_epoch == 0:
         initial = evaluate_rmse(model, val_set, device, config.val_max_frames,
                                 precision=config.precision)
     best_path = out_dir / "best.safetensors" if out_dir else None
@@ -198,7 +207,7 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
         is_best = val is None or val < best
         if is_best:
             best = val if val is not None else best
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = _state_copy(model)
         record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_rmse": val,
                   "crop_hw": list(crop), "seconds": round(time.time() - t0, 1)}
         history.append(record)
@@ -220,9 +229,16 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
         # resumed and no epoch beat the saved best: the result is that best, not the last model
         model.load_state_dict(load_checkpoint(best_path)[0].state_dict())
         best_state = {}  # the saved best is the result
+    elif parent_state is not None:
+        model.load_state_dict(parent_state)  # no epoch beat the model as given: it is the result
     model.eval()
     yield Finished(best_path if (out_dir and best_state is not None) else None,
-                   None if best == math.inf else best, initial, history, stopped)
+                   None if best == math.inf else best, initial, history, stopped,
+                   kept_initial=parent_state is not None and best_state is None)
+
+
+def _state_copy(model) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def _step(model, opt, tiles, mags, labels, device, precision: str, loss_kind: str) -> float:
