@@ -1,5 +1,6 @@
 """What the ``semfocus`` commands share: messages on stderr, where output goes, the input and
-model options, and printing a job's progress."""
+model options (the arithmetic precision among them), the scale-out options, and printing a job's
+progress."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from ..io.images import expand_folders
 from ..jobs.inputs import FileInput, plan_files
 from ..progress import Progress, Status
 from ..scale import parse_magnification
-from ..scoring.devices import DEVICE_CHOICES
+from ..scoring import devices
+from ..scoring.devices import DEVICE_CHOICES, PRECISIONS
 from ..scoring.preprocess import REGIONS
 
 EXIT_BAD_INPUT = 2
@@ -49,12 +51,32 @@ def input_files(args, folders: bool = False) -> list[FileInput]:
 def add_model_args(p, checkpoint_help="model file (.safetensors); default: the shipped model",
                    region_help="whole image (mean over tiles, default) or the paper's 320x240 "
                                "centre crop") -> None:
-    """--checkpoint, --device, --batch-size and (unless ``region_help`` is None) --region."""
+    """--checkpoint, --device, --precision, --batch-size and (unless ``region_help`` is None)
+    --region."""
     p.add_argument("--checkpoint", help=checkpoint_help)
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    add_precision_arg(p)
     p.add_argument("--batch-size", type=int, default=32)
     if region_help is not None:
         p.add_argument("--region", default="whole", choices=REGIONS, help=region_help)
+
+
+def add_precision_arg(p) -> None:
+    """--precision auto|float32|bf16 (commands with their own --device call it directly)."""
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="arithmetic the model runs in: auto (bf16 on a CPU with bfloat16 units, "
+                        "fp16 on CUDA, else float32), float32, or bf16 (default auto)")
+
+
+def chosen_precision(args) -> str:
+    """``--precision``, except that bf16 asked for on a CPU without bfloat16 arithmetic runs in
+    float32, with one note on stderr (the core, asked directly, refuses it instead)."""
+    if (args.precision == "bf16" and not getattr(args, "scheduler", None)
+            and not devices.cpu_has_bf16() and devices.resolve_device(args.device).type == "cpu"):
+        eprint(f"semfocus {args.command}: note: this CPU has no bfloat16 arithmetic "
+               "(avx512_bf16 / amx_bf16), so --precision bf16 runs in float32.")
+        return "float32"
+    return args.precision
 
 
 def progress_printer(announce: Callable[[Status], str] | None = None, every: int | None = 1):

@@ -21,7 +21,7 @@ from ..scoring.focus_map import MODES
 from ..scoring.map_files import write_csv, write_overlay_png, write_tiff
 from ..scoring.measures import MEASURES
 from ..scoring.preprocess import TILE_HW
-from .common import eprint, progress_printer
+from .common import add_precision_arg, chosen_precision, eprint, progress_printer
 
 
 def register(sub) -> None:
@@ -34,6 +34,7 @@ def register(sub) -> None:
     p.add_argument("--measure", choices=sorted(MEASURES),
                    help="map a classical measure instead of the model")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    add_precision_arg(p)
     p.add_argument("--tile", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="tile height and width in pixels (default 240 320)")
     p.add_argument("--stride", type=int, nargs=2, metavar=("H", "W"), default=None,
@@ -68,7 +69,7 @@ def cmd_map(args) -> int:
     image = ImageInput(str(args.path), frame, mag, img.databar_rows, is_rgb(frame),
                        str(args.path), from_layer=False, no_magnification="")
     settings = MapSettings(image, (), method, args.checkpoint, args.device, args.mode, tile,
-                           tuple(args.stride) if args.stride else None)
+                           tuple(args.stride) if args.stride else None, chosen_precision(args))
     fmap = run_to_end(map_image(settings), progress_printer(lambda s: f"semfocus: {s.text}", None)).fmap
     if args.output:
         write_tiff(fmap, args.output)

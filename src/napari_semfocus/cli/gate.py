@@ -29,6 +29,7 @@ from ..progress import run_to_end
 from .common import (
     add_inputs,
     add_model_args,
+    chosen_precision,
     eprint,
     input_files,
     progress_printer,
@@ -88,7 +89,7 @@ def cmd_calibrate(args) -> int:
     settings = CalibrateSettings(
         args.manifest, args.target_precision, args.accept_score, args.label_column, args.group_column,
         args.hold_out, args.seed, args.best_effort, args.checkpoint, args.device, args.region,
-        args.batch_size)
+        args.batch_size, chosen_precision(args))
     printer = progress_printer(lambda s: f"semfocus gate: {s.text}", every=50)
 
     def show(update) -> None:
@@ -130,7 +131,7 @@ def cmd_apply(args) -> int:
     checkpoint = resolve_checkpoint(gate, args.checkpoint)
     settings = ApplySettings(gate, tuple(plan), None,
                              None if checkpoint is None else str(checkpoint), args.device,
-                             args.batch_size)
+                             args.batch_size, chosen_precision(args))
     result = run_to_end(apply_gate(settings), progress_printer(
         lambda s: f"semfocus gate: model {s.model_name} on {s.device_name}, gate {args.gate}: "
                   f"accept when score >= {gate.threshold:.4f}"))

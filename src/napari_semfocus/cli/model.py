@@ -31,6 +31,7 @@ from ..training.loop import (
     check_out_dir,
     train,
 )
+from .common import add_precision_arg, chosen_precision
 
 
 def register(sub) -> None:
@@ -69,6 +70,7 @@ def register(sub) -> None:
     p.add_argument("--manifest", required=True, help="CSV with path,magnification,label[,series]")
     p.add_argument("--checkpoint", help="model file; default: the shipped model")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    add_precision_arg(p)
     p.add_argument("--no-classical", action="store_true", help="skip the classical measures")
     p.add_argument("--output", help="report path prefix: writes PREFIX.json and PREFIX.md")
     p.set_defaults(func=cmd_evaluate)
@@ -100,6 +102,7 @@ def add_recipe_args(p) -> None:
     p.add_argument("--small-crop", type=int, nargs=2, metavar=("H", "W"))
     p.add_argument("--small-crop-epochs", type=int, default=0)
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    add_precision_arg(p)
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -109,7 +112,7 @@ def recipe_from_args(args, **extra):
         epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
         lr=args.lr, optimiser=args.optimiser, warmup_steps=args.warmup_steps, crop_hw=args.crop,
         small_crop_hw=args.small_crop, small_crop_epochs=args.small_crop_epochs,
-        device=args.device, seed=args.seed, **extra)
+        device=args.device, precision=chosen_precision(args), seed=args.seed, **extra)
 
 
 def _dataset_sets(folder, val_max_frames=None, seed=0):
@@ -211,7 +214,8 @@ def cmd_finetune(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    scorer = FocusScorer.load(args.checkpoint, device=args.device)
+    scorer = FocusScorer.load(args.checkpoint, device=args.device,
+                              precision=chosen_precision(args))
     report = evaluate_manifest(scorer, args.manifest, classical=not args.no_classical)
     text = write_evaluation(report, args.output)
     print(text)

@@ -7,7 +7,14 @@ from ..io.tables import scores_csv
 from ..jobs.score import MODEL_METHOD, ScoreSettings, score_images, score_rows
 from ..progress import run_to_end
 from ..scoring.measures import MEASURES
-from .common import add_inputs, add_model_args, input_files, progress_printer, write_output
+from .common import (
+    add_inputs,
+    add_model_args,
+    chosen_precision,
+    input_files,
+    progress_printer,
+    write_output,
+)
 
 
 def register(sub) -> None:
@@ -25,7 +32,7 @@ def register(sub) -> None:
 
 def cmd_score(args) -> int:
     settings = ScoreSettings(tuple(input_files(args)), MODEL_METHOD, args.checkpoint, args.device,
-                             args.region, args.batch_size)
+                             args.region, args.batch_size, chosen_precision(args))
     run = run_to_end(score_images(settings), progress_printer(lambda s: f"semfocus: {s.text}"))
     write_output(scores_csv(score_rows(run.images)), args.output)
     return 0
