@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_semfocus._sample_data import load_sample
+from napari_semfocus.progress import run_to_end
 from napari_semfocus.scoring import aggregate
 from napari_semfocus.scoring.preprocess import normalise
 from napari_semfocus.training.data import degrade, scenes
@@ -77,3 +79,46 @@ def test_map_certainty_is_the_score_weight(default_scorer):
     fmap = default_scorer.focus_map(_corner_frame(), MAG, stride=(240, 320))
     assert fmap.shape == (2, 2)
     assert fmap.certainty[0, 0] == 1.0 and np.all(fmap.certainty.ravel()[1:] < 0.05), fmap.certainty
+
+
+# ---- the worst informative region --------------------------------------------------------------
+def test_worst_region_is_the_lowest_quarter_of_the_informative_tiles():
+    worst = aggregate.worst_region_score
+    # 8 informative tiles: the lowest 2 (a quarter); empty tiles (weight 0.001) never count
+    scores = [9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 4.0, 5.0, 0.5, 1.0]
+    weights = [1, 1, 1, 0.6, 1, 1, 1, 0.5, 0.001, 0.2]
+    assert worst(scores, weights) == pytest.approx(4.5)
+    # one odd tile among eight does not decide: it shares the quarter with the next lowest
+    assert worst([9.0] * 7 + [3.0], [1.0] * 8) == pytest.approx(6.0)
+    # a fractional last tile counts by its fraction: 6 tiles -> 1.5 tiles
+    assert worst([2.0, 8.0, 9.0, 9.0, 9.0, 9.0], [1.0] * 6) == pytest.approx((2 + 0.5 * 8) / 1.5)
+    # fewer than four informative tiles: the worst one
+    assert worst([7.0, 3.0, 9.0], [1.0, 1.0, 0.01]) == 3.0
+    # no informative tile (all at the floor): the whole score; NaN tiles are ignored
+    floor = aggregate.structure_weights([0.0, 0.0, 0.0])
+    assert worst([1.0, 2.0, 6.0], floor) == pytest.approx(3.0)
+    assert worst([np.nan, 8.0, 2.0, 8.0, 8.0], [1.0] * 5) == pytest.approx(2.0)
+
+
+def _whole_and_worst(scorer, name):
+    sample = load_sample(name)
+    tiles, weights = run_to_end(scorer.tiles_iter(sample.data, sample.magnification,
+                                                  exclude_bottom_rows=sample.databar_rows))
+    return (aggregate.weighted_score(tiles[0], weights[0]),
+            aggregate.worst_region_score(tiles[0], weights[0]))
+
+
+@needs_default_model
+def test_half_focused_sample_worst_region_is_its_blurred_half(default_scorer):
+    """The half-focused sample scores ~7.5 as a whole (a 7.35 gate accepts it); its blurred
+    half scores ~4.5 tile by tile, and the worst region says so."""
+    whole, worst = _whole_and_worst(default_scorer, "half_focused.tif")
+    assert whole > 7.0, whole
+    assert worst < 5.5 and worst < whole - 2.0, (whole, worst)
+
+
+@needs_default_model
+def test_uniformly_sharp_frame_worst_region_stays_near_the_whole(default_scorer):
+    whole, worst = _whole_and_worst(default_scorer, "sem_image.tif")
+    assert whole > 8.5, whole
+    assert whole - 0.5 < worst <= whole, (whole, worst)

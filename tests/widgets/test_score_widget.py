@@ -100,7 +100,12 @@ def check_focus_series_run(qtbot, viewer, widget, tmp_path, method: str, min_dro
     assert widget.table.rowCount() == len(scores)
     out = widget.export_csv(tmp_path / "scores.csv")
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
-    assert list(rows[0]) == ["path", "index", "magnification", "score"]
+    if res.worst_region is None:  # a classical measure: semfocus measure's columns
+        assert list(rows[0]) == ["path", "index", "magnification", "score"]
+    else:  # the model: semfocus score's
+        assert list(rows[0]) == ["path", "index", "magnification", "score", "worst_region"]
+        np.testing.assert_allclose([float(r["worst_region"]) for r in rows], res.worst_region,
+                                   atol=1e-4, rtol=1e-6)
     assert [int(r["index"]) for r in rows] == list(range(len(scores)))
     np.testing.assert_allclose([float(r["score"]) for r in rows], scores, atol=1e-4, rtol=1e-6)
     assert {float(r["magnification"]) for r in rows} == {layer.metadata["magnification"]}

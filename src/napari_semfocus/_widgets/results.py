@@ -11,11 +11,11 @@ from matplotlib.ticker import MaxNLocator
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
-from ..io.tables import ScoreRow, scores_csv
+from ..io.tables import MEASURE_COLUMNS, SCORE_COLUMNS, ScoreRow, scores_csv
 from ..jobs.score import ImageScores
 from .controls import ThemedPlot
 
-TABLE_HEADERS = ("Layer", "Slice", "Mag.", "Score")
+TABLE_HEADERS = ("Layer", "Slice", "Mag.", "Score", "Worst region")
 
 
 class NumberItem(QTableWidgetItem):
@@ -53,11 +53,15 @@ class SortableTable(QTableWidget):
 
 
 class ScoreTable(SortableTable):
-    """One row per (layer, slice): layer, slice, magnification, score. Click a header to sort."""
+    """One row per (layer, slice): layer, slice, magnification, score and the score of the
+    worst informative region (empty for a classical measure). Click a header to sort."""
 
     def __init__(self, parent=None):
         super().__init__(TABLE_HEADERS, stretch=0, min_height=140, parent=parent)
         self.horizontalHeaderItem(2).setToolTip("Magnification used for the score")
+        self.horizontalHeaderItem(4).setToolTip(
+            "Score of the worst informative region: the lowest-scoring quarter of the tiles "
+            "that show sample (a partly blurred frame scores low here)")
         self._results: list[ImageScores] = []
 
     def set_results(self, results: Sequence[ImageScores], score_format: str = "{:.2f}") -> None:
@@ -67,31 +71,40 @@ class ScoreTable(SortableTable):
         rows = [(r, i, s) for r in self._results for i, s in enumerate(r.scores)]
         self.setRowCount(len(rows))
         for row, (res, i, score) in enumerate(rows):
+            worst = None if res.worst_region is None else float(res.worst_region[i])
             self.setItem(row, 0, QTableWidgetItem(res.name))
             self.setItem(row, 1, NumberItem(i, str(i)))
             mag = res.magnification
             self.setItem(row, 2, NumberItem(mag, "" if mag is None else f"{mag:g}"))
             self.setItem(row, 3, NumberItem(score, score_format.format(score)))
+            self.setItem(row, 4, NumberItem(worst, "" if worst is None
+                                            else score_format.format(worst)))
         self.setSortingEnabled(True)
 
-    def rows(self) -> list[tuple[str, int, float | None, float]]:
-        """(layer, slice, magnification, score) in the order shown (after any sorting)."""
+    def rows(self) -> list[tuple[str, int, float | None, float, float | None]]:
+        """(layer, slice, magnification, score, worst region or None) in the order shown
+        (after any sorting)."""
         out = []
         for row in range(self.rowCount()):
             layer = self.item(row, 0).text()
             idx = int(self.item(row, 1).data(Qt.ItemDataRole.UserRole))
             mag = self.item(row, 2).data(Qt.ItemDataRole.UserRole)
             score = float(self.item(row, 3).data(Qt.ItemDataRole.UserRole))
-            out.append((layer, idx, None if mag == -np.inf else float(mag), score))
+            worst = float(self.item(row, 4).data(Qt.ItemDataRole.UserRole))
+            out.append((layer, idx, None if mag == -np.inf else float(mag), score,
+                        None if worst == -np.inf else worst))
         return out
 
     def csv_text(self) -> str:
-        """The table as CSV with the CLI's columns ``path,index,magnification,score``: ``path``
-        is the file the layer was read from, or the layer name for layers without a file."""
+        """The table as CSV with the CLI's columns: ``semfocus score``'s
+        (``path,index,magnification,score,worst_region``), or ``semfocus measure``'s for a
+        classical measure; ``path`` is the file the layer was read from, or the layer name for
+        layers without a file."""
         paths = {r.name: (r.path or r.name) for r in self._results}
-        rows = [ScoreRow(paths.get(layer, layer), idx, mag, score)
-                for layer, idx, mag, score in self.rows()]
-        return scores_csv(rows)
+        rows = [ScoreRow(paths.get(layer, layer), idx, mag, score, worst)
+                for layer, idx, mag, score, worst in self.rows()]
+        model = all(r.worst_region is not None for r in self._results)
+        return scores_csv(rows, SCORE_COLUMNS if model else MEASURE_COLUMNS)
 
 
 class FocusCurvePlot(ThemedPlot):

@@ -1,9 +1,10 @@
 """``semfocus score`` and ``semfocus measure``: one CSV row per 2-D image or stack slice
-(:func:`napari_semfocus.jobs.score.score_images`, as the Score focus widget)."""
+(:func:`napari_semfocus.jobs.score.score_images`, as the Score focus widget):
+``path,index,magnification,score,worst_region`` (a measure: without ``worst_region``)."""
 
 from __future__ import annotations
 
-from ..io.tables import scores_csv
+from ..io.tables import MEASURE_COLUMNS, scores_csv
 from ..jobs.score import MODEL_METHOD, ScoreSettings, score_images, score_rows
 from ..progress import run_to_end
 from ..scoring.measures import MEASURES
@@ -41,5 +42,5 @@ def cmd_score(args) -> int:
 def cmd_measure(args) -> int:
     settings = ScoreSettings(tuple(input_files(args)), method=args.measure)
     run = run_to_end(score_images(settings), progress_printer())
-    write_output(scores_csv(score_rows(run.images), value_name="score"), args.output)
+    write_output(scores_csv(score_rows(run.images), MEASURE_COLUMNS), args.output)
     return 0

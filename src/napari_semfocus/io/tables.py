@@ -1,6 +1,8 @@
 """The CSV tables of scores: what ``semfocus score`` / ``measure`` / ``gate`` write and what the
-widgets export, with the same columns everywhere (``path,index,magnification,score`` and, for
-gate decisions, ``accepted``)."""
+widgets export, with the same columns everywhere: ``path,index,magnification,score,worst_region``
+(``worst_region``: the frame's worst informative region,
+:func:`napari_semfocus.scoring.aggregate.worst_region_score`), and, for gate decisions,
+``accepted``. A classical measure has no regions: ``path,index,magnification,score``."""
 
 from __future__ import annotations
 
@@ -11,28 +13,37 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SCORE_COLUMNS = ("path", "index", "magnification", "score")
+SCORE_COLUMNS = ("path", "index", "magnification", "score", "worst_region")
+MEASURE_COLUMNS = SCORE_COLUMNS[:4]
 DECISION_COLUMNS = SCORE_COLUMNS + ("accepted",)
 
 
 @dataclass
 class ScoreRow:
     """One 2-D image or stack slice: its file (or layer name), slice index (0 for a 2-D image),
-    the magnification used and the score."""
+    the magnification used, the score and the score of its worst informative region (None for
+    a classical measure: an empty cell)."""
 
     path: str
     index: int
     magnification: float | None
     score: float
+    worst_region: float | None = None
 
     def as_csv(self) -> list[str]:
+        """The cells of :data:`SCORE_COLUMNS`."""
         mag = "" if self.magnification is None else f"{self.magnification:g}"
-        return [self.path, str(self.index), mag, f"{self.score:.4f}"]
+        worst = "" if self.worst_region is None else f"{self.worst_region:.4f}"
+        return [self.path, str(self.index), mag, f"{self.score:.4f}", worst]
 
 
-def slice_rows(path: str, scores, magnification: float | None) -> list[ScoreRow]:
-    """One row per slice of an image whose slices scored ``scores``."""
-    return [ScoreRow(path, i, magnification, float(s)) for i, s in enumerate(scores)]
+def slice_rows(path: str, scores, magnification: float | None, worst_region=None
+               ) -> list[ScoreRow]:
+    """One row per slice of an image whose slices scored ``scores`` (and, for the model,
+    ``worst_region``, one per slice)."""
+    worst = [None] * len(scores) if worst_region is None else [float(v) for v in worst_region]
+    return [ScoreRow(path, i, magnification, float(s), w)
+            for i, (s, w) in enumerate(zip(scores, worst, strict=True))]
 
 
 def csv_text(header: Iterable, rows: Iterable[Iterable]) -> str:
@@ -44,9 +55,10 @@ def csv_text(header: Iterable, rows: Iterable[Iterable]) -> str:
     return buf.getvalue()
 
 
-def scores_csv(rows: Iterable[ScoreRow], value_name: str = "score") -> str:
-    """``path,index,magnification,<value_name>``, one line per row."""
-    return csv_text(SCORE_COLUMNS[:3] + (value_name,), (r.as_csv() for r in rows))
+def scores_csv(rows: Iterable[ScoreRow], columns: tuple = SCORE_COLUMNS) -> str:
+    """``columns`` (:data:`SCORE_COLUMNS`, or :data:`MEASURE_COLUMNS` for a classical measure),
+    one line per row."""
+    return csv_text(columns, (r.as_csv()[: len(columns)] for r in rows))
 
 
 def decisions_csv(rows: Iterable[ScoreRow], accepted) -> str:

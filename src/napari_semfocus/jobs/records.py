@@ -20,12 +20,15 @@ GATE_KEY = "semfocus_gate"
 
 
 def scores_record(res: ImageScores, run: ScoreRun) -> dict:
-    """``metadata["semfocus"]`` of a scored image: scores, best slice, method, model (name and
-    SHA-256 of its file), scale, magnification, region, device, data-bar rows left out."""
+    """``metadata["semfocus"]`` of a scored image: scores, the worst informative region per
+    slice (None for a classical measure), best slice, method, model (name and SHA-256 of its
+    file), scale, magnification, region, device, data-bar rows left out."""
     method = run.settings.method
     model = method == MODEL_METHOD
     return {
         "scores": [float(v) for v in res.scores],
+        "worst_region": None if res.worst_region is None else [float(v) for v in
+                                                               res.worst_region],
         "best_index": res.best_index,
         "method": method,
         "model": run.model_name,

@@ -3,8 +3,9 @@ classical measure (``semfocus score`` / ``measure``, the Score focus widget, gat
 
 :func:`score_images` is a generator: it yields :class:`~napari_semfocus.progress.Status` and
 :class:`~napari_semfocus.progress.Progress` updates, stops between batches once ``cancel`` is
-set, and returns a :class:`ScoreRun`. All numbers come from ``FocusScorer.score_iter`` and
-``measures.measure``.
+set, and returns a :class:`ScoreRun`. All numbers come from ``FocusScorer.tiles_iter`` (the
+tile scores and weights, aggregated into the whole score and the worst informative region by
+:mod:`napari_semfocus.scoring.aggregate`) and ``measures.measure``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from ..io.tables import ScoreRow, slice_rows
 from ..progress import CANCELLED, Progress, Status, relay
+from ..scoring.aggregate import weighted_score, worst_region_score
 from ..scoring.checkpoint import model_fingerprint
 from ..scoring.measures import measure
 from ..scoring.scorer import FocusScorer
@@ -42,13 +44,16 @@ class ScoreSettings:
 
 @dataclass
 class ImageScores:
-    """Scores of one image, one per slice (one for a 2-D image)."""
+    """Scores of one image, one per slice (one for a 2-D image): the whole score and, for the
+    model, the score of the worst informative region (``worst_region``; None for a classical
+    measure)."""
 
     name: str
     scores: np.ndarray
     magnification: float | None
     databar_rows: int
     path: str | None = None
+    worst_region: np.ndarray | None = None
 
     @property
     def best_index(self) -> int:
@@ -56,7 +61,7 @@ class ImageScores:
 
     def rows(self, path: str | None = None) -> list[ScoreRow]:
         """The CSV rows of this image; ``path`` column: ``path`` (default: the name)."""
-        return slice_rows(path or self.name, self.scores, self.magnification)
+        return slice_rows(path or self.name, self.scores, self.magnification, self.worst_region)
 
 
 @dataclass
@@ -123,17 +128,18 @@ def score_images(settings: ScoreSettings, cancel: threading.Event | None = None,
             image.check_magnification(scorer)
             if k == 0 and announce:
                 yield model_status(scorer)
-            steps = scorer.score_iter(data, image.magnification, region=settings.region,
-                                      batch_size=settings.batch_size,
-                                      exclude_bottom_rows=image.databar_rows, name=image.label)
+            steps = _model_steps(scorer.tiles_iter(
+                data, image.magnification, region=settings.region, batch_size=settings.batch_size,
+                exclude_bottom_rows=image.databar_rows, name=image.label))
         else:
             steps = _measure_steps(image, data, settings.method)
         value = yield from relay(steps, cancel, image.name, k, n)
         if value is CANCELLED:
             run.cancelled = True
             return run
-        run.images.append(ImageScores(image.name, np.asarray(value, dtype=np.float64),
-                                      image.magnification, image.databar_rows, image.path))
+        scores, worst = value
+        run.images.append(ImageScores(image.name, scores, image.magnification,
+                                      image.databar_rows, image.path, worst))
     return run
 
 
@@ -142,8 +148,17 @@ def score_rows(images: Sequence[ImageScores]) -> list[ScoreRow]:
     return [row for res in images for row in res.rows()]
 
 
+def _model_steps(tiles_steps):
+    """``FocusScorer.tiles_iter``'s steps, returning (whole scores, worst regions) per frame."""
+    tile_scores, weights = yield from tiles_steps
+    pairs = zip(tile_scores, weights, strict=True)
+    return np.array([(weighted_score(s, w), worst_region_score(s, w)) for s, w in pairs],
+                    dtype=np.float64).reshape(-1, 2).T
+
+
 def _measure_steps(image: ImageInput, data, method: str):
-    """Generator yielding (frames done, frames total), returning the measure of every frame."""
+    """Generator yielding (frames done, frames total), returning (the measure of every frame,
+    None: a measure has no regions)."""
     stack = data.ndim - (1 if image.rgb else 0) == 3
     frames = data if stack else data[None]
     out = np.empty(len(frames))
@@ -151,4 +166,4 @@ def _measure_steps(image: ImageInput, data, method: str):
         out[i] = measure(frame, method, exclude_bottom_rows=image.databar_rows,
                          label=image.label)[0]
         yield i + 1, len(frames)
-    return out
+    return out, None
