@@ -19,7 +19,7 @@ import tifffile
 from napari_semfocus._widgets.map_widget import FocusMapWidget
 from napari_semfocus.scoring.checkpoint import default_model_path
 
-from ..helpers import docked_viewer
+from ..helpers import docked_viewer, needs_default_model
 
 pytestmark = pytest.mark.gui
 
@@ -105,11 +105,87 @@ def test_model_map_in_viewer(map_viewer, qtbot, untrained_checkpoint, tmp_path, 
                     else tmp_path / "focus-map-untrained.png")
 
 
-def save_screenshot(qtbot, viewer, path: Path) -> None:
-    viewer.reset_view()
+def save_screenshot(qtbot, viewer, path: Path, reset: bool = True) -> None:
+    if reset:
+        viewer.reset_view()
     qtbot.wait(500)
     path.parent.mkdir(parents=True, exist_ok=True)
     image = np.asarray(viewer.screenshot(str(path), canvas_only=False, flash=False))
     assert path.is_file() and path.stat().st_size > 10_000
     rgb = image[..., :3].astype(float)
     assert rgb.std() > 20
+
+
+# ---- stacks: a map per slice, following the slider ----------------------------------------------
+SERIES = "SEM focus series"
+SCREENSHOT_STACK = "focus-map-stack.png"
+
+
+@pytest.fixture
+def series_map_viewer(make_napari_viewer):
+    return docked_viewer(make_napari_viewer, FocusMapWidget, "Focus map", ["focus_series"],
+                         (1400, 900))
+
+
+def shown_value(viewer, layer, world_yx) -> float:
+    """The value napari shows for ``layer`` at ``world_yx`` on the slice the slider shows."""
+    point = list(viewer.dims.point)
+    point[-2:] = world_yx
+    return float(layer.get_value(point, world=True))
+
+
+@pytest.mark.parametrize("method", ["brenner", pytest.param("model", marks=needs_default_model)])
+def test_stack_map_follows_the_slider(series_map_viewer, qtbot, screenshot_dir, tmp_path, method):
+    viewer, widget = series_map_viewer
+    src = viewer.layers[SERIES]
+    truth, n = src.metadata["in_focus_index"], src.data.shape[0]
+    before = np.array(src.data, copy=True)
+    widget.set_layer(SERIES)
+    widget.set_method(method)
+    viewer.dims.set_current_step(0, 0)  # the most blurred slice
+    fmap = run_map(qtbot, widget)
+
+    layer = viewer.layers[f"{SERIES} focus map"]
+    assert layer.data.shape == (n, *fmap.shape)  # one map per slice, on the slider's axis
+    np.testing.assert_allclose(layer.scale[0], src.scale[0])
+    meta = layer.metadata["semfocus_map"]
+    assert meta["mapped_slices"] == [[0]] and meta["slice_count"] == n
+    assert np.isfinite(layer.data[0]).all() and np.isnan(layer.data[1:]).all()
+    world = src.data_to_world((0, *(c[0] for c in fmap.tile_centres())))[-2:]
+    blurred = shown_value(viewer, layer, world)
+    assert blurred == pytest.approx(float(fmap.scores[0, 0]))
+
+    # the slider moves to the sharp slice: mapped on its own, and the shown map changes
+    assert widget.follow_check.isChecked()
+    viewer.dims.set_current_step(0, truth)
+    qtbot.waitUntil(lambda: [truth] in layer.metadata["semfocus_map"]["mapped_slices"]
+                    and not widget.is_running, timeout=TIMEOUT_MS)
+    sharp = shown_value(viewer, layer, world)
+    assert sharp == pytest.approx(float(layer.data[truth][0, 0]))
+    assert sharp > (1.5 * blurred if method == "brenner" else blurred + 2.0)
+    assert layer.metadata["semfocus_map"]["mapped_slices"] == [[0], [truth]]
+    save_screenshot(qtbot, viewer, screenshot_dir / SCREENSHOT_STACK, reset=False)
+
+    # without following, an unmapped slice stays transparent and the widget says so
+    widget.follow_check.setChecked(False)
+    viewer.dims.set_current_step(0, n - 1)
+    qtbot.wait(200)
+    assert not widget.is_running and np.isnan(layer.data[n - 1]).all()
+    assert "not mapped" in widget.status_label.text()
+
+    # Map all slices: the rest, with progress; the sharp slice maps highest
+    widget.map_all_slices()
+    assert widget.is_running
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=TIMEOUT_MS)
+    assert viewer.layers[f"{SERIES} focus map"] is layer  # updated in place
+    assert layer.metadata["semfocus_map"]["mapped_count"] == n
+    assert widget.last_run.settings.slices == tuple((i,) for i in range(n) if i not in (0, truth))
+    assert np.isfinite(layer.data).all()
+    means = np.nanmean(layer.data, axis=(1, 2))
+    assert abs(int(np.argmax(means)) - truth) <= 1 and means[truth] > means[0]
+    assert widget.progress_bar.value() == widget.progress_bar.maximum()
+    np.testing.assert_array_equal(layer.metadata["scores"], layer.data)
+    # the export is the shown slice's map
+    grid = tifffile.imread(widget.export_tiff(tmp_path / "m.tif"))
+    np.testing.assert_array_equal(grid, layer.data[n - 1])
+    np.testing.assert_array_equal(src.data, before)  # the source was only read

@@ -1,6 +1,7 @@
 """Qt pieces shared by the dock widgets: :class:`WorkerMixin` (the Run / Cancel controls, the
-progress bar and the worker thread behind them, the scrolled content) and :class:`ThemedPlot`
-(a matplotlib canvas in napari's dark or light colours)."""
+progress bar and the worker thread behind them, its mirror in napari's activity dock, the
+scrolled content) and :class:`ThemedPlot` (a matplotlib canvas in napari's dark or light
+colours)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from napari.qt.threading import thread_worker
+from napari.utils import cancelable_progress
 from qtpy.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QVBoxLayout
 
 from ..errors import SemFocusError
@@ -26,6 +28,28 @@ from .forms import (
     with_tip,
 )
 
+ACTIVITY_STEPS = 1000  # resolution of the progress shown in napari's activity dock
+
+
+class JobProgress(cancelable_progress):
+    """A run's entry in napari's activity dock; its cancel button calls ``on_cancel``."""
+
+    def __init__(self, desc: str, on_cancel: Callable[[], None]):
+        super().__init__(desc=desc, total=ACTIVITY_STEPS)
+        self.on_cancel = on_cancel
+
+    def cancel(self) -> None:
+        super().cancel()
+        self.on_cancel()
+
+    def show(self, fraction: float, text: str) -> None:
+        """Move to ``fraction`` (0..1) of the run and describe it with ``text``."""
+        n = int(round(ACTIVITY_STEPS * min(max(fraction, 0.0), 1.0)))
+        if n != self.n:
+            self.update(n - self.n)
+        if text and text != self.desc:
+            self.set_description(text)
+
 
 class WorkerMixin:
     """Run / cancel plumbing shared by the dock widgets (mix in before ``QWidget``), with the
@@ -37,16 +61,23 @@ class WorkerMixin:
     below. The job is a generator function ``job(settings, cancel)`` (one of
     :mod:`napari_semfocus.jobs`) yielding ``Status`` / ``Progress`` updates; it runs in a
     ``napari.qt.threading`` worker and stops between steps once the ``threading.Event`` is set.
+
+    Every run is also an entry in napari's activity dock (``activity``, a
+    :class:`JobProgress`): it follows the widget's progress bar and status line, whatever the
+    widget shows there, and its cancel button is the widget's Cancel.
     """
 
     #: the generator function run in the worker thread, ``job(settings, cancel)``
     worker_job: Callable
     #: start of the status line when the job raised something other than SemFocusError
     failure_text: str = "Failed"
+    #: how the activity dock names a run of this widget
+    activity_name: str = "SEM focus"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.worker = None
+        self.activity: JobProgress | None = None
         self._cancel = threading.Event()
 
     # -- construction (call from the widget's ``_build``) --
@@ -103,10 +134,15 @@ class WorkerMixin:
 
     def run(self) -> None:
         """Start the job in a worker thread (no-op while one is running)."""
+        self.start_with(self.snapshot_settings)
+
+    def start_with(self, make_settings: Callable[[], object]) -> None:
+        """Start the job on the settings ``make_settings()`` reads (on the UI thread); its
+        :class:`SemFocusError` is an error notification. No-op while a job runs."""
         if self.is_running:
             return
         try:
-            settings = self.snapshot_settings()
+            settings = make_settings()
         except SemFocusError as exc:
             notify_error(str(exc))
             return
@@ -115,14 +151,25 @@ class WorkerMixin:
         job = thread_worker(type(self).worker_job, start_thread=False, ignore_errors=True)
         self.worker = job(settings, self._cancel)
         self.worker.yielded.connect(self._on_update)
+        self.worker.yielded.connect(self._show_activity)  # after the widget's own slot
         self.worker.returned.connect(self._on_returned)
         self.worker.errored.connect(self._on_error)
         self.worker.finished.connect(self._on_finished)
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.progress_bar.setValue(0)
+        self.progress_bar.setValue(self.progress_bar.minimum())
         self.status_label.setText("Starting…")
+        self.activity = JobProgress(f"{self.activity_name}: starting", self.cancel)
         self.worker.start()
+
+    def _show_activity(self, _update=None) -> None:
+        """The activity dock's entry follows the progress bar and the status line."""
+        if self.activity is None:
+            return
+        bar = self.progress_bar
+        span = bar.maximum() - bar.minimum()
+        self.activity.show((bar.value() - bar.minimum()) / span if span > 0 else 0.0,
+                           f"{self.activity_name}: {self.status_label.text()}")
 
     def cancel(self) -> None:
         """Ask the running worker to stop after its current step."""
@@ -150,6 +197,9 @@ class WorkerMixin:
         self.worker = None
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
+        if self.activity is not None:
+            self.activity.close()
+            self.activity = None
 
     # -- exports --
     def save_text(self, path, text: str, caption: str, default: str, file_filter: str,

@@ -1,18 +1,25 @@
 """Focus map: the dock widget that maps focus tile by tile over an image layer.
 
 Thin over the core: its fields are read once into a
-:class:`~napari_semfocus.jobs.map.MapSettings` snapshot, :func:`~napari_semfocus.jobs.map.map_image`
-(``scoring.focus_map.focus_map``) runs in a ``napari.qt.threading`` worker with a progress bar
-and Cancel, and the :class:`~napari_semfocus.scoring.focus_map.FocusMap` becomes an Image layer
-over the source layer: ``scale``/``translate`` from ``FocusMap.napari_scale/napari_translate`` put
-each cell over its tile (also with a physical pixel size), contrast limits 0-10 for the model,
-a colour bar, the grid and the settings in ``layer.metadata``. napari's status bar shows the score
-under the mouse. For a stack, the slice shown in the viewer is mapped.
+:class:`~napari_semfocus.jobs.map.SliceMapSettings` snapshot,
+:func:`~napari_semfocus.jobs.map.map_slices` (``scoring.focus_map.focus_map`` per slice) runs in a
+``napari.qt.threading`` worker with progress (here and in napari's activity dock) and Cancel, and
+the maps become one Image layer over the source layer: ``scale``/``translate`` from
+``FocusMap.napari_scale/napari_translate`` put each cell over its tile (also with a physical
+pixel size), contrast limits 0-10 for the model, one labelled colour bar (:mod:`.colorbar`), the
+grid and the settings in ``layer.metadata``. napari's status bar shows the score under the mouse.
+
+Stacks: the map layer has the stack's slice axes, ``(N, rows, cols)``, so it follows the slider.
+**Map this slice** maps the shown slice, **Map all slices** the ones not mapped yet; with
+*Follow the slider* on, moving the slider to an unmapped slice maps it. Unmapped slices are NaN
+(transparent); ``metadata["semfocus_map"]["mapped_slices"]`` lists the mapped ones
+(:class:`~napari_semfocus.jobs.map.StackMap`).
 
 Public API (tests, scripts)::
 
     w = FocusMapWidget(viewer); w.set_layer("Half-focused frame"); w.set_method("brenner")
     w.run(); ...; w.map_layer_out; w.export_tiff("map.tif"); w.export_csv("map.csv")
+    w.map_all_slices(); w.follow_check.setChecked(True)
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from qtpy.QtWidgets import (
+    QCheckBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -31,11 +39,13 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import SemFocusError
-from ..jobs.map import MapResult, MapSettings, map_image
+from ..jobs.map import MapSettings, SliceMapResult, SliceMapSettings, StackMap, map_slices
 from ..jobs.score import MODEL_METHOD
 from ..progress import Progress
 from ..scale import parse_magnification
+from ..scoring.focus_map import FocusMap, finite_range
 from ..scoring.map_files import write_tiff
+from . import colorbar
 from .active_model import follow as follow_active_model
 from .controls import WorkerMixin
 from .forms import (
@@ -56,6 +66,7 @@ from .layers import (
     layer_array,
     layer_input,
     layer_magnification,
+    lead_shape,
     shown_slice,
 )
 
@@ -65,17 +76,23 @@ COLORMAPS = ("magma", "viridis", "inferno", "turbo", "plasma")
 class FocusMapWidget(WorkerMixin, QWidget):
     """Dock widget: a tile-wise focus map of one image layer, as an overlay Image layer."""
 
-    worker_job = staticmethod(map_image)
+    worker_job = staticmethod(map_slices)
     failure_text = "Focus map failed"
+    activity_name = "Focus map"
 
     def __init__(self, napari_viewer):
         super().__init__()
         self.viewer = napari_viewer
-        self.last_run: MapResult | None = None
+        self.last_run: SliceMapResult | None = None
         self.map_layer_out = None
+        # per source layer: (the settings the maps were made with, the slice maps)
+        self._stacks: dict[str, tuple[tuple, StackMap]] = {}
+        self._follow_pending = False
         self._build()
         self.refresh_layers()
         follow_active_model(self)  # "Use for scoring" in the Fine-tune widget
+        colorbar.follow(self.viewer)
+        self.viewer.dims.events.current_step.connect(self._on_slider)
 
     # ---- construction ----------------------------------------------------------------------
     def _build(self) -> None:
@@ -84,7 +101,8 @@ class FocusMapWidget(WorkerMixin, QWidget):
         form = QFormLayout()
         self.layer_combo = LayerCombo(self.viewer)
         form_row(form, "Image layer", self.layer_combo,
-                 "The layer to map; for a stack, the slice shown in the viewer is mapped.")
+                 "The layer to map (the plugin's own focus maps are not offered); for a stack, "
+                 "the slice shown in the viewer, or all slices.")
         self.magnification_edit = QLineEdit()
         form_row(form, "Magnification", self.magnification_edit,
                  "Instrument magnification, filled from the layer's metadata; edit to override.")
@@ -114,8 +132,19 @@ class FocusMapWidget(WorkerMixin, QWidget):
         form_row(form, "Opacity", self.opacity_spin, "Opacity of the focus-map layer.")
         col.addLayout(form)
 
-        self.add_run_controls(col, "Map focus", "Compute the focus map.",
-                               "Stop after the current window.")
+        self.add_run_controls(col, "Map this slice", (
+            "Map the image, or the slice of the stack the viewer shows."),
+            "Stop after the current window (slices already mapped are kept).")
+        stack_row = QHBoxLayout()
+        self.all_button = with_tip(QPushButton("Map all slices"), (
+            "Map every slice of the stack not mapped yet with these settings (progress below "
+            "and in napari's activity dock)."))
+        self.follow_check = with_tip(QCheckBox("Follow the slider"), (
+            "Once a stack has a map: when the slider shows a slice not mapped yet, map it."))
+        self.follow_check.setChecked(True)
+        stack_row.addWidget(self.all_button)
+        stack_row.addWidget(self.follow_check)
+        col.insertLayout(col.indexOf(self.progress_bar), stack_row)
         export = QHBoxLayout()
         self.tiff_button = with_tip(QPushButton("Export TIFF…"),
                                     "Save the score grid as a float32 TIFF (NaN: not scored).")
@@ -130,6 +159,7 @@ class FocusMapWidget(WorkerMixin, QWidget):
 
         self.tiff_button.clicked.connect(lambda: self.export_tiff())
         self.csv_button.clicked.connect(lambda: self.export_csv())
+        self.all_button.clicked.connect(lambda: self.map_all_slices())
         self.layer_combo.changed.connect(self._fill_magnification)
         self.method_combo.currentIndexChanged.connect(lambda _i: self._update_enabled())
         self.colormap_combo.currentTextChanged.connect(self._restyle)
@@ -140,6 +170,7 @@ class FocusMapWidget(WorkerMixin, QWidget):
         model = self.method_combo.currentData() == MODEL_METHOD
         self.checkpoint_edit.setEnabled(model)
         self.mode_combo.setEnabled(model)
+        self.all_button.setEnabled(bool(lead_shape(self.source_layer())) and not self.is_running)
 
     def _restyle(self, *_):
         layer = self.map_layer_out
@@ -155,6 +186,7 @@ class FocusMapWidget(WorkerMixin, QWidget):
         layer = self.source_layer()
         self.magnification_edit.setText(
             format_magnification(layer_magnification(layer)) if layer is not None else "")
+        self._update_enabled()
 
     def source_layer(self):
         return self.layer_combo.layer()
@@ -167,77 +199,176 @@ class FocusMapWidget(WorkerMixin, QWidget):
         self.checkpoint_edit.setText("" if path is None else str(path))
 
     # ---- running ---------------------------------------------------------------------------
-    def snapshot_settings(self) -> MapSettings:
+    def snapshot_settings(self, all_slices: bool = False) -> SliceMapSettings:
+        """The shown slice (or every slice not mapped yet with these settings) to map."""
         layer = self.source_layer()
         if layer is None:
             raise SemFocusError("There is no image layer to map: open an image or a sample first.")
         mag = parse_magnification(self.magnification_edit.text())
-        data = layer_array(layer)
-        index = shown_slice(self.viewer, layer)
-        frame = data[index] if index else data
         method = self.method_combo.currentData()
         checkpoint = (existing_checkpoint(self.checkpoint_edit.text()) if method == MODEL_METHOD
                       else self.checkpoint_edit.text().strip() or None)
         tile = (int(self.tile_h.value()), int(self.tile_w.value()))
         sh, sw = int(self.stride_h.value()), int(self.stride_w.value())
         stride = (sh or tile[0] // 2, sw or tile[1] // 2)
-        return MapSettings(image=layer_input(layer, mag, frame), slice_index=index, method=method,
+        base = MapSettings(image=layer_input(layer, mag, layer_array(layer)), method=method,
                            checkpoint=checkpoint, mode=self.mode_combo.currentData(),
                            tile_hw=tile, stride_hw=stride)
+        slices = (shown_slice(self.viewer, layer),)
+        if all_slices:
+            stack = self._stack_for(base)
+            slices = (stack.unmapped() if stack is not None
+                      else tuple(tuple(int(v) for v in i) for i in np.ndindex(lead_shape(layer))))
+            if not slices:
+                raise SemFocusError(f"Every slice of layer '{layer.name}' is mapped already with "
+                                    "these settings.")
+        return SliceMapSettings(base, slices)
+
+    def map_all_slices(self) -> None:
+        """Map every slice of the stack not mapped yet (one worker, progress over all)."""
+        self.start_with(lambda: self.snapshot_settings(all_slices=True))
+
+    def _stack_for(self, base: MapSettings) -> StackMap | None:
+        """The slice maps of ``base``'s layer made with the same settings, if its map layer is
+        still in the viewer."""
+        key, stack = self._stacks.get(base.image.name, (None, None))
+        if stack is None or key != _settings_key(base) or \
+                f"{base.image.name} focus map" not in self.viewer.layers:
+            return None
+        return stack
+
+    def _on_slider(self, _event=None) -> None:
+        """Follow the slider: map the shown slice when its stack has a map but not this slice."""
+        layer = self.source_layer()
+        if layer is None or not lead_shape(layer):
+            return
+        key, stack = self._stacks.get(layer.name, (None, None))
+        index = shown_slice(self.viewer, layer)
+        if stack is None or f"{layer.name} focus map" not in self.viewer.layers or \
+                stack.mapped[index]:
+            return
+        if not self.follow_check.isChecked():
+            self.status_label.setText(f"Slice {list(index)} is not mapped: Map this slice, or "
+                                      "Map all slices.")
+        elif self.is_running:
+            self._follow_pending = True  # once the current run is done
+        else:
+            self.run()
+
+    def _on_finished(self) -> None:
+        super()._on_finished()
+        self._update_enabled()
+        if self._follow_pending:
+            self._follow_pending = False
+            self._on_slider()
 
     # ---- running (run, cancel, is_running: WorkerMixin) -------------------------------------
     def _progress_text(self, update: Progress) -> str:
-        return f"Mapping '{update.name}': {update.done}/{update.total} tiles"
+        where = f", slice {update.index + 1} of {update.count}" if update.count > 1 else ""
+        return f"Mapping '{update.name}'{where}: {update.done}/{update.total} windows"
 
-    def _on_returned(self, result: MapResult) -> None:
+    def _on_returned(self, result: SliceMapResult) -> None:
         self.last_run = result
-        if result.cancelled or result.fmap is None:
-            self.status_label.setText("Cancelled; no map was made.")
+        if result.maps:
+            self.progress_bar.setValue(1000)
+            self.show_map(result)
+        if result.cancelled:
+            kept = f"; {len(result.maps)} slice(s) mapped before are shown" if result.maps else ""
+            self.status_label.setText(f"Cancelled{kept}." if kept else
+                                      "Cancelled; no map was made.")
             notify_info("Focus map cancelled.")
-            return
-        self.progress_bar.setValue(1000)
-        self.show_map(result)
 
     # ---- results ---------------------------------------------------------------------------
-    def show_map(self, result: MapResult) -> None:
-        """Add (or replace) the overlay layer ``<source> focus map`` over the source layer."""
-        s, fmap = result.settings, result.fmap
-        name = f"{s.image.name} focus map"
-        if s.image.name not in self.viewer.layers:
+    def show_map(self, result: SliceMapResult) -> None:
+        """Put the new slice maps into the overlay layer ``<source> focus map`` (made, or
+        replaced when the grid or the settings changed) over the source layer."""
+        base = result.settings.base
+        name = base.image.name
+        if name not in self.viewer.layers:
             return
-        src = self.viewer.layers[s.image.name]
-        kwargs = fmap.layer_kwargs(src.scale[-2:], src.translate[-2:])
-        if getattr(src, "units", None) is not None:  # napari >= 0.5: physical units (e.g. µm)
-            kwargs["units"] = tuple(src.units)[-2:]
-        kwargs["metadata"]["semfocus_map"].update(
-            source_layer=s.image.name, slice_index=list(s.slice_index), device=result.device_name,
-            databar_rows_excluded=s.image.databar_rows)
-        if name in self.viewer.layers:
-            self.viewer.layers.remove(name)
-        self.map_layer_out = self.viewer.add_image(
-            fmap.scores, name=name, colormap=self.colormap_combo.currentText(),
-            opacity=float(self.opacity_spin.value()), blending="translucent", **kwargs)
-        self.map_layer_out.colorbar.visible = True
+        src = self.viewer.layers[name]
+        stack = self._stack_for(base)
+        last = result.fmap
+        if stack is None or not stack.fits(last):
+            stack = StackMap(lead_shape(src), last)
+            self._stacks[name] = (_settings_key(base), stack)
+        for index, fmap in result.maps.items():
+            stack.add(index, fmap)
+        self.map_layer_out = self._put_layer(src, stack, last, result)
         self.tiff_button.setEnabled(True)
         self.csv_button.setEnabled(True)
-        finite = fmap.scores[np.isfinite(fmap.scores)]
+        finite = stack.scores[np.isfinite(stack.scores)]
+        slices = (f", slices mapped {stack.summary()['mapped_count']}/{stack.mapped.size}"
+                  if stack.lead_shape else "")
         self.status_label.setText(
-            f"Done ({result.model_name} on {result.device_name}): {fmap.shape[0]} × "
-            f"{fmap.shape[1]} tiles, scores {finite.min():.3g}–{finite.max():.3g}.")
+            f"Done ({result.model_name} on {result.device_name}): {last.shape[0]} × "
+            f"{last.shape[1]} tiles{slices}, scores {finite.min():.3g}–{finite.max():.3g}.")
+
+    def _put_layer(self, src, stack: StackMap, last: FocusMap, result: SliceMapResult):
+        """The map layer of ``src`` showing ``stack`` (its data and metadata updated in place
+        when it is already there with that shape)."""
+        lead = len(stack.lead_shape)
+        kwargs = last.layer_kwargs(src.scale[-2:], src.translate[-2:])
+        meta = kwargs["metadata"]
+        meta["semfocus_map"].update(
+            source_layer=src.name, slice_index=list(next(reversed(result.maps))),
+            device=result.device_name, databar_rows_excluded=result.settings.base.image.databar_rows,
+            **stack.summary())
+        meta.update(scores=stack.scores, certainty=stack.certainty)
+        if meta["semfocus_map"]["score_scale"] != "focus score 0-10":
+            kwargs["contrast_limits"] = finite_range(stack.scores)
+        kwargs["scale"] = tuple(src.scale[:lead]) + tuple(kwargs["scale"])
+        kwargs["translate"] = tuple(src.translate[:lead]) + tuple(kwargs["translate"])
+        if getattr(src, "units", None) is not None:  # napari >= 0.5: physical units (e.g. µm)
+            kwargs["units"] = tuple(src.units)[-2 - lead:]
+        name = f"{src.name} focus map"
+        layer = self.viewer.layers[name] if name in self.viewer.layers else None
+        if layer is not None and layer.data.shape == stack.scores.shape and \
+                np.allclose(layer.scale, kwargs["scale"]):
+            layer.metadata = meta
+            layer.contrast_limits = kwargs["contrast_limits"]
+            layer.data = stack.scores.copy()
+            return layer
+        if layer is not None:
+            self.viewer.layers.remove(layer)
+        layer = self.viewer.add_image(
+            stack.scores.copy(), name=name, colormap=self.colormap_combo.currentText(),
+            opacity=float(self.opacity_spin.value()), blending="translucent", **kwargs)
+        colorbar.update(self.viewer)
+        return layer
+
+    def shown_map(self) -> FocusMap | None:
+        """The map of the slice the viewer shows (a 2-D image: its map), else the last one made."""
+        layer = self.source_layer()
+        _key, stack = self._stacks.get(layer.name, (None, None)) if layer is not None else (0, None)
+        if stack is not None:
+            fmap = stack.maps.get(shown_slice(self.viewer, layer))
+            if fmap is not None:
+                return fmap
+        return self.last_run.fmap if self.last_run is not None else None
 
     def export_tiff(self, path=None) -> Path | None:
-        """Write the score grid (float32 TIFF, settings as JSON in its description)."""
-        if self.last_run is None or self.last_run.fmap is None:
+        """Write the score grid of the shown slice (float32 TIFF, settings as JSON in its
+        description)."""
+        fmap = self.shown_map()
+        if fmap is None:
             return None
         path = ask_save_path(self, path, "Export focus map", "focus-map.tif", "TIFF (*.tif)")
         if path:
-            write_tiff(self.last_run.fmap, path)
+            write_tiff(fmap, path)
             self.status_label.setText(f"Focus map written to {path}.")
         return path
 
     def export_csv(self, path=None) -> Path | None:
         """Write row, column, y, x (tile centre), score, certainty per tile."""
-        if self.last_run is None or self.last_run.fmap is None:
+        fmap = self.shown_map()
+        if fmap is None:
             return None
-        return self.save_text(path, self.last_run.fmap.to_csv(), "Export focus map",
+        return self.save_text(path, fmap.to_csv(), "Export focus map",
                                "focus-map.csv", "CSV (*.csv)", "Focus map")
+
+
+def _settings_key(settings: MapSettings) -> tuple:
+    """What makes two maps of a layer comparable: method, model, magnification, tiles."""
+    return (settings.method, settings.checkpoint, settings.mode, settings.tile_hw,
+            settings.stride_hw, settings.image.magnification, settings.image.databar_rows)
