@@ -1,18 +1,38 @@
-"""Open napari with the napari-semfocus widgets docked and the sample SEM data loaded."""
+"""Open napari with the napari-semfocus widgets docked and the focus-series sample shown.
+
+The first view shows one sample well: the SEM focus series alone, selected and filling the
+canvas, with the Score focus widget in front of the other three (Focus map, Acceptance gate,
+Fine-tune, as tabs). The samples have real pixel sizes (0.11, 0.04 and 0.65 µm), so opened
+together the focus series would be a small patch in a corner of the half-focused frame, and
+napari's Reset view fits every layer, hidden ones too; the other two samples are one click away
+in File > Open Sample > SEM focus.
+"""
 
 import napari
+from qtpy.QtCore import QTimer
+
+SAMPLE = "focus_series"
+WIDGETS = ("Score focus", "Focus map", "Acceptance gate", "Fine-tune")
+
+
+def first_view(viewer) -> dict:
+    """Open the focus series, dock the widgets (Score focus in front) and fit the view to the
+    canvas that is left; returns the widgets by name."""
+    viewer.open_sample("napari-semfocus", SAMPLE)
+    docks, widgets = {}, {}
+    for i, name in enumerate(WIDGETS):  # the others as tabs beside Score focus
+        docks[name], widgets[name] = viewer.window.add_plugin_dock_widget(
+            "napari-semfocus", name, tabify=i > 0)
+    QTimer.singleShot(0, docks[WIDGETS[0]].raise_)  # once the tabs are laid out
+    viewer.layers.selection.active = viewer.layers[0]
+    viewer.reset_view()  # the docks took part of the canvas napari fitted the sample to
+    return widgets
 
 
 def main():
     viewer = napari.Viewer(title="napari-semfocus")
-    for key in ("sem_image", "half_focused", "focus_series"):
-        viewer.open_sample("napari-semfocus", key)
-    score_dock, _ = viewer.window.add_plugin_dock_widget("napari-semfocus", "Score focus")
-    for name in ("Focus map", "Acceptance gate", "Fine-tune"):  # as tabs beside Score focus
-        viewer.window.add_plugin_dock_widget("napari-semfocus", name, tabify=True)
-    from qtpy.QtCore import QTimer
-
-    QTimer.singleShot(0, score_dock.raise_)  # once the window is shown: Score focus in front
+    first_view(viewer)
+    QTimer.singleShot(0, viewer.reset_view)  # once the window is shown at its final size
     napari.run()
 
 

@@ -10,15 +10,10 @@ import weakref
 
 from napari.components.overlays import TextOverlay
 
-from .layers import image_layers
+from .layer_list import map_layers
 
 LABEL_KEY = "semfocus_colorbar"
 _FOLLOWED: weakref.WeakSet = weakref.WeakSet()  # viewers whose layer events are connected
-
-
-def map_layers(viewer) -> list:
-    """The focus-map layers this plugin made (``metadata["semfocus_map"]``), in layer order."""
-    return [lyr for lyr in image_layers(viewer) if "semfocus_map" in (lyr.metadata or {})]
 
 
 def follow(viewer) -> None:

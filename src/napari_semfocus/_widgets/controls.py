@@ -13,7 +13,7 @@ from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from napari.qt.threading import thread_worker
 from napari.utils import cancelable_progress
-from qtpy.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QVBoxLayout
+from qtpy.QtWidgets import QDockWidget, QHBoxLayout, QProgressBar, QPushButton, QVBoxLayout
 
 from ..errors import SemFocusError
 from ..io.files import write_text
@@ -29,6 +29,7 @@ from .forms import (
 )
 
 ACTIVITY_STEPS = 1000  # resolution of the progress shown in napari's activity dock
+PLUGIN_NAME = "napari-semfocus"
 
 
 class JobProgress(cancelable_progress):
@@ -112,6 +113,7 @@ class WorkerMixin:
     def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().showEvent(event)
         fit_scroll_width(self.scroll_area)
+        short_dock_title(self)
 
     def set_method(self, method: str) -> None:
         """``"model"`` or the name of a classical measure (``measures.MEASURES``)."""
@@ -211,6 +213,17 @@ class WorkerMixin:
             write_text(path, text)
             self.status_label.setText(f"{what} written to {path}.")
         return path
+
+
+def short_dock_title(widget) -> None:
+    """Title the dock holding ``widget`` by the widget's own name: napari names a plugin's dock
+    "<widget> (napari-semfocus)", which tabbed docks cut to "Score focus (na…". The dock's own
+    title bar and napari's Window menu keep the full name."""
+    dock = widget.parentWidget()
+    while dock is not None and not isinstance(dock, QDockWidget):
+        dock = dock.parentWidget()
+    if dock is not None:
+        dock.setWindowTitle(dock.windowTitle().removesuffix(f" ({PLUGIN_NAME})"))
 
 
 class ThemedPlot:

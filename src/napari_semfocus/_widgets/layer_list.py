@@ -1,7 +1,8 @@
 """The viewer's image layers in a dock widget, kept in step with the viewer's layer list:
 :class:`LayerChecklist` ticks the layers to process (Score focus, Acceptance gate; it follows
-renames too) and :class:`LayerCombo` chooses one layer that is not a focus map (Focus map,
-Fine-tune). :class:`ChecklistMixin` gives a widget the checklist's public API.
+renames too) and :class:`LayerCombo` chooses one (Focus map, Fine-tune). Neither offers the
+plugin's own focus-map layers (:func:`input_layers`): they hold scores, not SEM images.
+:class:`ChecklistMixin` gives a widget the checklist's public API.
 """
 
 from __future__ import annotations
@@ -11,6 +12,17 @@ from qtpy.QtWidgets import QComboBox, QListWidget, QListWidgetItem
 
 from .forms import compact_combo
 from .layers import image_layers
+
+
+def map_layers(viewer) -> list:
+    """The focus-map layers this plugin made (``metadata["semfocus_map"]``), in layer order."""
+    return [lyr for lyr in image_layers(viewer) if "semfocus_map" in (lyr.metadata or {})]
+
+
+def input_layers(viewer) -> list:
+    """The image layers a widget may process: all but the focus maps this plugin made."""
+    maps = map_layers(viewer)
+    return [lyr for lyr in image_layers(viewer) if lyr not in maps]
 
 
 def _follow_layer_list(viewer, callback) -> None:
@@ -46,7 +58,7 @@ class LayerChecklist(QListWidget):
         """Rebuild the list from the viewer, keeping the ticks of layers still there; when none
         of them is ticked, tick the selected image layers (or the newest image layer)."""
         ticked = set(self.ticked_names())
-        layers = image_layers(self.viewer)
+        layers = input_layers(self.viewer)
         if not ticked & {lyr.name for lyr in layers}:
             chosen = [lyr.name for lyr in layers if lyr in self.viewer.layers.selection]
             ticked = set(chosen or ([layers[-1].name] if layers else []))
@@ -67,7 +79,7 @@ class LayerChecklist(QListWidget):
 
     def ticked_layers(self) -> list:
         chosen = set(self.ticked_names())
-        return [layer for layer in image_layers(self.viewer) if layer.name in chosen]
+        return [layer for layer in input_layers(self.viewer) if layer.name in chosen]
 
     def set_ticked(self, layer_names) -> None:
         """Tick exactly the image layers named in ``layer_names``."""
@@ -102,7 +114,8 @@ class ChecklistMixin:
 
 
 class LayerCombo(QComboBox):
-    """The viewer's image layers other than focus maps, one to choose (a compact combo box)."""
+    """The viewer's image layers other than focus maps (:func:`input_layers`), one to choose
+    (a compact combo box)."""
 
     #: the chosen layer may have changed: another choice, or after :meth:`refresh`
     changed = Signal()
@@ -117,8 +130,7 @@ class LayerCombo(QComboBox):
     def refresh(self) -> None:
         """Rebuild the choices from the viewer, keeping the chosen layer when it is still there."""
         current = self.currentText()
-        names = [lyr.name for lyr in image_layers(self.viewer)
-                 if "semfocus_map" not in (lyr.metadata or {})]
+        names = [lyr.name for lyr in input_layers(self.viewer)]
         self.blockSignals(True)
         self.clear()
         self.addItems(names)

@@ -82,6 +82,11 @@ class SliceMapSettings:
     base: MapSettings
     slices: tuple[tuple[int, ...], ...]
 
+    @property
+    def checkpoint(self) -> str | None:
+        """The model file the maps are made with (None: the shipped model, or a measure)."""
+        return self.base.checkpoint
+
 
 @dataclass
 class SliceMapResult:
