@@ -8,10 +8,12 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from ..io.csv_stream import CsvStream
 from ..io.files import write_text
 from ..io.images import expand_folders
+from ..jobs.distributed import DEFAULT_FILES_PER_TASK, Cluster, write_table
 from ..jobs.inputs import FileInput, plan_files
-from ..progress import Progress, Status
+from ..progress import Progress, Status, run_to_end
 from ..scale import parse_magnification
 from ..scoring import devices
 from ..scoring.devices import DEVICE_CHOICES, PRECISIONS
@@ -91,3 +93,45 @@ def progress_printer(announce: Callable[[Status], str] | None = None, every: int
             if k % every == 0 or k == update.count:
                 eprint(f"[{k}/{update.count}] {update.name}")
     return show
+
+
+# ---- scale-out: a dask cluster, and tables written as they come ----------------------------------
+def add_scaleout_args(p) -> None:
+    """--workers | --scheduler, --files-per-task, --resume (docs/scale-out.md)."""
+    g = p.add_argument_group("scale-out (docs/scale-out.md)")
+    where = g.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="run on a dask LocalCluster of N worker processes on this machine "
+                            "(default 1: this process)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on the dask.distributed cluster whose scheduler is at ADDRESS "
+                            "(e.g. tcp://head-node:8786)")
+    g.add_argument("--files-per-task", type=int, default=DEFAULT_FILES_PER_TASK, metavar="N",
+                   help=f"files per dask task (default {DEFAULT_FILES_PER_TASK})")
+    g.add_argument("--resume", action="store_true",
+                   help="continue the table in the output file of an interrupted run: files "
+                        "whose rows are there are skipped (the last one is done again)")
+
+
+def scaled_out(args) -> bool:
+    """Whether the command runs through :func:`run_table` (a cluster, or a resumable table)."""
+    return args.workers != 1 or args.scheduler is not None or args.resume
+
+
+def run_table(args, table, files, output, option: str = "--output", on_result=None) -> int:
+    """Run ``table`` (a :mod:`napari_semfocus.jobs.distributed` table) over ``files`` on the
+    cluster of ``args``, writing its rows to ``output`` as they come (resuming with
+    ``--resume``); progress on stderr; ``on_result`` gets each partition's result. Returns 0."""
+    cluster = Cluster(args.workers, args.scheduler, args.files_per_task)
+    out = CsvStream(output, table.header, [f.name for f in files], args.resume, option)
+
+    def show(update) -> None:
+        if isinstance(update, Status):
+            eprint(f"semfocus {args.command}: {update.text}")
+        elif on_result is not None:
+            on_result(update)
+
+    with out:
+        run_to_end(write_table(table, files, cluster, out), show)
+    return 0
+

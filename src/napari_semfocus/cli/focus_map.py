@@ -2,16 +2,20 @@
 (row, column, y, x, score, certainty) and an overlay picture with a colour bar.
 
 All numbers come from :func:`napari_semfocus.jobs.map.map_image`, as in the Focus map widget.
+Several images (or ``--workers`` / ``--scheduler`` / ``--resume``) give one CSV table of every
+file's tiles, a ``path`` column first, mapped on a dask cluster and written as the maps come
+(:class:`napari_semfocus.jobs.distributed.MapTable`).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..errors import SemFocusError
-from ..io.frames import is_rgb
-from ..io.images import read_image
-from ..jobs.inputs import ImageInput
+from ..jobs.distributed import MapTable, map_input
+from ..jobs.inputs import plan_files
 from ..jobs.map import MapSettings, map_image
 from ..jobs.score import MODEL_METHOD
 from ..progress import run_to_end
@@ -21,13 +25,23 @@ from ..scoring.focus_map import MODES
 from ..scoring.map_files import write_csv, write_overlay_png, write_tiff
 from ..scoring.measures import MEASURES
 from ..scoring.preprocess import TILE_HW
-from .common import add_precision_arg, chosen_precision, eprint, progress_printer
+from .common import (
+    add_precision_arg,
+    add_scaleout_args,
+    chosen_precision,
+    eprint,
+    progress_printer,
+    run_table,
+    scaled_out,
+)
 
 
 def register(sub) -> None:
     """Add ``map`` to the ``semfocus`` parser."""
     p = sub.add_parser("map", help="tile-wise focus map of one image (TIFF grid, CSV, overlay PNG)")
-    p.add_argument("path", metavar="PATH", help="image file (TIFF, PNG, JPEG); stacks: --slice")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="image file (TIFF, PNG, JPEG); stacks: --slice. Several files: one "
+                        "--csv table of all their tiles")
     p.add_argument("--magnification",
                    help="magnification (default: from the file's SEM metadata)")
     p.add_argument("--checkpoint", help="model file (.safetensors); default: the shipped model")
@@ -47,48 +61,39 @@ def register(sub) -> None:
     p.add_argument("--png", help="overlay picture: the image, the coloured map and a colour bar")
     p.add_argument("--colormap", default="magma", help="matplotlib colormap (default magma)")
     p.add_argument("--alpha", type=float, default=0.5, help="opacity of the map in the PNG")
+    add_scaleout_args(p)
     p.set_defaults(func=cmd_map)
 
 
 def cmd_map(args) -> int:
+    table = len(args.paths) > 1 or scaled_out(args)
+    if table and (args.output or args.png or not args.csv):
+        raise SemFocusError("several images (or --workers, --scheduler, --resume) are mapped into "
+                            "one table: give --csv, not --output or --png.")
     if not (args.output or args.csv or args.png):
         raise SemFocusError("nothing to write: give --output, --csv and/or --png.")
     if not 0.0 <= args.alpha <= 1.0:
         raise SemFocusError(f"--alpha {args.alpha} is not between 0 and 1.")
-    mag = parse_magnification(args.magnification)
-    img = read_image(args.path)
-    frame = pick_slice(img.data, args.slice, args.path)
+    files = plan_files(args.paths, parse_magnification(args.magnification))
     tile = tuple(args.tile) if args.tile else TILE_HW
     if min(tile) < 32 or (args.stride and min(args.stride) < 1):
         raise SemFocusError(f"--tile must be at least 32 32 and --stride at least 1 1, got "
                             f"{' '.join(map(str, tile))} / {args.stride}.")
     method = args.measure or MODEL_METHOD
-    if method == MODEL_METHOD and mag is None:
-        mag = parse_magnification(img.magnification, f"{args.path} (file metadata)")
-    # a file: its name in messages, and the scorer's own sentence for a missing magnification
-    image = ImageInput(str(args.path), frame, mag, img.databar_rows, is_rgb(frame),
-                       str(args.path), from_layer=False, no_magnification="")
-    settings = MapSettings(image, (), method, args.checkpoint, args.device, args.mode, tile,
+    settings = MapSettings(None, (), method, args.checkpoint, args.device, args.mode, tile,
                            tuple(args.stride) if args.stride else None, chosen_precision(args))
-    fmap = run_to_end(map_image(settings), progress_printer(lambda s: f"semfocus: {s.text}", None)).fmap
+    if table:
+        return run_table(args, MapTable(settings, args.slice), files, args.csv, "--csv")
+    image = map_input(files[0], args.slice, method)
+    fmap = run_to_end(map_image(replace(settings, image=image)),
+                      progress_printer(lambda s: f"semfocus: {s.text}", None)).fmap
     if args.output:
         write_tiff(fmap, args.output)
     if args.csv:
         write_csv(fmap, args.csv)
     if args.png:
-        write_overlay_png(frame, fmap, args.png, args.colormap, args.alpha)
+        write_overlay_png(image.data, fmap, args.png, args.colormap, args.alpha)
     finite = fmap.scores[np.isfinite(fmap.scores)]
     eprint(f"semfocus map: {fmap.shape[0]} x {fmap.shape[1]} tiles, score "
            f"{finite.min():.3g}..{finite.max():.3g} (mean {finite.mean():.3g})")
     return 0
-
-
-def pick_slice(data: np.ndarray, index: int, path) -> np.ndarray:
-    """Slice ``index`` of a stack (a 2-D image or RGB frame as it is)."""
-    spatial = data.ndim - (1 if is_rgb(data) else 0)
-    if spatial <= 2:
-        return data
-    stack = data.reshape((-1,) + data.shape[-(3 if is_rgb(data) else 2):])
-    if not 0 <= index < len(stack):
-        raise SemFocusError(f"{path}: --slice {index} is outside the stack's {len(stack)} slices.")
-    return stack[index]

@@ -9,6 +9,8 @@ read and scored as ``semfocus score`` does.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..errors import SemFocusError
@@ -17,7 +19,8 @@ from ..gate.file import Gate, resolve_checkpoint
 from ..gate.labels import DEFAULT_ACCEPT_SCORE
 from ..gate.plot import plot_pr_curve
 from ..io.files import write_text
-from ..io.tables import decisions_csv, labelled_scores_csv
+from ..io.tables import labelled_scores_csv
+from ..jobs.distributed import GateTable, decisions_table
 from ..jobs.gate import (
     ApplySettings,
     CalibrateSettings,
@@ -29,10 +32,13 @@ from ..progress import run_to_end
 from .common import (
     add_inputs,
     add_model_args,
+    add_scaleout_args,
     chosen_precision,
     eprint,
     input_files,
     progress_printer,
+    run_table,
+    scaled_out,
     write_output,
 )
 
@@ -76,6 +82,7 @@ def register(sub) -> None:
     p.add_argument("--gate", required=True, help="gate file written by 'semfocus gate calibrate'")
     add_model_args(p, checkpoint_help="model file; default: the gate's model (the shipped one, or "
                                       "the file it was calibrated with)", region_help=None)
+    add_scaleout_args(p)
     p.set_defaults(func=cmd_apply)
 
 
@@ -132,12 +139,38 @@ def cmd_apply(args) -> int:
     settings = ApplySettings(gate, tuple(plan), None,
                              None if checkpoint is None else str(checkpoint), args.device,
                              args.batch_size, chosen_precision(args))
+    if scaled_out(args):
+        return _apply_table(args, settings)
     result = run_to_end(apply_gate(settings), progress_printer(
         lambda s: f"semfocus gate: model {s.model_name} on {s.device_name}, gate {args.gate}: "
                   f"accept when score >= {gate.threshold:.4f}"))
-    rows = [row for res in result.images for row in res.rows()]
-    accepted = np.concatenate([res.accepted for res in result.images])
-    write_output(decisions_csv(rows, accepted), args.output)
-    eprint(f"semfocus gate apply: {int(accepted.sum())} accepted, "
-           f"{int((~accepted).sum())} rejected of {len(rows)} images/slices.")
+    table = decisions_table(result)
+    write_output(table, args.output)
+    _report(*_count_accepted(table.split("\n", 1)[1]))
     return 0
+
+
+def _apply_table(args, settings: ApplySettings) -> int:
+    """``gate apply`` on a dask cluster or resumed: the decisions written as they come."""
+    counts = [0, 0]
+
+    def add(part) -> None:
+        accepted, total = _count_accepted(part.rows)
+        counts[0] += accepted
+        counts[1] += total
+
+    run_table(args, GateTable(replace(settings, images=())), settings.images, args.output,
+              on_result=add)
+    _report(*counts)
+    return 0
+
+
+def _count_accepted(rows: str) -> tuple[int, int]:
+    """(accepted, all) of decision rows (CSV lines whose last column is ``accepted`` 1/0)."""
+    lines = rows.splitlines()
+    return sum(line.endswith(",1") for line in lines), len(lines)
+
+
+def _report(accepted: int, total: int) -> None:
+    eprint(f"semfocus gate apply: {accepted} accepted, {total - accepted} rejected of {total} "
+           "images/slices.")
