@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import cv2
 import numpy as np
 import pytest
+import tifffile
 
+from napari_semfocus._sample_data import sample_path
 from napari_semfocus.cli.main import main
 from napari_semfocus.gate.calibrate import calibrate
 from napari_semfocus.gate.file import Gate
+from napari_semfocus.io.files import file_sha256
 from napari_semfocus.io.images import read_image
 from napari_semfocus.scoring.checkpoint import default_model_path, model_fingerprint
 
@@ -20,8 +24,10 @@ from ..helpers import (
     MODEL,
     assert_matches_direct_count,
     needs_default_model,
+    parse_csv,
     run_cli,
     synthetic,
+    write_manifest,
 )
 
 
@@ -57,7 +63,7 @@ def test_real_scores_calibrate_and_the_cli_agrees(labelled_folder, default_score
     _, err = capsys.readouterr()
     assert code == 0, err
     got = list(csv.DictReader(io.StringIO(dec.read_text())))
-    assert list(got[0]) == ["path", "index", "magnification", "score", "accepted"]
+    assert list(got[0]) == ["path", "index", "magnification", "score", "worst_region", "accepted"]
     pngs = sorted(root.glob("*.png"))
     assert [r["path"] for r in got[: len(pngs)]] == [str(p) for p in pngs]
     assert [int(r["index"]) for r in got[len(pngs):]] == list(range(len(SIGMAS)))
@@ -114,3 +120,63 @@ def test_cli_bad_inputs_exit_2_with_one_line(labelled_folder, tmp_path, capsys):
     code, _, err = run_cli(["gate", "apply", empty, "--gate", tmp_path / "other.json"], capsys)
     assert code == 2 and err == f"semfocus gate: error: {empty}: the folder holds no TIFF, PNG " \
         "or JPEG images.\n"
+
+
+# ---- the worst-region rule ------------------------------------------------------------------------
+@needs_default_model
+def test_worst_region_gate_rejects_the_half_focused_sample_a_whole_gate_accepts(
+        labelled_folder, tmp_path, capsys):
+    """The half-focused sample scores ~7.6 as a whole and ~4.7 on its blurred half: a gate
+    calibrated on one blur series with acceptable from expert score 6.5 (threshold ~6.9)
+    accepts it on the whole score and rejects it on the worst region (single-tile calibration
+    images: the same threshold for both rules)."""
+    root, rows = labelled_folder
+    manifest = write_manifest(tmp_path / "series0.csv",
+                              [(str(root / r[0]), *r[1:]) for r in rows if r[3] == rows[0][3]])
+    sample = sample_path("half_focused.tif")
+    decisions = {}
+    for rule in ("whole", "worst-region"):
+        gate_path = tmp_path / f"{rule}.json"
+        code, out, err = run_cli(["gate", "calibrate", "--manifest", manifest,
+                                  "--accept-score", "6.5", "--rule", rule, "--output", gate_path,
+                                  "--device", "cpu"], capsys)
+        assert code == 0, err
+        gate = Gate.load(gate_path)
+        assert gate.score_rule == rule and 5.0 < gate.threshold < 7.3, gate.threshold
+        score = "score" if rule == "whole" else "worst_region"
+        assert f"threshold: accept when {score} >= {gate.threshold:.4f}" in out
+        code, out, err = run_cli(["gate", "apply", sample, "--gate", gate_path,
+                                  "--device", "cpu"], capsys)
+        assert code == 0, err
+        (row,) = parse_csv(out)
+        assert float(row["score"]) > 7.0 and float(row["worst_region"]) < 5.5, row
+        decisions[rule] = row["accepted"]
+        assert f"accept when {score} >= {gate.threshold:.4f}" in err
+    assert decisions == {"whole": "1", "worst-region": "0"}
+    # apply uses the file's rule; asking for the other one is refused
+    code, out, err = run_cli(["gate", "apply", sample, "--gate", tmp_path / "whole.json",
+                              "--rule", "worst-region"], capsys)
+    assert code == 2 and out == ""
+    assert err == (f"semfocus gate: error: gate file {tmp_path / 'whole.json'} was calibrated "
+                   "for the rule whole, not worst-region: calibrate a gate with --rule "
+                   "worst-region.\n")
+
+
+def test_apply_refuses_a_hand_edited_threshold_and_leaves_the_file(tmp_path, capsys):
+    scores, expert = synthetic()
+    gate_path = Gate.from_calibration(calibrate(scores, expert_scores=expert),
+                                      model=MODEL).save(tmp_path / "gate.json")
+    data = json.loads(gate_path.read_text())
+    data["threshold"] = -5  # accepts everything
+    gate_path.write_text(json.dumps(data, indent=2))
+    before = file_sha256(gate_path)
+    image = tmp_path / "img.tif"
+    tifffile.imwrite(image, np.zeros((64, 64), np.uint8))
+    code, out, err = run_cli(["gate", "apply", image, "--gate", gate_path,
+                              "--magnification", "5000"], capsys)
+    assert code == 2 and out == ""
+    assert err == (f"semfocus gate: error: gate file {gate_path}: threshold -5 is not the "
+                   "calibrated one (no point of its precision-recall curve has it with the "
+                   "calibration's precision and recall), so the file was edited by hand; "
+                   "calibrate the gate again.\n")
+    assert file_sha256(gate_path) == before

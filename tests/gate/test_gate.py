@@ -188,6 +188,62 @@ def test_bad_gate_files_fail_with_one_sentence(gate_file, change, message):
     assert text.endswith(message) and "\n" not in text
 
 
+def test_a_hand_edited_threshold_is_refused(gate_file):
+    """The threshold must be the calibrated point of the stored curve: -5 (accepts everything)
+    and another point of the curve (its precision and recall are not the stored ones) are
+    refused; the calibrated file loads."""
+    path, gate = gate_file
+    assert Gate.load(path).threshold == gate.threshold
+    other_point = next(t for t in gate.pr_curve["thresholds"] if abs(t - gate.threshold) > 0.5)
+    for edited in (-5, other_point, gate.threshold + 0.001):
+        rewrite(path, lambda d, t=edited: d.update(threshold=t))
+        with pytest.raises(SemFocusError) as err:
+            Gate.load(path)
+        assert str(err.value) == (
+            f"gate file {path}: threshold {edited:g} is not the calibrated one (no point of its "
+            "precision-recall curve has it with the calibration's precision and recall), so the "
+            "file was edited by hand; calibrate the gate again.")
+    # a file written before the curve was stored cannot be checked, and loads
+    rewrite(path, lambda d: (d.update(threshold=gate.threshold), d.pop("pr_curve")))
+    assert Gate.load(path).threshold == gate.threshold
+
+
+def test_the_chosen_point_stays_in_a_thinned_curve(tmp_path):
+    scores, expert = synthetic(n=3000)
+    cal = calibrate(scores, expert_scores=expert)
+    gate = Gate.from_calibration(cal, model=MODEL)
+    assert len(cal.curve.thresholds) > 2000 and len(gate.pr_curve["thresholds"]) <= 1001
+    assert Gate.load(gate.save(tmp_path / "gate.json")) == gate
+
+
+def test_the_rule_is_kept_in_the_file_and_old_files_read_as_whole(gate_file, tmp_path):
+    path, gate = gate_file
+    data = json.loads(path.read_text())
+    assert data["rule"] == "accepted when score >= threshold"  # as files before the rule
+    assert Gate.load(path).score_rule == "whole"
+    scores, expert = synthetic()
+    worst = Gate.from_calibration(calibrate(scores, expert_scores=expert), model=MODEL,
+                                  score_rule="worst-region")
+    worst.save(tmp_path / "worst.json")
+    data = json.loads((tmp_path / "worst.json").read_text())
+    assert data["rule"] == "accepted when worst_region >= threshold"
+    loaded = Gate.load(tmp_path / "worst.json")
+    assert loaded == worst and loaded.score_rule == "worst-region"
+    assert "on the worst region" in loaded.summary()
+    # the rule decides which score is compared
+    t = worst.threshold
+    assert worst.decide([t + 1, t + 1], [t - 1, t + 1]).tolist() == [False, True]
+    assert gate.decide([gate.threshold + 1], [0.0]).tolist() == [True]
+    with pytest.raises(SemFocusError, match="needs the model's worst-region scores"):
+        worst.decide([t + 1], None)
+    rewrite(path, lambda d: d.update(rule="accepted when mood >= threshold"))
+    with pytest.raises(SemFocusError) as err:
+        Gate.load(path)
+    assert str(err.value) == (
+        f"gate file {path} has the rule 'accepted when mood >= threshold'; this version applies "
+        "only 'accepted when score >= threshold' or 'accepted when worst_region >= threshold'.")
+
+
 def test_gate_files_that_are_not_gates(tmp_path):
     cases = {"empty.json": (b"", "is not valid JSON (Expecting value at line 1 column 1)."),
              "list.json": (b"[1, 2]", "holds a JSON list, not a gate (a JSON object)."),

@@ -3,6 +3,8 @@ applying reuses the scores a layer holds when they come from the gate's model.""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from napari_semfocus.cli.main import main
@@ -63,11 +65,17 @@ def test_applying_reuses_scores_a_layer_holds_from_the_gate_model():
     gate = Gate.from_calibration(calibrate(scores, expert_scores=expert), model=MODEL)
     frames = np.zeros((2, 32, 32), np.uint8)
     held = np.array([gate.threshold - 1.0, gate.threshold + 1.0])
-    settings = ApplySettings(gate, (ImageInput("stack", frames, 5000.0),), reused=(held,))
+    settings = ApplySettings(gate, (ImageInput("stack", frames, 5000.0),),
+                             reused=((held, held[::-1]),))
     result = run_to_end(apply_gate(settings))  # no model is loaded: nothing to score
     (res,) = result.images
     assert res.scores_from == "layer metadata" and result.run is None
     assert res.accepted.tolist() == [False, True] and res.rejected_slices == [0]
+    # a worst-region gate compares the worst regions instead
+    worst_gate = dataclasses.replace(gate, score_rule="worst-region")
+    result = run_to_end(apply_gate(dataclasses.replace(settings, gate=worst_gate)))
+    assert result.images[0].accepted.tolist() == [True, False]
+    assert [r.worst_region for r in result.images[0].rows()] == held[::-1].tolist()
 
 
 def test_the_scores_record_is_read_back_for_the_gate_of_the_same_model():
@@ -75,10 +83,18 @@ def test_the_scores_record_is_read_back_for_the_gate_of_the_same_model():
     gate = Gate.from_calibration(calibrate(scores, expert_scores=expert), model=MODEL)
     run = ScoreRun(ScoreSettings((), region=gate.region), model_name=MODEL["name"],
                    device_name="cpu", model_sha256=MODEL["sha256"])
-    res = ImageScores("stack", np.array([2.0, 9.0, 4.0]), 5000.0, 0)
+    res = ImageScores("stack", np.array([2.0, 9.0, 4.0]), 5000.0, 0,
+                      worst_region=np.array([1.0, 8.0, 3.5]))
     record = scores_record(res, run)
     assert record["best_index"] == 1 and record["model_sha256"] == MODEL["sha256"]
-    np.testing.assert_array_equal(stored_scores({SCORES_KEY: record}, gate, 3), res.scores)
+    assert record["worst_region"] == [1.0, 8.0, 3.5]
+    scores, worst = stored_scores({SCORES_KEY: record}, gate, 3)
+    np.testing.assert_array_equal(scores, res.scores)
+    np.testing.assert_array_equal(worst, res.worst_region)
+    # a worst-region gate needs the worst regions: a record without them is scored again
+    worst_gate = dataclasses.replace(gate, score_rule="worst-region")
+    assert stored_scores({SCORES_KEY: record}, worst_gate, 3)[1].tolist() == [1.0, 8.0, 3.5]
+    assert stored_scores({SCORES_KEY: {**record, "worst_region": None}}, worst_gate, 3) is None
     assert stored_scores({SCORES_KEY: record}, gate, 2) is None  # other slices
     other = {**record, "model_sha256": "cd" * 32}
     assert stored_scores({SCORES_KEY: other}, gate, 3) is None  # same name, another file

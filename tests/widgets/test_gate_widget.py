@@ -6,6 +6,9 @@ sample: the in-focus slice is accepted and the clearly blurred slices are reject
 rejected list, CSV export and ``metadata["semfocus_gate"]`` agree; the pixels are unchanged;
 "Next rejected" and a click in the list move the viewer. A screenshot is taken (gate-widget.png,
 kept in docs/images/ by scripts/docs_images.sh, in a temporary folder otherwise).
+
+With the worst-region rule, a gate calibrated in the widget rejects the half-focused sample,
+which the same calibration on the whole score accepts (screenshot gate-worst-region.png).
 """
 
 from __future__ import annotations
@@ -27,12 +30,15 @@ from ..helpers import (
     labelled_frames,
     need_pool,
     needs_default_model,
+    write_manifest,
 )
 
 pytestmark = [pytest.mark.gui, needs_default_model]
 
 SCREENSHOT = "gate-widget.png"
+WORST_REGION_SCREENSHOT = "gate-worst-region.png"
 SERIES = "SEM focus series"
+HALF = "Half-focused frame"
 TIMEOUT_MS = 300_000
 SIGMAS = (0.0, 0.5, 1.0, 1.5, 1.7, 1.9, 2.1, 2.5, 4.0, 6.0)  # labels 10 .. 7.3, 7.0, 6.8 .. 4.5
 POOL_FILES = ("lungcells_lacunarity/DC_v2__CS_DCs_12000x_A.tif",
@@ -126,7 +132,7 @@ def test_calibrate_apply_to_focus_series(gate_viewer, qtbot, tmp_path, labelled_
     assert widget.rejected() == [(SERIES, i) for i in res.rejected_slices]
     out = widget.export_csv(tmp_path / "decisions.csv")
     got = list(csv.DictReader(io.StringIO(out.read_text())))
-    assert list(got[0]) == ["path", "index", "magnification", "score", "accepted"]
+    assert list(got[0]) == ["path", "index", "magnification", "score", "worst_region", "accepted"]
     assert [r["accepted"] == "1" for r in got] == [bool(v) for v in res.accepted]
     np.testing.assert_array_equal(layer.data, before)
 
@@ -169,3 +175,60 @@ def test_bad_gate_file_and_missing_gate_are_reported(gate_viewer, tmp_path, erro
     assert widget.load_gate(bad) is None
     assert errors[-1].startswith(f"gate file {bad} lacks the key(s) format_version, threshold")
     assert widget.gate is None and not widget.is_running
+
+
+def test_worst_region_rule_rejects_the_half_focused_sample(make_napari_viewer, qtbot, tmp_path,
+                                                          labelled_folder, errors,
+                                                          screenshot_dir):
+    """Calibrated on one blur series (acceptable from expert score 6.5: threshold ~6.9), the
+    worst-region gate rejects the half-focused sample (whole ~7.6, worst region ~4.7); the same
+    calibration re-chosen on the whole score (no rescoring) accepts it."""
+    viewer, widget = docked_viewer(make_napari_viewer, AcceptanceGateWidget, "Acceptance gate",
+                                   ["half_focused"], (1500, 1100))
+    layer = viewer.layers[HALF]
+    before = np.array(layer.data, copy=True)
+    root, rows = labelled_folder
+    widget.set_manifest(write_manifest(tmp_path / "series0.csv", [
+        (str(root / r[0]), *r[1:]) for r in rows if r[3] == rows[0][3]]))
+    widget.accept_spin.setValue(6.5)
+    widget.rule_combo.setCurrentIndex(widget.rule_combo.findData("worst-region"))
+    widget.calibrate()
+    wait(qtbot, widget)
+    assert not errors, errors
+    gate = widget.gate
+    assert gate.score_rule == "worst-region" and "on the worst region" in widget.gate_label.text()
+
+    widget.set_selected_layers([HALF])
+    widget.apply_gate()
+    wait(qtbot, widget)
+    assert not errors, errors
+    (res,) = widget.results
+    assert res.scores[0] >= gate.threshold > res.worst_region[0] + 1.0, (res, gate.threshold)
+    assert res.accepted.tolist() == [False] and res.scores_from == "scored"
+    stored = layer.metadata["semfocus_gate"]
+    assert stored["score_rule"] == "worst-region" and stored["accepted"] == [False]
+    assert stored["worst_region"] == pytest.approx(res.worst_region.tolist())
+    assert layer.metadata["semfocus"]["worst_region"] == pytest.approx(res.worst_region.tolist())
+    assert widget.rejected_list.item(0).text() == f"{HALF} (worst region {res.worst_region[0]:.2f})"
+    assert "(worst region >= " in widget.summary_label.text()
+    (row,) = widget.table.rows()
+    assert row[3] is False and row[4] == pytest.approx(res.worst_region[0])
+
+    widget.calibrate_section.collapse(animate=False)
+    qtbot.wait(200)
+    widget.scroll_area.ensureWidgetVisible(widget.table, 0, 10)
+    qtbot.wait(500)
+    path = screenshot_dir / WORST_REGION_SCREENSHOT
+    path.parent.mkdir(parents=True, exist_ok=True)
+    check_screenshot(viewer.screenshot(str(path), canvas_only=False, flash=False), path)
+
+    # the same calibration on the whole score: re-chosen at once, and it accepts the frame
+    widget.rule_combo.setCurrentIndex(widget.rule_combo.findData("whole"))
+    assert widget.gate.score_rule == "whole" and widget.gate.threshold == gate.threshold
+    assert "on the whole score" in widget.gate_label.text()
+    widget.apply_gate()
+    wait(qtbot, widget)
+    assert widget.results[0].scores_from == "layer metadata"
+    assert widget.results[0].accepted.tolist() == [True]
+    assert layer.metadata["semfocus_gate"]["score_rule"] == "whole"
+    np.testing.assert_array_equal(layer.data, before)

@@ -29,10 +29,12 @@ from qtpy.QtWidgets import (
 from superqt import QCollapsible
 
 from ..gate.calibrate import DEFAULT_TARGET_PRECISION
+from ..gate.file import RULE_LABELS, gated_scores
 from ..gate.labels import DEFAULT_ACCEPT_SCORE
 from ..gate.plot import plot_pr_curve
 from .forms import (
     NOTE_STYLE,
+    combo_box,
     dark_theme,
     double_spin_box,
     form_row,
@@ -46,7 +48,7 @@ from .results import NumberItem, SortableTable
 
 ACCEPT_BG = QColor(40, 160, 80, 90)
 REJECT_BG = QColor(220, 60, 60, 110)
-TABLE_HEADERS = ("Slice", "Score", "Accepted", "Layer")
+TABLE_HEADERS = ("Slice", "Score", "Worst region", "Accepted", "Layer")
 
 
 # ---- the panels -------------------------------------------------------------------------------
@@ -97,6 +99,13 @@ def build_calibrate_section(w) -> QCollapsible:
         "Fraction of accepted images that must be acceptable. The gate takes the threshold "
         "reaching it with the highest recall. After a calibration, changing it re-chooses "
         "the threshold at once (no rescoring)."))
+    w.rule_combo = combo_box([("Whole score", "whole"),
+                              ("Worst informative region", "worst-region")], chars=16)
+    form_row(cform, "Gate on", w.rule_combo, (
+        "The score compared with the threshold: the whole-frame score, or the score of the "
+        "frame's worst informative region (the lowest-scoring quarter of the tiles that show "
+        "sample), which rejects frames partly out of focus. Kept in the gate file. After a "
+        "calibration, changing it re-chooses the threshold at once (no rescoring)."))
     w.hold_out_spin = double_spin_box(0.0, 0.9, 0.0, 0.1)
     w.hold_out_spin.setSpecialValueText("none")
     form_row(cform, "Hold out", w.hold_out_spin, (
@@ -149,7 +158,8 @@ def build_decisions_box(w) -> QGroupBox:
                              "Go to the next rejected slice (wraps around).")
     w.export_button = with_tip(QPushButton("Export CSV…"), (
         "Save the decisions as CSV: path (the layer's file, or its name), index (slice), "
-        "magnification, score, accepted (1/0) — the columns of 'semfocus gate apply'."))
+        "magnification, score, worst_region, accepted (1/0) — the columns of 'semfocus gate "
+        "apply'."))
     buttons.addWidget(w.next_button)
     buttons.addWidget(w.export_button)
     rlay.addLayout(buttons)
@@ -159,24 +169,28 @@ def build_decisions_box(w) -> QGroupBox:
 
 
 # ---- the views --------------------------------------------------------------------------------
-def fill_rejected_list(list_widget: QListWidget, results) -> None:
-    """One item per rejected image/slice of ``results``; its data is (layer name, slice)."""
+def fill_rejected_list(list_widget: QListWidget, results, rule: str) -> None:
+    """One item per rejected image/slice of ``results`` with the score the gate ``rule``
+    compared; its data is (layer name, slice)."""
     list_widget.clear()
     for res in results:
+        gated = gated_scores(rule, res.scores, res.worst_region)
         for i in res.rejected_slices:
-            text = (f"{res.name}: slice {i} (score {res.scores[i]:.2f})"
-                    if len(res.scores) > 1 else f"{res.name} (score {res.scores[i]:.2f})")
+            why = f"{RULE_LABELS[rule]} {gated[i]:.2f}"
+            text = (f"{res.name}: slice {i} ({why})" if len(res.scores) > 1
+                    else f"{res.name} ({why})")
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, (res.name, i))
             list_widget.addItem(item)
 
 
 class DecisionTable(SortableTable):
-    """One row per (layer, slice): slice, score, accepted, layer (rows tinted). Sortable."""
+    """One row per (layer, slice): slice, score, worst region, accepted, layer (rows tinted).
+    Sortable."""
 
     def __init__(self, parent=None):
         # sorted by slice at first, as scored
-        super().__init__(TABLE_HEADERS, stretch=3, min_height=160, sort_by=0, parent=parent)
+        super().__init__(TABLE_HEADERS, stretch=4, min_height=160, sort_by=0, parent=parent)
 
     def set_results(self, results) -> None:
         self.setSortingEnabled(False)
@@ -184,19 +198,21 @@ class DecisionTable(SortableTable):
         self.setRowCount(len(rows))
         for row, (res, i) in enumerate(rows):
             ok = bool(res.accepted[i])
+            worst = None if res.worst_region is None else float(res.worst_region[i])
             cells = [NumberItem(i, str(i)), NumberItem(res.scores[i], f"{res.scores[i]:.2f}"),
+                     NumberItem(worst, "" if worst is None else f"{worst:.2f}"),
                      NumberItem(int(ok), "yes" if ok else "no"), QTableWidgetItem(res.name)]
             for col, item in enumerate(cells):
                 item.setBackground(ACCEPT_BG if ok else REJECT_BG)
                 self.setItem(row, col, item)
         self.setSortingEnabled(True)
 
-    def rows(self) -> list[tuple[str, int, float, bool]]:
-        """(layer, slice, score, accepted) in the order shown."""
+    def rows(self) -> list[tuple[str, int, float, bool, float]]:
+        """(layer, slice, score, accepted, worst region) in the order shown."""
         role = Qt.ItemDataRole.UserRole
-        return [(self.item(r, 3).text(), int(self.item(r, 0).data(role)),
-                 float(self.item(r, 1).data(role)), bool(self.item(r, 2).data(role)))
-                for r in range(self.rowCount())]
+        return [(self.item(r, 4).text(), int(self.item(r, 0).data(role)),
+                 float(self.item(r, 1).data(role)), bool(self.item(r, 3).data(role)),
+                 float(self.item(r, 2).data(role))) for r in range(self.rowCount())]
 
 
 class PRPlot:

@@ -7,8 +7,10 @@ part of the groups, with the precision-recall curve); apply it to the ticked ima
 scoring them as Score focus does unless the layer already holds the gate model's scores in
 ``metadata["semfocus"]``. Decisions go to a table, to ``layer.metadata["semfocus_gate"]``
 (:mod:`napari_semfocus.jobs.records`; the pixels are never changed) and to CSV
-(``path,index,magnification,score,accepted``, as the CLI); rejected slices are listed (click one
-to go there) and "Next rejected" steps through them. The panels are in :mod:`.gate_panels`.
+(``path,index,magnification,score,worst_region,accepted``, as the CLI); rejected slices are
+listed (click one to go there) and "Next rejected" steps through them. A gate compares the whole
+score or the worst informative region ("Gate on"; a loaded gate's own rule, shown with its
+threshold). The panels are in :mod:`.gate_panels`.
 
 Public API (tests, scripts)::
 
@@ -118,6 +120,7 @@ class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
             "CSV files (*.csv);;All files (*)"))
         self.calibrate_button.clicked.connect(self.calibrate)
         self.precision_spin.valueChanged.connect(self._on_target_changed)
+        self.rule_combo.currentIndexChanged.connect(self._on_rule_changed)
         self.rejected_list.itemClicked.connect(self._on_rejected_clicked)
         self.next_button.clicked.connect(lambda: self.next_rejected())
         self.export_button.clicked.connect(lambda: self.export_csv())
@@ -157,9 +160,13 @@ class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
 
     def _set_gate(self, gate: Gate) -> None:
         self.gate = gate
-        self.precision_spin.blockSignals(True)
+        controls = (self.precision_spin, self.rule_combo)
+        for control in controls:  # show the gate's target and rule without re-choosing
+            control.blockSignals(True)
         self.precision_spin.setValue(gate.target_precision)
-        self.precision_spin.blockSignals(False)
+        self.rule_combo.setCurrentIndex(self.rule_combo.findData(gate.score_rule))
+        for control in controls:
+            control.blockSignals(False)
         self.gate_label.setText(gate.summary() + ".")
         self.gate_label.setStyleSheet("" if gate.target_reached else WARN_STYLE)
         self._update_enabled()
@@ -180,12 +187,20 @@ class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
         self.manifest_edit.setText(str(path))
 
     def _on_target_changed(self, value: float) -> None:
+        self._rechoose("target", lambda result: result.with_target(float(value)))
+
+    def _on_rule_changed(self) -> None:
+        self._rechoose("rule", lambda result: result.with_rule(self.rule_combo.currentData()))
+
+    def _rechoose(self, what: str, change) -> None:
+        """Choose the threshold again after a change of the target or the rule (no rescoring)."""
         if self.calibration_result is None:
             if self.gate is not None:
-                self.status_label.setText("Calibrate again to change the target of a loaded gate.")
+                self.status_label.setText(f"Calibrate again to change the {what} of a loaded "
+                                          "gate.")
             return
         try:
-            result = self.calibration_result.with_target(float(value))
+            result = change(self.calibration_result)
         except SemFocusError as exc:
             self.status_label.setText(str(exc))
             return
@@ -239,7 +254,8 @@ class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
             accept_score=float(self.accept_spin.value()),
             label_column=self.label_column_edit.text().strip() or "label",
             hold_out=hold_out or None,
-            checkpoint=existing_checkpoint(self.checkpoint_edit.text()))
+            checkpoint=existing_checkpoint(self.checkpoint_edit.text()),
+            rule=self.rule_combo.currentData())
 
     def _apply_settings(self) -> ApplySettings:
         if self.gate is None:
@@ -281,14 +297,16 @@ class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
     # ---- results -----------------------------------------------------------------------------
     def show_results(self, result: ApplyResult) -> None:
         self.results = list(result.images)
+        gate = result.settings.gate
         self.table.set_results(self.results)
-        fill_rejected_list(self.rejected_list, self.results)
+        fill_rejected_list(self.rejected_list, self.results, gate.score_rule)
         for res in self.results:
             self._store_in_layer(res, result)
         n = sum(len(r.scores) for r in self.results)
         acc = sum(int(r.accepted.sum()) for r in self.results)
         self.summary_label.setText(
-            f"{acc} accepted, {n - acc} rejected of {n} (score >= {self.gate.threshold:.2f}).")
+            f"{acc} accepted, {n - acc} rejected of {n} ({gate.rule_label} >= "
+            f"{gate.threshold:.2f}).")
         reused = [r.name for r in self.results if r.scores_from != "scored"]
         note = f" Reused the stored scores of {', '.join(reused)}." if reused else ""
         self.status_label.setText(f"Done: {acc} accepted, {n - acc} rejected.{note}")
@@ -301,7 +319,7 @@ class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
             return
         layer = self.viewer.layers[res.name]
         records = {GATE_KEY: gate_record(res.scores, res.accepted, result.settings.gate,
-                                         res.scores_from)}
+                                         res.scores_from, res.worst_region)}
         if res.scored is not None:
             records[SCORES_KEY] = scores_record(res.scored, result.run)
         layer.metadata = with_records(layer.metadata, records)

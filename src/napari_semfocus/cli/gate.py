@@ -1,6 +1,7 @@
 """``semfocus gate``: calibrate an acceptance gate on labelled images, and apply it.
 
     semfocus gate calibrate --manifest CSV --target-precision 0.95 --output gate.json [--plot pr.png]
+                            [--rule whole|worst-region]
     semfocus gate apply PATH... --gate gate.json [--output decisions.csv]
 
 Both are the jobs of the Acceptance gate widget (:mod:`napari_semfocus.jobs.gate`); images are
@@ -15,7 +16,7 @@ import numpy as np
 
 from ..errors import SemFocusError
 from ..gate.calibrate import DEFAULT_TARGET_PRECISION, check_target
-from ..gate.file import Gate, resolve_checkpoint
+from ..gate.file import SCORE_RULES, Gate, resolve_checkpoint
 from ..gate.labels import DEFAULT_ACCEPT_SCORE
 from ..gate.plot import plot_pr_curve
 from ..io.files import write_text
@@ -41,6 +42,10 @@ from .common import (
     scaled_out,
     write_output,
 )
+
+RULE_HELP = ("the score the gate compares with its threshold: whole (the whole-frame score, "
+             "default) or worst-region (the frame's worst informative region: rejects frames "
+             "partly out of focus); kept in the gate file and used by apply")
 
 
 def register(sub) -> None:
@@ -73,13 +78,16 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="shuffles the groups for --hold-out")
     p.add_argument("--plot", help="PNG of the precision-recall curve with the chosen point")
     p.add_argument("--scores", help="also write the model's scores as CSV (path,index,"
-                                    "magnification,score,label,acceptable)")
+                                    "magnification,score,worst_region,label,acceptable)")
+    p.add_argument("--rule", default="whole", choices=SCORE_RULES, help=RULE_HELP)
     add_model_args(p, region_help="scoring region, kept in the gate file and used by apply")
     p.set_defaults(func=cmd_calibrate)
 
     p = gsub.add_parser("apply", help="accept or reject images, stack slices and folders")
     add_inputs(p, paths_help="image files, stacks or folders of images (TIFF, PNG, JPEG)")
     p.add_argument("--gate", required=True, help="gate file written by 'semfocus gate calibrate'")
+    p.add_argument("--rule", choices=SCORE_RULES,
+                   help="the gate file's rule is used; given, it must be that rule")
     add_model_args(p, checkpoint_help="model file; default: the gate's model (the shipped one, or "
                                       "the file it was calibrated with)", region_help=None)
     add_scaleout_args(p)
@@ -96,7 +104,7 @@ def cmd_calibrate(args) -> int:
     settings = CalibrateSettings(
         args.manifest, args.target_precision, args.accept_score, args.label_column, args.group_column,
         args.hold_out, args.seed, args.best_effort, args.checkpoint, args.device, args.region,
-        args.batch_size, chosen_precision(args))
+        args.batch_size, chosen_precision(args), args.rule)
     printer = progress_printer(lambda s: f"semfocus gate: {s.text}", every=50)
 
     def show(update) -> None:
@@ -115,7 +123,7 @@ def cmd_calibrate(args) -> int:
     print(f"gate: {args.output}")
     print(f"model: {result.model_name} (sha256 {gate.model['sha256'][:12]})")
     print(f"accept rule: {_rule_text(cal.accept_rule)}")
-    print(f"threshold: accept when score >= {cal.threshold:.4f}")
+    print(f"threshold: accept when {gate.rule_score} >= {cal.threshold:.4f}")
     reached = "reached" if cal.target_reached else "NOT reached (best effort)"
     print(f"target precision: {cal.target_precision:g} ({reached} on the calibration images)")
     print(f"calibration: {cal.figures.summary()}")
@@ -134,6 +142,10 @@ def _rule_text(rule: dict) -> str:
 # ---- apply ----------------------------------------------------------------------------------
 def cmd_apply(args) -> int:
     gate = Gate.load(args.gate)
+    if args.rule is not None and args.rule != gate.score_rule:
+        raise SemFocusError(
+            f"gate file {args.gate} was calibrated for the rule {gate.score_rule}, not "
+            f"{args.rule}: calibrate a gate with --rule {args.rule}.")
     plan = input_files(args, folders=True)
     checkpoint = resolve_checkpoint(gate, args.checkpoint)
     settings = ApplySettings(gate, tuple(plan), None,
@@ -143,7 +155,7 @@ def cmd_apply(args) -> int:
         return _apply_table(args, settings)
     result = run_to_end(apply_gate(settings), progress_printer(
         lambda s: f"semfocus gate: model {s.model_name} on {s.device_name}, gate {args.gate}: "
-                  f"accept when score >= {gate.threshold:.4f}"))
+                  f"accept when {gate.rule_score} >= {gate.threshold:.4f}"))
     table = decisions_table(result)
     write_output(table, args.output)
     _report(*_count_accepted(table.split("\n", 1)[1]))

@@ -3,7 +3,16 @@ how it was calibrated) as a JSON file, read back with one-sentence errors, and t
 score with for a gate. A gate names its model by the SHA-256 of the checkpoint file
 (:func:`napari_semfocus.scoring.checkpoint.model_fingerprint`).
 
-The threshold is chosen in :mod:`.calibrate`.
+The threshold is chosen in :mod:`.calibrate`. A gate compares one score per image or slice with
+its threshold, by its *rule*: ``whole`` (the whole-frame score) or ``worst-region`` (the score
+of the frame's worst informative region, :func:`napari_semfocus.scoring.aggregate.worst_region_score`,
+which rejects a frame that is partly out of focus). The rule is written into the file as the
+sentence ``"accepted when <score> >= threshold"``; files written before the worst-region rule hold
+the whole-score sentence.
+
+A gate file edited by hand after calibration is refused on loading: its threshold must be a
+point of the precision-recall curve stored with it, with the stored precision and recall of the
+calibration (:func:`check_calibrated_threshold`).
 """
 
 from __future__ import annotations
@@ -25,7 +34,28 @@ from .calibrate import Calibration, Figures, PRCurve, figures_at, format_figure,
 
 GATE_FORMAT = "napari-semfocus-gate"
 GATE_FORMAT_VERSION = 1
-RULE = "accepted when score >= threshold"
+SCORE_RULES = ("whole", "worst-region")  # which score of a frame the gate compares
+RULE_SCORES = {"whole": "score", "worst-region": "worst_region"}  # their CSV columns
+RULE_TEXTS = {rule: f"accepted when {score} >= threshold" for rule, score in RULE_SCORES.items()}
+RULE_LABELS = {"whole": "whole score", "worst-region": "worst region"}
+
+
+def check_score_rule(rule) -> str:
+    """``rule`` when it is one of :data:`SCORE_RULES`, else :class:`SemFocusError`."""
+    if rule not in SCORE_RULES:
+        raise SemFocusError(f"gate rule {rule!r} is not one of {', '.join(SCORE_RULES)}.")
+    return rule
+
+
+def gated_scores(rule: str, scores, worst_region):
+    """What a gate of ``rule`` compares with its threshold: ``scores`` (whole frames) or
+    ``worst_region`` (one per frame; :class:`SemFocusError` when there is none)."""
+    if check_score_rule(rule) == "whole":
+        return scores
+    if worst_region is None:
+        raise SemFocusError("the worst-region rule needs the model's worst-region scores, "
+                            "which a classical measure does not give.")
+    return worst_region
 
 
 # ---- the model a gate belongs to ----------------------------------------------------------
@@ -63,14 +93,16 @@ class Gate:
     created: str = ""
     source: str | None = None
     pr_curve: dict | None = None  # {"thresholds", "precision", "recall"}: lists, one per point
+    score_rule: str = "whole"  # one of SCORE_RULES
     path: Path | None = field(default=None, compare=False)
 
     # -- construction --
     @classmethod
     def from_calibration(cls, calibration: Calibration, scorer=None, model: dict | None = None,
                          region: str = "whole", source: str | None = None,
-                         held_out: dict | None = None) -> Gate:
-        """A gate for ``scorer`` (or an explicit ``model`` fingerprint) from a calibration."""
+                         held_out: dict | None = None, score_rule: str = "whole") -> Gate:
+        """A gate for ``scorer`` (or an explicit ``model`` fingerprint) from a calibration of
+        the scores ``score_rule`` compares."""
         if model is None:
             if scorer is None:
                 raise SemFocusError("a gate needs the model it belongs to (scorer or model).")
@@ -80,12 +112,32 @@ class Gate:
                    calibration=calibration.figures.as_dict(),
                    target_reached=calibration.target_reached, region=region, held_out=held_out,
                    created=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-                   source=source, pr_curve=curve_record(calibration.curve))
+                   source=source, pr_curve=curve_record(calibration.curve, calibration.threshold),
+                   score_rule=check_score_rule(score_rule))
 
     # -- decisions --
     def apply(self, scores) -> np.ndarray:
-        """True (accepted) where ``score >= threshold``, per score."""
+        """True (accepted) where ``score >= threshold``, per score (the scores of the rule)."""
         return scores_array(scores) >= self.threshold
+
+    def decide(self, scores, worst_region=None) -> np.ndarray:
+        """Accepted or not, per frame, from its whole score and worst region by the rule."""
+        return self.apply(gated_scores(self.score_rule, scores, worst_region))
+
+    @property
+    def rule_text(self) -> str:
+        """``"accepted when score >= threshold"`` or ``"... worst_region >= ..."``."""
+        return RULE_TEXTS[self.score_rule]
+
+    @property
+    def rule_score(self) -> str:
+        """The CSV column the rule compares: "score" or "worst_region"."""
+        return RULE_SCORES[self.score_rule]
+
+    @property
+    def rule_label(self) -> str:
+        """What the rule compares, in words: "whole score" or "worst region"."""
+        return RULE_LABELS[self.score_rule]
 
     def figures(self, scores, acceptable) -> Figures:
         """The gate's figures on other labelled images."""
@@ -104,7 +156,7 @@ class Gate:
     # -- files --
     def to_dict(self) -> dict:
         out = {"format": GATE_FORMAT, "format_version": GATE_FORMAT_VERSION,
-               "threshold": float(self.threshold), "rule": RULE,
+               "threshold": float(self.threshold), "rule": self.rule_text,
                "target_precision": float(self.target_precision),
                "target_reached": bool(self.target_reached), "model": dict(self.model),
                "region": self.region, "accept_rule": dict(self.accept_rule),
@@ -177,10 +229,11 @@ class Gate:
             raise SemFocusError(
                 f"gate file {where}: target_precision must be in (0, 1], got "
                 f"{data['target_precision']!r}.")
-        if data["rule"] != RULE:
+        rules = {text: rule for rule, text in RULE_TEXTS.items()}
+        if data["rule"] not in rules:
             raise SemFocusError(
                 f"gate file {where} has the rule {data['rule']!r}; this version applies "
-                f"only {RULE!r}.")
+                f"only {' or '.join(repr(t) for t in rules)}.")
         region = data.get("region", "whole")
         if region not in REGIONS:
             raise SemFocusError(
@@ -190,17 +243,20 @@ class Gate:
             raise SemFocusError(
                 f"gate file {where}: pr_curve must hold equally long lists of numbers "
                 "thresholds, precision and recall.")
+        if curve is not None:
+            check_calibrated_threshold(data["threshold"], curve, data["calibration"], where)
         return cls(threshold=float(data["threshold"]),
                    target_precision=float(data["target_precision"]), model=dict(data["model"]),
                    accept_rule=dict(data["accept_rule"]), calibration=dict(data["calibration"]),
                    target_reached=bool(data["target_reached"]), region=region,
                    held_out=data.get("held_out"), created=data["created"],
-                   source=data.get("calibration_source"), pr_curve=curve)
+                   source=data.get("calibration_source"), pr_curve=curve,
+                   score_rule=rules[data["rule"]])
 
     def summary(self) -> str:
         cal = self.calibration
         flag = "" if self.target_reached else " (target NOT reached: best effort)"
-        return (f"threshold {self.threshold:.4f} (target precision {self.target_precision:g}"
+        return (f"threshold {self.threshold:.4f} on the {self.rule_label} (target precision {self.target_precision:g}"
                 f"{flag}) for {self.model.get('name')}; on {cal.get('n')} calibration images: "
                 f"precision {format_figure(cal.get('precision'))}, recall "
                 f"{format_figure(cal.get('recall'))}, "
@@ -210,13 +266,37 @@ class Gate:
 MAX_CURVE_POINTS = 1000
 
 
-def curve_record(curve: PRCurve) -> dict:
-    """The curve for the gate file (4 decimals; at most ``MAX_CURVE_POINTS`` points)."""
+CURVE_DECIMALS = 4
+
+
+def curve_record(curve: PRCurve, threshold: float | None = None) -> dict:
+    """The curve for the gate file (4 decimals; at most ``MAX_CURVE_POINTS`` points, always
+    with the point of ``threshold``)."""
     idx = np.arange(len(curve.thresholds))
     if len(idx) > MAX_CURVE_POINTS:
-        idx = np.unique(np.linspace(0, len(idx) - 1, MAX_CURVE_POINTS).round().astype(int))
-    return {key: [round(float(v), 4) for v in getattr(curve, key)[idx]]
+        idx = np.linspace(0, len(idx) - 1, MAX_CURVE_POINTS).round().astype(int)
+        if threshold is not None:
+            idx = np.append(idx, np.flatnonzero(curve.thresholds == threshold))
+        idx = np.unique(idx)
+    return {key: [round(float(v), CURVE_DECIMALS) for v in getattr(curve, key)[idx]]
             for key in ("thresholds", "precision", "recall")}
+
+
+def check_calibrated_threshold(threshold: float, curve: dict, calibration: dict, where) -> None:
+    """Refuse a threshold that is not the calibrated one: it must be a point of the stored
+    precision-recall curve (to the curve's 4 decimals) whose precision and recall are the
+    calibration's. A hand-edited threshold (e.g. -5, which accepts everything) is not."""
+    tol = 0.5 * 10.0 ** -CURVE_DECIMALS + 1e-9
+    want = [calibration.get(k) for k in ("precision", "recall")]
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in want):
+        points = zip(curve["thresholds"], curve["precision"], curve["recall"], strict=True)
+        if any(abs(t - threshold) <= tol and abs(p - want[0]) <= tol and abs(r - want[1]) <= tol
+               for t, p, r in points):
+            return
+    raise SemFocusError(
+        f"gate file {where}: threshold {threshold:g} is not the calibrated one (no point of its "
+        "precision-recall curve has it with the calibration's precision and recall), so the file "
+        "was edited by hand; calibrate the gate again.")
 
 
 def _valid_curve(curve) -> bool:

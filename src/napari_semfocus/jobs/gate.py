@@ -6,7 +6,9 @@ does (:func:`.score.score_images`), chooses the threshold (:func:`napari_semfocu
 or, with a hold-out fraction, calibrates on part of the groups and counts the figures on the
 others (:func:`~napari_semfocus.gate.calibrate.held_out_check`), and returns the
 :class:`~napari_semfocus.gate.file.Gate`. :func:`apply_gate` scores the images (or reuses the
-scores a layer holds) and accepts or rejects every image and slice.
+scores a layer holds) and accepts or rejects every image and slice. Both compare the score the
+gate's rule names (``whole``: the whole-frame score; ``worst-region``: the worst informative
+region, :func:`napari_semfocus.gate.file.gated_scores`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from ..gate.calibrate import (
     figures_at,
     held_out_check,
 )
-from ..gate.file import Gate, gate_model_record
+from ..gate.file import Gate, check_score_rule, gate_model_record, gated_scores
 from ..gate.labels import DEFAULT_ACCEPT_SCORE, labels_from_column, read_calibration_manifest
 from ..io.tables import ScoreRow, slice_rows
 from ..progress import Progress, Status
@@ -65,6 +67,7 @@ class CalibrateSettings:
     region: str = "whole"
     batch_size: int = 32
     precision: str = "auto"  # auto | float32 | bf16
+    rule: str = "whole"  # the score the gate compares: one of gate.file.SCORE_RULES
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,16 @@ class CalibrateResult:
             check = dataclasses.replace(check, calibration=cal, held_out=held)
         return _with_gate(dataclasses.replace(self, calibration=cal, check=check))
 
+    def with_rule(self, rule: str) -> CalibrateResult:
+        """The same images calibrated for the gate rule ``rule`` (no rescoring: the rows hold
+        the whole scores and the worst regions)."""
+        settings = dataclasses.replace(self.settings, rule=check_score_rule(rule))
+        scores = np.array([gated_scores(rule, r.score, r.worst_region) for r in self.rows])
+        cal, check = _choose(settings, scores, self.acceptable, self.groups,
+                             self.calibration.accept_rule)
+        return _with_gate(dataclasses.replace(self, settings=settings, calibration=cal,
+                                              check=check))
+
 
 def calibrate_gate(settings: CalibrateSettings, cancel: threading.Event | None = None
                    ) -> Generator[Status | Progress | CalibrationScored, None, CalibrateResult]:
@@ -111,6 +124,7 @@ def calibrate_gate(settings: CalibrateSettings, cancel: threading.Event | None =
     ``cancel`` is set."""
     s = settings
     check_target(s.target_precision)
+    check_score_rule(s.rule)
     result = CalibrateResult(settings=s)
     images, labels, groups = read_calibration_manifest(s.manifest, s.label_column, s.group_column)
     try:
@@ -136,21 +150,26 @@ def calibrate_gate(settings: CalibrateSettings, cancel: threading.Event | None =
             raise SemFocusError(
                 f"{res.name}: holds {len(res.scores)} slices; calibration needs one label per "
                 "image (save the slices as separate files).")
-    scores = np.array([res.scores[0] for res in run.images])
+    scores = np.array([gated_scores(s.rule, res.scores, res.worst_region)[0]
+                       for res in run.images])
     rows = score_rows(run.images)
     yield CalibrationScored(rows, list(labels), acceptable)
     yield Status(f"choosing the threshold for precision {s.target_precision:g}…")
-    if s.hold_out is not None:
-        check = held_out_check(scores, acceptable, groups, s.target_precision, s.hold_out, s.seed,
-                               best_effort=s.best_effort, accept_rule=rule)
-        cal = check.calibration
-    else:
-        check = None
-        cal = calibrate(scores, acceptable=acceptable, target_precision=s.target_precision,
-                        best_effort=s.best_effort, accept_rule=rule)
+    cal, check = _choose(s, scores, acceptable, groups, rule)
     result = dataclasses.replace(result, calibration=cal, check=check, rows=rows,
                                  labels=list(labels), acceptable=acceptable, groups=list(groups))
     return _with_gate(result)
+
+
+def _choose(s: CalibrateSettings, scores, acceptable, groups, accept_rule: dict
+            ) -> tuple[Calibration, HeldOutCheck | None]:
+    """The threshold on ``scores`` (the rule's), on part of the groups with a hold-out."""
+    if s.hold_out is not None:
+        check = held_out_check(scores, acceptable, groups, s.target_precision, s.hold_out, s.seed,
+                               best_effort=s.best_effort, accept_rule=accept_rule)
+        return check.calibration, check
+    return calibrate(scores, acceptable=acceptable, target_precision=s.target_precision,
+                     best_effort=s.best_effort, accept_rule=accept_rule), None
 
 
 def _with_gate(result: CalibrateResult) -> CalibrateResult:
@@ -162,12 +181,15 @@ def _with_gate(result: CalibrateResult) -> CalibrateResult:
         held_out.update({"fraction": s.hold_out, "seed": s.seed, "group_column": s.group_column,
                          "n_groups": len(result.check.held_out_groups)})
     gate = Gate.from_calibration(result.calibration, model=result.model, region=s.region,
-                                 source=str(Path(s.manifest).resolve()), held_out=held_out)
+                                 source=str(Path(s.manifest).resolve()), held_out=held_out,
+                                 score_rule=s.rule)
     return dataclasses.replace(result, gate=gate)
 
 
 def _held_scores(result: CalibrateResult) -> np.ndarray:
-    return np.array([r.score for r in result.rows])[result.check.held_out_index]
+    rule = result.settings.rule
+    return np.array([gated_scores(rule, r.score, r.worst_region)
+                     for r in result.rows])[result.check.held_out_index]
 
 
 def _held_acceptable(result: CalibrateResult) -> np.ndarray:
@@ -179,7 +201,7 @@ def _held_acceptable(result: CalibrateResult) -> np.ndarray:
 class ApplySettings:
     gate: Gate
     images: tuple  # ImageInput or FileInput
-    reused: tuple | None = None  # per image: scores it already holds (np.ndarray), or None
+    reused: tuple | None = None  # per image: (scores, worst regions or None) it holds, or None
     checkpoint: str | None = None  # the gate's model (see gate.file.resolve_checkpoint)
     device: str = "auto"
     batch_size: int = 32
@@ -188,7 +210,7 @@ class ApplySettings:
 
 @dataclass
 class ImageDecisions:
-    """Scores and decisions of one image (one per slice)."""
+    """Scores (whole and worst region) and decisions of one image (one per slice)."""
 
     name: str
     scores: np.ndarray
@@ -198,6 +220,7 @@ class ImageDecisions:
     scores_from: str  # "scored" or "layer metadata"
     databar_rows: int = 0
     scored: ImageScores | None = None  # the fresh scores, when scored
+    worst_region: np.ndarray | None = None
 
     @property
     def rejected_slices(self) -> list[int]:
@@ -205,7 +228,7 @@ class ImageDecisions:
 
     def rows(self, path: str | None = None) -> list[ScoreRow]:
         """The CSV rows of this image; ``path`` column: ``path`` (default: the name)."""
-        return slice_rows(path or self.name, self.scores, self.magnification)
+        return slice_rows(path or self.name, self.scores, self.magnification, self.worst_region)
 
 
 @dataclass
@@ -220,8 +243,8 @@ class ApplyResult:
 
 def apply_gate(settings: ApplySettings, cancel: threading.Event | None = None
                ) -> Generator[Status | Progress, None, ApplyResult]:
-    """Accept or reject every image and slice; images without reused scores are scored with the
-    gate's model (checked by its SHA-256) in the gate's region."""
+    """Accept or reject every image and slice by the gate's rule; images without reused scores
+    are scored with the gate's model (checked by its SHA-256) in the gate's region."""
     s = settings
     result = ApplyResult(settings=s)
     reused = s.reused or (None,) * len(s.images)
@@ -244,11 +267,11 @@ def apply_gate(settings: ApplySettings, cancel: threading.Event | None = None
         if stored is None:
             res = next(fresh)
             result.images.append(ImageDecisions(
-                res.name, res.scores, s.gate.apply(res.scores), res.magnification, res.path,
-                "scored", res.databar_rows, res))
+                res.name, res.scores, s.gate.decide(res.scores, res.worst_region),
+                res.magnification, res.path, "scored", res.databar_rows, res, res.worst_region))
         else:
-            scores = np.asarray(stored, dtype=np.float64)
+            scores, worst = stored
             result.images.append(ImageDecisions(
-                image.name, scores, s.gate.apply(scores), image.magnification, image.path,
-                "layer metadata", image.databar_rows))
+                image.name, scores, s.gate.decide(scores, worst), image.magnification, image.path,
+                "layer metadata", image.databar_rows, worst_region=worst))
     return result

@@ -2,7 +2,8 @@
 
 - ``metadata["semfocus"]`` (:func:`scores_record`): the scores of the layer's slices and how they
   were made, written by Score focus and by the Acceptance gate when it scores a layer;
-  :func:`stored_scores` reads them back for a gate (same model file, region and slices).
+  :func:`stored_scores` reads them back for a gate (same model file, region and slices; the
+  worst regions too for a worst-region gate).
 - ``metadata["semfocus_gate"]`` (:func:`gate_record`): the gate's decisions.
 
 The pixels of a layer are never changed.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..gate.file import RULE, Gate
+from ..gate.file import Gate
 from .score import MODEL_METHOD, ImageScores, ScoreRun
 
 SCORES_KEY = "semfocus"
@@ -42,10 +43,13 @@ def scores_record(res: ImageScores, run: ScoreRun) -> dict:
 
 
 def stored_scores(metadata, gate: Gate, n_slices: int):
-    """Scores in ``metadata["semfocus"]`` made by the gate's model (same model name, SHA-256
-    where recorded, region, one per slice), else None."""
+    """(scores, worst regions or None) in ``metadata["semfocus"]`` made by the gate's model
+    (same model name, SHA-256 where recorded, region, one per slice, and the worst regions when
+    the gate's rule needs them), else None."""
     stored = (metadata or {}).get(SCORES_KEY) or {}
-    scores = stored.get("scores")
+    scores, worst = stored.get("scores"), stored.get("worst_region")
+    if gate.score_rule == "worst-region" and (worst is None or len(worst) != n_slices):
+        return None
     if (stored.get("method") != MODEL_METHOD or scores is None
             or stored.get("model") != gate.model.get("name")
             or stored.get("region", "whole") != gate.region
@@ -54,19 +58,23 @@ def stored_scores(metadata, gate: Gate, n_slices: int):
     sha = stored.get("model_sha256")
     if sha is not None and sha != gate.model.get("sha256"):
         return None
-    return np.asarray(scores, dtype=np.float64)
+    return (np.asarray(scores, dtype=np.float64),
+            None if worst is None else np.asarray(worst, dtype=np.float64))
 
 
-def gate_record(scores, accepted, gate: Gate, scores_from: str) -> dict:
-    """``metadata["semfocus_gate"]``: the decisions per slice and the gate that made them."""
+def gate_record(scores, accepted, gate: Gate, scores_from: str, worst_region=None) -> dict:
+    """``metadata["semfocus_gate"]``: the decisions per slice, the scores (whole and worst
+    region) and the gate that made them, with its rule."""
     accepted = np.asarray(accepted, dtype=bool)
     return {
         "accepted": [bool(v) for v in accepted],
         "rejected_slices": [int(i) for i in np.flatnonzero(~accepted)],
         "scores": [float(v) for v in scores],
+        "worst_region": None if worst_region is None else [float(v) for v in worst_region],
         "threshold": gate.threshold,
         "target_precision": gate.target_precision,
-        "rule": RULE,
+        "rule": gate.rule_text,
+        "score_rule": gate.score_rule,
         "gate_file": str(gate.path) if gate.path else None,
         "model": gate.model.get("name"),
         "model_sha256": gate.model.get("sha256"),
