@@ -201,3 +201,39 @@ def check_screenshot(image, path: Path, min_hw=(600, 1000)) -> np.ndarray:
     assert rgb.std() > 20  # not blank
     assert rgb[:, int(rgb.shape[1] * 0.7):].std() > 15  # the dock widget side shows content too
     return rgb
+
+
+class EventLoopTicks:
+    """A QTimer ticking every ``interval_ms`` on the UI thread while the ``with`` block runs:
+    the longest gap between two ticks is the longest the event loop was stalled (a frozen
+    window). Use ``mark()`` to time a stretch of the block."""
+
+    def __init__(self, interval_ms: int = 10):
+        import time
+
+        from qtpy.QtCore import QTimer
+
+        self.clock = time.perf_counter
+        self.ticks: list[float] = []
+        self.timer = QTimer()
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(lambda: self.ticks.append(self.clock()))
+
+    def __enter__(self):
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.stop()
+
+    def mark(self) -> float:
+        return self.clock()
+
+    def gaps_ms(self, start: float = 0.0, end: float = float("inf")) -> np.ndarray:
+        """Gaps between the ticks in [start, end] (ms)."""
+        ticks = np.asarray([t for t in self.ticks if start <= t <= end])
+        return 1000 * np.diff(ticks)
+
+    def longest_gap_ms(self, start: float = 0.0, end: float = float("inf")) -> float:
+        gaps = self.gaps_ms(start, end)
+        return float(gaps.max()) if gaps.size else float("inf")

@@ -72,8 +72,8 @@ class WorkerMixin:
     worker_job: Callable
     #: start of the status line when the job raised something other than SemFocusError
     failure_text: str = "Failed"
-    #: how the activity dock names a run of this widget
-    activity_name: str = "SEM focus"
+    #: how the activity dock names a run of this widget ("": its dock's title)
+    activity_name: str = ""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -161,7 +161,7 @@ class WorkerMixin:
         self.cancel_button.setEnabled(True)
         self.progress_bar.setValue(self.progress_bar.minimum())
         self.status_label.setText("Starting…")
-        self.activity = JobProgress(f"{self.activity_name}: starting", self.cancel)
+        self.activity = JobProgress(f"{self.activity_title()}: starting", self.cancel)
         self.worker.start()
 
     def _show_activity(self, _update=None) -> None:
@@ -171,7 +171,12 @@ class WorkerMixin:
         bar = self.progress_bar
         span = bar.maximum() - bar.minimum()
         self.activity.show((bar.value() - bar.minimum()) / span if span > 0 else 0.0,
-                           f"{self.activity_name}: {self.status_label.text()}")
+                           f"{self.activity_title()}: {self.status_label.text()}")
+
+    def activity_title(self) -> str:
+        """The widget's name in the activity dock: ``activity_name``, else its dock's title."""
+        dock = enclosing_dock(self)
+        return self.activity_name or (dock.windowTitle() if dock is not None else "SEM focus")
 
     def cancel(self) -> None:
         """Ask the running worker to stop after its current step."""
@@ -219,11 +224,17 @@ def short_dock_title(widget) -> None:
     """Title the dock holding ``widget`` by the widget's own name: napari names a plugin's dock
     "<widget> (napari-semfocus)", which tabbed docks cut to "Score focus (na…". The dock's own
     title bar and napari's Window menu keep the full name."""
+    dock = enclosing_dock(widget)
+    if dock is not None:
+        dock.setWindowTitle(dock.windowTitle().removesuffix(f" ({PLUGIN_NAME})"))
+
+
+def enclosing_dock(widget):
+    """The QDockWidget holding ``widget`` (None when it is not docked)."""
     dock = widget.parentWidget()
     while dock is not None and not isinstance(dock, QDockWidget):
         dock = dock.parentWidget()
-    if dock is not None:
-        dock.setWindowTitle(dock.windowTitle().removesuffix(f" ({PLUGIN_NAME})"))
+    return dock
 
 
 class ThemedPlot:
@@ -232,7 +243,10 @@ class ThemedPlot:
 
     def __init__(self, dark: bool, height: float, min_height: int):
         self._fg, self._bg = plot_colors(dark)
-        self.figure = Figure(figsize=(3.4, height), dpi=100, facecolor=self._bg, layout="tight")
+        # fixed margins: matplotlib's tight layout measured every label on each redraw, about
+        # 60 % of a redraw's time on the UI thread
+        self.figure = Figure(figsize=(3.4, height), dpi=100, facecolor=self._bg)
+        self.figure.subplots_adjust(left=0.19, right=0.97, bottom=0.2, top=0.95)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(min_height)
         self.axes = self.figure.add_subplot(111)

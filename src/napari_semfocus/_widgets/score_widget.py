@@ -77,6 +77,7 @@ class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
 
     worker_job = staticmethod(score_images)
     failure_text = "Scoring failed"
+    activity_name = "Score focus"
 
     def __init__(self, napari_viewer):
         super().__init__()

@@ -1,0 +1,145 @@
+"""napari's own conventions, in a real viewer: every run is an entry in napari's activity dock
+(its cancel button stops the run), Cancel stops within one batch, the event loop keeps running
+while the model scores and maps (a 10 ms QTimer, :class:`tests.helpers.EventLoopTicks`), the
+plugin's focus maps are not offered as inputs, and two maps show one labelled colour bar."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from napari.utils import progress
+
+from napari_semfocus._widgets.controls import JobProgress
+from napari_semfocus._widgets.finetune_widget import FineTuneWidget
+from napari_semfocus._widgets.gate_widget import AcceptanceGateWidget
+from napari_semfocus._widgets.map_widget import FocusMapWidget
+from napari_semfocus._widgets.score_widget import ScoreFocusWidget
+from napari_semfocus.progress import Progress
+from napari_semfocus.scoring.checkpoint import default_model_path
+
+from ..helpers import EventLoopTicks, docked_viewer
+
+pytestmark = pytest.mark.gui
+
+SERIES, HALF = "SEM focus series", "Half-focused frame"
+TIMEOUT_MS = 600_000
+MAX_STALL_MS = 100
+
+
+def activity_entries() -> list:
+    """The plugin's runs in napari's activity dock (napari lists every live progress there)."""
+    return [p for p in progress._all_instances if isinstance(p, JobProgress)]  # noqa: SLF001
+
+
+def model_checkpoint(untrained_checkpoint):
+    return None if default_model_path().is_file() else untrained_checkpoint
+
+
+def test_progress_is_in_the_activity_dock_and_cancels_there(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.random.default_rng(0).integers(0, 255, (300, 256, 256), dtype=np.uint8),
+                     name="long stack")
+    widget = ScoreFocusWidget(viewer)
+    widget.set_method("brenner")
+    widget.run()
+    (entry,) = activity_entries()
+    assert entry is widget.activity and entry.total > 0
+    qtbot.waitUntil(lambda: entry.n > 0, timeout=60_000)  # follows the widget's progress bar
+    assert entry.desc.startswith("Score focus: Scoring 'long stack'")
+    entry.cancel()  # the activity dock's cancel button
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=60_000)
+    assert widget.last_run.cancelled and widget.results == []
+    assert activity_entries() == []  # closed with the run
+
+
+def test_cancel_stops_within_one_batch(make_napari_viewer, qtbot, untrained_checkpoint):
+    viewer = make_napari_viewer()
+    frames = np.random.default_rng(1).integers(0, 255, (24, 240, 320), dtype=np.uint8)
+    viewer.add_image(frames, name="stack", metadata={"magnification": 5000})
+    widget = ScoreFocusWidget(viewer)
+    widget.set_method("model")
+    widget.set_checkpoint(untrained_checkpoint)
+    widget.batch_spin.setValue(2)  # one tile per frame: 12 batches
+    batches: list[int] = []
+    widget.run()
+    widget.worker.yielded.connect(
+        lambda u: batches.append(u.done) if isinstance(u, Progress) else None)
+    qtbot.waitUntil(lambda: len(batches) >= 1, timeout=TIMEOUT_MS)
+    widget.cancel()
+    at_cancel = len(batches)
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=TIMEOUT_MS)
+    assert widget.last_run.cancelled
+    assert len(batches) - at_cancel <= 1  # at most the batch in flight finished
+    assert batches[-1] < 24
+
+
+def run_watched(qtbot, widget, start) -> dict:
+    """Run a widget's job (``start()``) under a 10 ms QTimer: the longest event-loop stall
+    while the job ran (from the start to its last update), an idle baseline measured just
+    before (the machine's own noise: the 2 CPU cores are shared), and the run's length (ms)."""
+    with EventLoopTicks(10) as loop:
+        idle_start = loop.mark()
+        qtbot.wait(1500)
+        idle_end = loop.mark()
+        updates: list[float] = []
+        start()
+        widget.worker.yielded.connect(lambda _u: updates.append(loop.mark()))
+        qtbot.waitUntil(lambda: not widget.is_running, timeout=TIMEOUT_MS)
+    assert updates
+    return {"stall": loop.longest_gap_ms(idle_end, updates[-1]),
+            "idle": loop.longest_gap_ms(idle_start, idle_end),
+            "run": 1000 * (updates[-1] - idle_end)}
+
+
+def test_no_event_loop_stall_while_scoring_and_mapping(make_napari_viewer, qtbot,
+                                                       untrained_checkpoint):
+    checkpoint = model_checkpoint(untrained_checkpoint)
+    viewer, score = docked_viewer(make_napari_viewer, ScoreFocusWidget, "Score focus",
+                                  ["focus_series"])
+    score.set_method("model")
+    score.set_checkpoint(checkpoint)
+    scoring = run_watched(qtbot, score, score.run)
+    assert score.results and not score.last_run.cancelled
+    fmap = FocusMapWidget(viewer)
+    fmap.set_layer(SERIES)
+    fmap.set_method("model")
+    fmap.set_checkpoint(checkpoint)
+    mapping = run_watched(qtbot, fmap, fmap.map_all_slices)
+    assert fmap.last_run.maps and not fmap.last_run.cancelled
+    for what, m in (("scoring", scoring), ("mapping", mapping)):
+        print(f"{what}: longest event-loop stall {m['stall']:.0f} ms in {m['run']:.0f} ms "
+              f"(idle baseline {m['idle']:.0f} ms)")
+        assert m["stall"] < MAX_STALL_MS + m["idle"], (what, m)
+
+
+def test_maps_are_not_inputs_and_two_maps_show_one_labelled_colour_bar(make_napari_viewer,
+                                                                       qtbot):
+    viewer, fmap = docked_viewer(make_napari_viewer, FocusMapWidget, "Focus map",
+                                 ["half_focused", "focus_series"])
+    fmap.set_method("brenner")
+    for name in (HALF, SERIES):
+        fmap.set_layer(name)
+        fmap.run()
+        qtbot.waitUntil(lambda: not fmap.is_running, timeout=TIMEOUT_MS)
+    maps = [viewer.layers[f"{HALF} focus map"], viewer.layers[f"{SERIES} focus map"]]
+    # neither map is offered as an input
+    score, gate, tune = (ScoreFocusWidget(viewer), AcceptanceGateWidget(viewer),
+                         FineTuneWidget(viewer))
+    offered = [score.layer_list.item(i).text() for i in range(score.layer_list.count())]
+    assert offered == [HALF, SERIES]
+    assert [gate.layer_list.item(i).text() for i in range(gate.layer_list.count())] == offered
+    assert [fmap.layer_combo.itemText(i) for i in range(fmap.layer_combo.count())] == offered
+    viewer.layers.selection = set(maps)  # selected maps are still not ticked
+    score.refresh_layers()
+    assert set(score.selected_layer_names()) <= {HALF, SERIES}
+    assert tune is not None
+
+    # one colour bar, the top map's, with a label naming its scale and layer
+    label = viewer.canvas.overlays["semfocus_colorbar"]
+    assert [m.colorbar.visible for m in maps] == [False, True]
+    assert label.visible and f"{SERIES} focus map" in label.text and "brenner" in label.text
+    maps[1].visible = False
+    assert [m.colorbar.visible for m in maps] == [True, False]
+    assert f"{HALF} focus map" in label.text
+    viewer.layers.remove(maps[0])
+    assert not label.visible
