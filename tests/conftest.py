@@ -24,17 +24,15 @@ from napari_semfocus.scale import label_for_added_blur
 from napari_semfocus.scoring.checkpoint import save_checkpoint
 from napari_semfocus.scoring.model import FocusNet
 from napari_semfocus.scoring.scorer import FocusScorer
-from napari_semfocus.training.data.annotations import Annotation, AnnotationTable
+from napari_semfocus.training.data.harsher_lab import lab_annotations
 from napari_semfocus.training.data.labelled import LabelledSet
 from napari_semfocus.training.data.pool import EXCLUDED, load_pool_image, read_pool_manifest
 from napari_semfocus.training.loop import TrainConfig, train
 
 from .helpers import (
-    EXPERT_SIGMAS,
     FEI_FILE,
     POOL,
     blur,
-    expert_score,
     labelled_frames,
     need_pool,
     write_manifest,
@@ -116,18 +114,7 @@ def expert_set():
     for row in read_pool_manifest(POOL):
         if row["path"] not in EXCLUDED:
             first.setdefault(row["path"].split("/")[0], row)
-    table, frames = AnnotationTable(), {}
-    for row in list(first.values())[:8]:
-        img = load_pool_image(POOL, row)
-        f = max(2.0, img.min_factor)
-        d = cv2.resize(img.data, (int(img.data.shape[1] / f), int(img.data.shape[0] / f)),
-                       interpolation=cv2.INTER_AREA)
-        h, w = min(d.shape[0], 288), min(d.shape[1], 384)
-        y, x = (d.shape[0] - h) // 2, (d.shape[1] - w) // 2
-        d = d[y : y + h, x : x + w]
-        for k, sigma in enumerate(EXPERT_SIGMAS):
-            frames[(img.path, k)] = d if sigma == 0 else cv2.GaussianBlur(d, (0, 0), sigma)
-            table.add(Annotation(img.path, k, img.magnification, expert_score(sigma)))
+    table, frames = lab_annotations(load_pool_image(POOL, row) for row in list(first.values())[:8])
     assert len(table) == 40 and len(table.images()) == 8
     return table, frames
 

@@ -124,17 +124,6 @@ def write_manifest(path: Path, rows, header=("path", "magnification", "label", "
     return path
 
 
-# ---- fine-tuning: a lab scoring 1.5 points harsher -------------------------------------------------
-EXPERT_SIGMAS = (0.0, 2.0, 4.0, 8.0, 16.0)  # added blur (px) -> project labels 10, 6.9, 5.5, 4.0, 2.5
-HARSHER = 1.5  # the lab's experts: 1.5 points lower on blurred images
-
-
-def expert_score(sigma: float) -> float:
-    """The lab's scale: the project's label, 1.5 points harsher on blurred images (< 9)."""
-    label = float(label_for_added_blur(sigma))
-    return label if label >= 9 else max(0.0, label - HARSHER)
-
-
 # ---- a fake pool for dataset tests ----------------------------------------------------------------
 SIZE = (64, 80)
 

@@ -8,19 +8,22 @@ import tifffile
 from napari_semfocus.cli.main import main
 from napari_semfocus.jobs import finetune as ft
 from napari_semfocus.scoring.checkpoint import default_model_path, read_metadata
+from napari_semfocus.training.finetune import FINETUNE_DEFAULTS, FineTuneResult
 
 from ..helpers import needs_default_model
 
+SMALL_VALIDATION = ("semfocus train: warning: the validation split is too small to mean much: 5 "
+                    "frame(s) (fewer than 20), 1 image(s) (fewer than 3); its RMSE, and so the "
+                    "choice between the parent and the fine-tuned model, may not hold for other "
+                    "images: annotate more images or raise the validation fraction.")
 
-# ---- the command line runs the same code --------------------------------------------------------
-@needs_default_model
-def test_cli_train_annotations_runs_finetune_and_writes_a_checkpoint(expert_set, tmp_path,
-                                                                     monkeypatch, capsys):
+
+def write_scores(expert_set, folder):
+    """3 images of the expert set, each a TIFF stack of its 5 blurred copies, and scores.csv."""
     table, frames = expert_set
-    folder = tmp_path / "imgs"
     folder.mkdir()
     lines = ["path,magnification,score,slice"]
-    for image in table.images()[:3]:  # 3 images, each a TIFF stack of its 5 blurred copies
+    for image in table.images()[:3]:
         rows = [r for r in table.rows if r.layer == image]
         stack = np.stack([frames[r.key] for r in rows])
         stack = np.round(255 * (stack - stack.min()) / np.ptp(stack)).astype(np.uint8)
@@ -28,6 +31,15 @@ def test_cli_train_annotations_runs_finetune_and_writes_a_checkpoint(expert_set,
         tifffile.imwrite(folder / name, stack)
         lines += [f"{name},{r.magnification:g},{r.score:.4g},{r.slice}" for r in rows]
     (folder / "scores.csv").write_text("\n".join(lines) + "\n")
+    return folder / "scores.csv"
+
+
+# ---- the command line runs the same code --------------------------------------------------------
+@needs_default_model
+def test_cli_train_annotations_runs_finetune_and_writes_a_checkpoint(expert_set, tmp_path,
+                                                                     monkeypatch, capsys):
+    folder = tmp_path / "imgs"
+    write_scores(expert_set, folder)
     calls = []
     real = ft.finetune
     monkeypatch.setattr(ft, "finetune", lambda *a, **k: calls.append(k) or real(*a, **k))
@@ -40,6 +52,7 @@ def test_cli_train_annotations_runs_finetune_and_writes_a_checkpoint(expert_set,
     assert code == 0, err
     assert len(calls) == 1 and calls[0]["init"] == "default"
     assert "validation RMSE before fine-tuning" in err and "fine-tuned model:" in err
+    assert SMALL_VALIDATION in err.splitlines()  # one image of 5 frames held out
     meta = read_metadata(out / "best.safetensors")
     assert meta["provenance"]["parent"] == default_model_path().name
     assert meta["provenance"]["annotations"]["file"] == str((folder / "scores.csv").resolve())
@@ -55,3 +68,43 @@ def test_cli_bad_annotations_exit_2(tmp_path, capsys):
     code = main(["train", "--annotations", str(bad), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and str(bad) in err and "magnification" in err
+
+
+@needs_default_model
+def test_cli_keeps_the_parent_when_no_epoch_beats_it_and_says_so(expert_set, tmp_path, capsys):
+    scores = write_scores(expert_set, tmp_path / "imgs")
+    out = tmp_path / "run"
+    code = main(["train", "--annotations", str(scores), "--out", str(out), "--epochs", "1",
+                 "--steps-per-epoch", "2", "--batch-size", "2", "--crop", "96", "128",
+                 "--lr", "0.2", "--val-fraction", "0.34", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("kept the parent: no epoch beat its validation RMSE "), last
+    assert last.endswith(f"so the result is the parent model {default_model_path().name} and no "
+                         f"fine-tuned model was written."), last
+    assert not (out / "best.safetensors").exists()  # no worse model one step from use
+
+
+def test_cli_fine_tuning_defaults_are_the_widgets(tmp_path, monkeypatch, capsys):
+    """Left out, the recipe options of train --annotations take FINETUNE_DEFAULTS (the Fine-tune
+    widget's); given, they win."""
+    configs = []
+
+    def fake_finetune(table, config, **kw):
+        configs.append(config)
+        return FineTuneResult(None, {}, None, None, trained=False, stopped=False)
+        yield  # a generator, as finetune is
+
+    monkeypatch.setattr(ft, "finetune", fake_finetune)
+    csv = tmp_path / "scores.csv"
+    csv.write_text("path,magnification,score\n" + "".join(f"a{i}.png,5000,{i}\n" for i in range(8)))
+    assert main(["train", "--annotations", str(csv), "--out", str(tmp_path / "o")]) == 0
+    assert capsys.readouterr().err.strip().endswith("nothing was trained.")
+    c = configs[0]
+    assert (c.optimiser, c.lr, c.batch_size, c.epochs, c.freeze_trunk, c.crop_hw) == (
+        FINETUNE_DEFAULTS["optimiser"], FINETUNE_DEFAULTS["lr"], FINETUNE_DEFAULTS["batch_size"],
+        FINETUNE_DEFAULTS["epochs"], FINETUNE_DEFAULTS["freeze_trunk"], FINETUNE_DEFAULTS["crop_hw"])
+    assert main(["train", "--annotations", str(csv), "--out", str(tmp_path / "o2"), "--lr", "3e-4",
+                 "--no-freeze-trunk", "--optimiser", "sgd"]) == 0
+    assert (configs[1].lr, configs[1].freeze_trunk, configs[1].optimiser) == (3e-4, False, "sgd")

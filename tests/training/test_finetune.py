@@ -17,7 +17,14 @@ from napari_semfocus.progress import run_to_end as drive
 from napari_semfocus.scoring.checkpoint import default_model_path, load_checkpoint, read_metadata
 from napari_semfocus.scoring.scorer import FocusScorer
 from napari_semfocus.training.data.annotations import MIN_TRAIN, Annotation, AnnotationTable
-from napari_semfocus.training.finetune import Evaluated, Prepared, finetune
+from napari_semfocus.training.data.labelled import LabelledSet
+from napari_semfocus.training.finetune import (
+    Evaluated,
+    Prepared,
+    data_warnings,
+    finetune,
+    finetune_config,
+)
 from napari_semfocus.training.loop import BatchDone, EpochDone, Finished, TrainConfig
 
 from ..helpers import needs_default_model
@@ -109,3 +116,58 @@ def test_too_few_annotations_are_refused():
     table = AnnotationTable(Annotation("a", i, 5000, 5) for i in range(MIN_TRAIN - 1))
     with pytest.raises(SemFocusError, match=f"at least {MIN_TRAIN}"):
         next(finetune(table, TrainConfig(epochs=1)))
+
+
+# ---- the parent is kept unless an epoch beats it ------------------------------------------------
+SMALL_VALIDATION = (
+    "the validation split is too small to mean much: 10 frame(s) (fewer than 20), 2 image(s) "
+    "(fewer than 3); its RMSE, and so the choice between the parent and the fine-tuned model, may "
+    "not hold for other images: annotate more images or raise the validation fraction.")
+
+
+@needs_default_model
+def test_the_parent_is_kept_when_no_epoch_beats_it(expert_set, tmp_path):
+    table, frames = expert_set
+    # a learning rate far too high: every epoch is worse than the parent on validation
+    config = finetune_config(epochs=1, steps_per_epoch=2, batch_size=4, lr=0.1,
+                             crop_hw=(96, 128), device="cpu")
+    updates = []
+    result = drive(finetune(table, config, frames=frames), updates.append)
+    before = result.val_rmse_before
+    epochs = [u for u in updates if isinstance(u, EpochDone)]
+    assert len(epochs) == 1 and epochs[0].val_rmse > before and not epochs[0].is_best
+    assert updates[0].warnings == (SMALL_VALIDATION,)  # 2 held-out images, 10 frames
+    assert result.trained and result.kept_parent and not result.worse_than_parent
+    assert result.val_rmse_after == before and result.metadata["fine_tuning"]["kept_parent"]
+    parent, _ = load_checkpoint(default_model_path())
+    for k, v in parent.state_dict().items():
+        assert torch.equal(result.model.state_dict()[k].cpu(), v), k
+    with pytest.raises(SemFocusError) as err:
+        result.save(tmp_path / "x.safetensors")
+    assert str(err.value) == (f"no epoch beat the parent's validation RMSE ({before:.3f}): the "
+                              f"result is the parent model itself, there is no fine-tuned model "
+                              f"to save.")
+    assert not (tmp_path / "x.safetensors").exists()
+
+    # asked not to keep the parent, the best (worse) epoch is the result, and says so
+    worse = drive(finetune(table, config, frames=frames, keep_parent=False))
+    assert not worse.kept_parent and worse.worse_than_parent
+    assert worse.val_rmse_after == pytest.approx(epochs[0].val_rmse, rel=1e-3)  # same seed
+
+
+def _validation(labels, images):
+    n = len(labels)
+    return LabelledSet([np.zeros((8, 8), np.float32)] * n, np.array(labels, float),
+                       np.full(n, 5000.0), np.array([f"img{i % images}" for i in range(n)]))
+
+
+def test_a_small_validation_split_is_a_warning_that_states_the_rule():
+    table = AnnotationTable(Annotation(f"img{i % 4}", i, 5000, i % 10) for i in range(40))
+    assert data_warnings(table, 0.25, _validation(np.arange(10) % 5 * 2, 2)) == (SMALL_VALIDATION,)
+    assert data_warnings(table, 0.25, _validation([7.0] * 30 + [8.0], 4)) == (
+        "the validation split is too small to mean much: scores spread by 0.18 points (standard "
+        "deviation below 1); its RMSE, and so the choice between the parent and the fine-tuned "
+        "model, may not hold for other images: annotate more images or raise the validation "
+        "fraction.",)
+    assert data_warnings(table, 0.25, _validation(np.arange(20) % 10, 3)) == ()  # big enough
+    assert data_warnings(table, 0.25) == ()  # no split given: nothing to say about it

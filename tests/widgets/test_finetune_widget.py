@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
     QDockWidget,
     QDoubleSpinBox,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
 )
@@ -217,6 +218,84 @@ def test_annotate_train_stop_save_and_use_for_scoring(samples_viewer, qtbot, tmp
     assert later_map.snapshot_settings().checkpoint == str(path)
 
     assert_layers_unchanged(viewer, before)  # the user's layers were only read
+
+
+# ---- a worse model is never one click from use ------------------------------------------------
+def train_far_too_fast(qtbot, widget, keep_parent: bool):
+    """Train the annotated samples with a learning rate far too high (every epoch is worse than
+    the parent on validation), tiny crops, one epoch; wait for the worker to end."""
+    widget.epochs_spin.setValue(1)
+    widget.batch_spin.setValue(2)
+    widget.lr_spin.setValue(0.1)
+    widget.paper_aug.setChecked(False)
+    widget.crop_h.setValue(96)
+    widget.crop_w.setValue(128)
+    widget.val_spin.setValue(0.5)  # one image of two
+    widget.device_combo.setCurrentText("cpu")
+    widget.keep_parent_check.setChecked(keep_parent)
+    assert widget.freeze_check.isChecked()  # the default
+    qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=TIMEOUT_MS)
+    assert widget.result is not None and widget.result.trained
+
+
+@needs_default_model
+def test_a_worse_model_keeps_the_parent_or_asks_before_scoring_with_it(make_napari_viewer, qtbot,
+                                                                       tmp_path, monkeypatch,
+                                                                       expert_set):
+    viewer, widget = docked_viewer(make_napari_viewer, FineTuneWidget, "Fine-tune")
+    score_widget = ScoreFocusWidget(viewer)
+    table, frames = expert_set  # two real images, each blurred 5 ways, scored by a harsher lab
+    for image in table.images()[:2]:
+        rows = [r for r in table.rows if r.layer == image]
+        viewer.add_image(np.stack([frames[r.key] for r in rows]), name=image,
+                         metadata={"magnification": rows[0].magnification})
+        widget.set_layer(image)
+        for r in rows:
+            widget.set_slice(r.slice)
+            widget.add_annotation(r.score)
+    assert widget.table.rowCount() == 10
+    asked = []
+    answer = [QMessageBox.StandardButton.No]
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda parent, title, text, *a: asked.append(text) or answer[0])
+
+    # the default: no epoch beat the parent, so the parent is the result; nothing to save or use
+    train_far_too_fast(qtbot, widget, keep_parent=True)
+    result = widget.result
+    assert result.kept_parent and result.val_rmse_after == result.val_rmse_before
+    assert widget.result_label.text().startswith(
+        f"Kept the parent: no epoch beat its validation RMSE {result.val_rmse_before:.3f} (best "
+        f"epoch {result.history[0]['val_rmse']:.3f}), so the result is "
+        f"{default_model_path().name} itself")
+    assert not widget.save_model_button.isEnabled() and not widget.use_button.isEnabled()
+    assert widget.data_warning_label.text() == (
+        "The validation split is too small to mean much: 5 frame(s) (fewer than 20), 1 image(s) "
+        "(fewer than 3); its RMSE, and so the choice between the parent and the fine-tuned model, "
+        "may not hold for other images: annotate more images or raise the validation fraction.")
+    assert not widget.data_warning_label.isHidden()
+
+    # asked not to keep it, the (worse) best epoch is offered, with its figures, and "Use for
+    # scoring" asks first: No leaves every widget on its model, Yes switches
+    train_far_too_fast(qtbot, widget, keep_parent=False)
+    result = widget.result
+    assert result.worse_than_parent and not result.kept_parent
+    figures = (f"validation RMSE {result.val_rmse_after:.3f}, parent {default_model_path().name} "
+               f"{result.val_rmse_before:.3f}")
+    assert "WORSE than the parent" in widget.result_label.text()
+    assert figures in widget.use_button.toolTip() and figures in widget.save_model_button.toolTip()
+    qtbot.mouseClick(widget.use_button, Qt.MouseButton.LeftButton)
+    assert len(asked) == 1 and figures in asked[0]
+    assert score_widget.model_combo.currentData() != CHECKPOINT_MODEL  # not switched
+    assert widget.saved_path is None and not list(tmp_path.iterdir())  # nothing saved either
+    assert widget.status_label.text().startswith("Not switched")
+    answer[0] = QMessageBox.StandardButton.Yes
+    path = widget.save_model(tmp_path / "worse.safetensors")
+    assert figures in widget.status_label.text()  # "Save" states the figures
+    qtbot.mouseClick(widget.use_button, Qt.MouseButton.LeftButton)
+    assert len(asked) == 2
+    assert score_widget.checkpoint_edit.text() == str(path)
+    assert figures in widget.status_label.text()
 
 
 # ---- annotations in the widget ---------------------------------------------------------------

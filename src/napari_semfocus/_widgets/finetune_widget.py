@@ -26,6 +26,7 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -36,8 +37,15 @@ from ..errors import SemFocusError
 from ..jobs.finetune import FineTuneSettings, finetune_job
 from ..scoring.devices import DEVICE_CHOICES
 from ..training.data.annotations import Annotation, AnnotationTable
-from ..training.finetune import Evaluated, FineTuneResult, Prepared
-from ..training.loop import BatchDone, EpochDone, Finished, TrainConfig
+from ..training.finetune import (
+    FINETUNE_DEFAULTS,
+    VAL_FRACTION,
+    Evaluated,
+    FineTuneResult,
+    Prepared,
+    finetune_config,
+)
+from ..training.loop import BatchDone, EpochDone, Finished
 from . import active_model
 from .annotation_panel import SHORTCUT, AnnotationPanel, bind_shortcut
 from .controls import WorkerMixin
@@ -45,6 +53,7 @@ from .forms import (
     CHECKPOINT_MODEL,
     DEFAULT_MODEL,
     MODEL_FILES,
+    WARN_STYLE,
     ask_save_path,
     browse_into,
     combo_box,
@@ -154,17 +163,18 @@ class FineTuneWidget(WorkerMixin, QWidget):
         self.init_edit = with_tip(QLineEdit(), "Checkpoint (.safetensors) to start from.")
         self.init_browse = with_tip(QPushButton("…"), "Choose the checkpoint file.")
         form.addRow(row_widget(self.init_edit, self.init_browse, stretch=0))
-        self.epochs_spin = spin_box(1, 1000, 10)
+        ft = FINETUNE_DEFAULTS  # the CLI's fine-tuning defaults too
+        self.epochs_spin = spin_box(1, 1000, ft["epochs"])
         form_row(form, "Epochs", self.epochs_spin, (
             "Passes over the training annotations (at least 10 batches each); the model is "
             "validated after each, and the best one is kept."))
-        self.lr_spin = double_spin_box(1e-5, 0.1, 1e-3, 1e-4, decimals=5)
+        self.lr_spin = double_spin_box(1e-5, 0.1, ft["lr"], 1e-4, decimals=5)
         form_row(form, "Learning rate", self.lr_spin, (
             "AdamW learning rate (cosine schedule). About 1e-3 when only the head is trained, "
             "1e-4 for the whole network."))
-        self.batch_spin = spin_box(1, 256, 16)
+        self.batch_spin = spin_box(1, 256, ft["batch_size"])
         form_row(form, "Batch size", self.batch_spin, "Crops per training step.")
-        self.val_spin = double_spin_box(0.0, 0.9, 0.25, 0.05)
+        self.val_spin = double_spin_box(0.0, 0.9, VAL_FRACTION, 0.05)
         form_row(form, "Validation fraction", self.val_spin, (
             "Share of the annotated images held out to validate (split by image: all slices "
             "of a stack stay on one side, never by crop). 0: no validation."))
@@ -180,8 +190,13 @@ class FineTuneWidget(WorkerMixin, QWidget):
         self.freeze_check = with_tip(QCheckBox("train the head only"), (
             "Keep the convolutional trunk as it is and train only the head: fast on a CPU and "
             "robust with few annotations. Untick to adapt the whole network."))
-        self.freeze_check.setChecked(True)
+        self.freeze_check.setChecked(ft["freeze_trunk"])
         form.addRow("Freeze trunk", self.freeze_check)
+        self.keep_parent_check = with_tip(QCheckBox("unless an epoch beats it"), (
+            "The model you start from is epoch 0: only an epoch with a lower validation RMSE "
+            "replaces it. Untick to keep the best epoch even when it is worse."))
+        self.keep_parent_check.setChecked(True)
+        form.addRow("Keep the parent", self.keep_parent_check)
         self.device_combo = combo_box(DEVICE_CHOICES, 6)
         form_row(form, "Device", self.device_combo, "auto: CUDA, then Apple MPS, then the CPU.")
         self.init_combo.currentIndexChanged.connect(lambda _i: self._update_enabled())
@@ -197,6 +212,9 @@ class FineTuneWidget(WorkerMixin, QWidget):
         self.result_label = note_label("No model trained yet.",
                                        "Validation RMSE against the annotations, before and after.")
         col.addWidget(self.result_label)
+        self.data_warning_label = note_label(style=WARN_STYLE)  # the run's data warnings
+        self.data_warning_label.setVisible(False)
+        col.addWidget(self.data_warning_label)
         row = QHBoxLayout()
         self.save_model_button = with_tip(QPushButton("Save model…"), (
             "Save the best model as a checkpoint (.safetensors with its parent, annotations and "
@@ -232,15 +250,16 @@ class FineTuneWidget(WorkerMixin, QWidget):
             init = existing_checkpoint(self.init_edit.text())
             if init is None:
                 raise SemFocusError("No checkpoint file chosen: pick one or start from the default model.")
-        config = TrainConfig(
+        config = finetune_config(
             epochs=int(self.epochs_spin.value()), batch_size=int(self.batch_spin.value()),
-            lr=float(self.lr_spin.value()), optimiser="adamw",
+            lr=float(self.lr_spin.value()),
             crop_hw=(int(self.crop_h.value()), int(self.crop_w.value())),
             flips=self.flips_check.isChecked(), freeze_trunk=self.freeze_check.isChecked(),
             device=self.device_combo.currentText())
         table = AnnotationTable(Annotation(**vars(r)) for r in self.annotations)
         return FineTuneSettings(table, config, init, float(self.val_spin.value()),
-                                self.annotation_panel.open_frames(table))
+                                self.annotation_panel.open_frames(table),
+                                keep_parent=self.keep_parent_check.isChecked())
 
     def run(self) -> None:
         if not self.is_running:
@@ -248,6 +267,7 @@ class FineTuneWidget(WorkerMixin, QWidget):
             self.saved_path = None
             self.save_model_button.setEnabled(False)
             self.use_button.setEnabled(False)
+            self.data_warning_label.setVisible(False)
             self.plot.reset()
         super().run()
 
@@ -266,8 +286,11 @@ class FineTuneWidget(WorkerMixin, QWidget):
                 f"Fine-tuning {update.parent} on {update.device_name}: {update.train_frames} "
                 f"training frames ({len(update.train_images)} images), {update.val_frames} "
                 f"validation frames ({len(update.val_images)} images). Validating…")
-            for warning in update.warnings:
-                notify_warning(warning[0].upper() + warning[1:])
+            warnings = [w[0].upper() + w[1:] for w in update.warnings]
+            for warning in warnings:
+                notify_warning(warning)
+            self.data_warning_label.setText("\n".join(warnings))
+            self.data_warning_label.setVisible(bool(warnings))
         elif isinstance(update, Evaluated):
             self.plot.add_validation(0, update.val_rmse)
             before = "n/a" if update.val_rmse is None else f"{update.val_rmse:.3f}"
@@ -292,17 +315,35 @@ class FineTuneWidget(WorkerMixin, QWidget):
             self.result_label.setText("Stopped before the first batch: nothing to save.")
             self.status_label.setText("Stopped; no model was trained.")
             return
-        b, a = result.val_rmse_before, result.val_rmse_after
-        rmse = ("no validation images" if a is None else
-                f"validation RMSE {b:.3f} before, {a:.3f} after")
-        note = " Worse than before: more annotations or other settings may help." if (
-            a is not None and b is not None and a >= b) else ""
         how = f"stopped after {len(result.history)} epoch(s)" if result.stopped else "finished"
-        self.result_label.setText(f"Best model ({how}): {rmse}.{note}")
+        if result.kept_parent:
+            best = min(h["val_rmse"] for h in result.history)
+            text = (f"Kept the parent: no epoch beat its validation RMSE "
+                    f"{result.val_rmse_before:.3f} (best epoch {best:.3f}), so the result is "
+                    f"{self._parent_name()} itself; there is nothing to save.")
+            self.result_label.setText(text)
+            self.status_label.setText(f"Training {how}; kept the parent.")
+            notify_info(text)
+            return
+        figures = self._figures()
+        note = (" WORSE than the parent: more annotations or other settings may help."
+                if result.worse_than_parent else "")
+        self.result_label.setText(f"Best model ({how}): {figures}.{note}")
         self.status_label.setText(f"Training {how}. Save the model to use it.")
-        self.save_model_button.setEnabled(True)
-        self.use_button.setEnabled(True)
-        notify_info(f"Fine-tuning {how}: {rmse}.")
+        for button in (self.save_model_button, self.use_button):
+            button.setEnabled(True)
+            button.setToolTip(f"{button.toolTip().split(' (validation')[0]} ({figures})")
+        notify_info(f"Fine-tuning {how}: {figures}.")
+
+    def _parent_name(self) -> str:
+        return self.result.metadata["provenance"].get("parent") or "the untrained model"
+
+    def _figures(self) -> str:
+        """The result's validation RMSE and its parent's, in words."""
+        b, a = self.result.val_rmse_before, self.result.val_rmse_after
+        if a is None:
+            return "validation RMSE unknown (no validation images)"
+        return f"validation RMSE {a:.3f}, parent {self._parent_name()} {b:.3f}"
 
     # ---- the result --------------------------------------------------------------------------
     def save_model(self, path=None) -> Path | None:
@@ -317,15 +358,32 @@ class FineTuneWidget(WorkerMixin, QWidget):
         except (SemFocusError, OSError) as exc:
             notify_error(f"Could not save the model to {path}: {exc}")
             return None
-        self.status_label.setText(f"Model saved to {path}.")
+        self.status_label.setText(f"Model saved to {path} ({self._figures()}).")
         return self.saved_path
 
     def use_for_scoring(self) -> Path | None:
-        """Save (if not saved yet) and make Score focus / Focus map use the model."""
+        """Save (if not saved yet) and make Score focus / Focus map use the model; a model that
+        scored worse than its parent on validation only after the user confirms."""
+        if self.result is None or not self.result.trained or self.result.kept_parent:
+            return None
+        if self.result.worse_than_parent and not self._confirm_worse():
+            self.status_label.setText(f"Not switched: scoring keeps its model ({self._figures()}).")
+            return None
         path = self.saved_path or self.save_model()
         if path is None:
             return None
         n = active_model.use_for_scoring(path)
-        notify_info(f"{path.name} is now used for scoring ({n} open widget(s) switched).")
-        self.status_label.setText(f"Score focus and Focus map now use {path.name}.")
+        notify_info(f"{path.name} ({self._figures()}) is now used for scoring "
+                    f"({n} open widget(s) switched).")
+        self.status_label.setText(f"Score focus and Focus map now use {path.name} "
+                                  f"({self._figures()}).")
         return path
+
+    def _confirm_worse(self) -> bool:
+        answer = QMessageBox.question(
+            self, "Use a worse model?",
+            f"The fine-tuned model scored worse than its parent on validation "
+            f"({self._figures()}). Score with it anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes

@@ -3,6 +3,7 @@ Fine-tune widget), evaluate, compare."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -21,7 +22,14 @@ from ..training.data.dataset import make_dataset
 from ..training.data.labelled import LabelledSet
 from ..training.evaluation import evaluate_manifest
 from ..training.evaluation import write_report as write_evaluation
-from ..training.finetune import Evaluated, Prepared, load_parent
+from ..training.finetune import (
+    FINETUNE_DEFAULTS,
+    VAL_FRACTION,
+    Evaluated,
+    Prepared,
+    finetune_config,
+    load_parent,
+)
 from ..training.loop import (
     OPTIMISERS,
     BatchDone,
@@ -58,8 +66,14 @@ def register(sub) -> None:
                         "(default: 0.5 from scratch, the init model's own otherwise)")
     p.add_argument("--out", required=True, help="folder for last/best checkpoints")
     add_recipe_args(p)
-    p.add_argument("--freeze-trunk", action="store_true")
-    p.add_argument("--val-fraction", type=float, default=0.2, help="with --annotations: images held out")
+    p.add_argument("--freeze-trunk", action=argparse.BooleanOptionalAction,
+                   help="train the head only (default: with --annotations, "
+                        f"{'yes' if FINETUNE_DEFAULTS['freeze_trunk'] else 'no'}; otherwise no)")
+    p.add_argument("--keep-parent", action=argparse.BooleanOptionalAction, default=True,
+                   help="with --annotations: the parent stays the result unless an epoch beats "
+                        "its validation RMSE (default: yes)")
+    p.add_argument("--val-fraction", type=float, default=VAL_FRACTION,
+                   help=f"with --annotations: share of the images held out (default {VAL_FRACTION:g})")
     p.add_argument("--val-max-frames", type=int, default=400)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
     p.add_argument("--overwrite", action="store_true",
@@ -91,14 +105,21 @@ def register(sub) -> None:
 
 
 def add_recipe_args(p) -> None:
-    """The training-recipe options shared by ``train`` and ``compare``."""
-    p.add_argument("--epochs", type=int, default=10)
+    """The training-recipe options shared by ``train`` and ``compare``; those left out take
+    :class:`TrainConfig`'s defaults, or :data:`FINETUNE_DEFAULTS` when fine-tuning."""
+    base, ft = TrainConfig(), FINETUNE_DEFAULTS
+
+    def default(name, show=lambda v: v):
+        return f"default {show(getattr(base, name))}; fine-tuning: {show(ft[name])}"
+
+    p.add_argument("--epochs", type=int, help=default("epochs"))
     p.add_argument("--steps-per-epoch", type=int)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--optimiser", default="sgd", choices=OPTIMISERS)
+    p.add_argument("--batch-size", type=int, help=default("batch_size"))
+    p.add_argument("--lr", type=float, help=default("lr", lambda v: f"{v:g}"))
+    p.add_argument("--optimiser", choices=OPTIMISERS, help=default("optimiser"))
     p.add_argument("--warmup-steps", type=int, default=0)
-    p.add_argument("--crop", type=int, nargs=2, default=(240, 320), metavar=("H", "W"))
+    p.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"),
+                   help=default("crop_hw", lambda v: " x ".join(map(str, v))))
     p.add_argument("--small-crop", type=int, nargs=2, metavar=("H", "W"))
     p.add_argument("--small-crop-epochs", type=int, default=0)
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
@@ -106,13 +127,16 @@ def add_recipe_args(p) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
-def recipe_from_args(args, **extra):
-    """A :class:`TrainConfig` from the options added by :func:`add_recipe_args`."""
-    return TrainConfig(
+def recipe_from_args(args, make=TrainConfig, **extra):
+    """A :class:`TrainConfig` from the options added by :func:`add_recipe_args`, made by
+    ``make`` (:class:`TrainConfig`, or :func:`finetune_config` for fine-tuning's defaults) from
+    the options given (None: left out) and ``extra``."""
+    given = dict(
         epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
         lr=args.lr, optimiser=args.optimiser, warmup_steps=args.warmup_steps, crop_hw=args.crop,
         small_crop_hw=args.small_crop, small_crop_epochs=args.small_crop_epochs,
-        device=args.device, precision=chosen_precision(args), seed=args.seed, **extra)
+        device=args.device, precision=chosen_precision(args), seed=args.seed)
+    return make(**{k: v for k, v in given.items() if v is not None}, **extra)
 
 
 def _dataset_sets(folder, val_max_frames=None, seed=0):
@@ -151,7 +175,7 @@ def cmd_train(args) -> int:
     data_info = {"dataset": str(args.dataset)}
     model, parent = load_parent(args.init or "scratch", args.backbone, not args.no_magnification,
                                 args.output_margin)
-    config = recipe_from_args(args, freeze_trunk=args.freeze_trunk,
+    config = recipe_from_args(args, freeze_trunk=bool(args.freeze_trunk),
                               val_max_frames=args.val_max_frames)
     meta = {"provenance": {**parent, **data_info}}
     print(f"semfocus train: {len(train_set)} training frames, {len(val_set)} validation frames",
@@ -181,7 +205,7 @@ def cmd_finetune(args) -> int:
     """``train --annotations CSV``: :func:`napari_semfocus.jobs.finetune.finetune_job`, the job
     of the Fine-tune widget; the fine-tuned model (with its provenance) is OUT/best.safetensors."""
     table = AnnotationTable.load_csv(args.annotations)
-    config = recipe_from_args(args, freeze_trunk=args.freeze_trunk,
+    config = recipe_from_args(args, finetune_config, freeze_trunk=args.freeze_trunk,
                               val_max_frames=args.val_max_frames)
 
     def show(upd):
@@ -195,22 +219,38 @@ def cmd_finetune(args) -> int:
         elif isinstance(upd, Evaluated):
             val = "n/a" if upd.val_rmse is None else f"{upd.val_rmse:.3f}"
             print(f"validation RMSE before fine-tuning: {val}", file=sys.stderr)
-        else:
+        elif not isinstance(upd, Finished):  # the last line says what the result is
             _print_update(upd)
 
     settings = FineTuneSettings(
         table, config, init=args.init or "default", val_fraction=args.val_fraction,
         out_dir=args.out, resume=args.resume, source=str(Path(args.annotations).resolve()),
         backbone=args.backbone, use_magnification=not args.no_magnification,
-        output_margin=args.output_margin)
+        output_margin=args.output_margin, keep_parent=args.keep_parent)
     result = run_to_end(finetune_job(settings), show)
-    if not result.trained:
-        print("nothing was trained.", file=sys.stderr)
-        return 0
-    path = result.save(Path(args.out) / "best.safetensors")
-    print(f"fine-tuned model: {path} (validation RMSE {result.val_rmse_before} before, "
-          f"{result.val_rmse_after} after)", file=sys.stderr)
+    print(finetune_outcome(result, args.out), file=sys.stderr)
     return 0
+
+
+def finetune_outcome(result, out_dir) -> str:
+    """Save the fine-tuned model as OUT/best.safetensors, unless nothing was trained or the
+    parent was kept, and say so in one line with the validation figures."""
+    if not result.trained:
+        return "nothing was trained."
+    b, a = result.val_rmse_before, result.val_rmse_after
+    parent = result.metadata["provenance"]["parent"] or "scratch"
+    if result.kept_parent:
+        best = min(h["val_rmse"] for h in result.history)
+        return (f"kept the parent: no epoch beat its validation RMSE {b:.3f} (best epoch "
+                f"{best:.3f}), so the result is the parent model {parent} and no fine-tuned "
+                f"model was written.")
+    path = result.save(Path(out_dir) / "best.safetensors")
+    if a is None:
+        return f"fine-tuned model: {path} (no validation images: not compared with the parent)"
+    worse = (f"; warning: WORSE than the parent {parent} on validation (kept because of "
+             f"--no-keep-parent)" if result.worse_than_parent else "")
+    return (f"fine-tuned model: {path} (validation RMSE {b:.3f} before, {a:.3f} after"
+            f"{worse})")
 
 
 def cmd_evaluate(args) -> int:

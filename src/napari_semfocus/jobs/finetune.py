@@ -13,7 +13,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 
 from ..training.data.annotations import AnnotationTable
-from ..training.finetune import FineTuneResult, finetune
+from ..training.finetune import VAL_FRACTION, FineTuneResult, finetune
 from ..training.loop import TrainConfig
 
 
@@ -24,7 +24,7 @@ class FineTuneSettings:
     table: AnnotationTable  # a copy: the widget's table stays editable while training runs
     config: TrainConfig
     init: str = "default"  # "default" or a checkpoint path
-    val_fraction: float = 0.25
+    val_fraction: float = VAL_FRACTION
     frames: dict = field(default_factory=dict)  # (layer, slice) -> frame of an open layer
     out_dir: str | None = None  # where training keeps last/best checkpoints (None: memory only)
     resume: bool = False
@@ -32,6 +32,7 @@ class FineTuneSettings:
     backbone: str = "resnet18"
     use_magnification: bool = True
     output_margin: float | None = None
+    keep_parent: bool = True  # the parent stays the result unless an epoch beats it on validation
 
 
 def finetune_job(settings: FineTuneSettings, cancel: threading.Event | None = None
@@ -42,4 +43,4 @@ def finetune_job(settings: FineTuneSettings, cancel: threading.Event | None = No
                                 frames=s.frames, out_dir=s.out_dir, resume=s.resume,
                                 source=s.source, should_stop=stop, backbone=s.backbone,
                                 use_magnification=s.use_magnification,
-                                output_margin=s.output_margin))
+                                output_margin=s.output_margin, keep_parent=s.keep_parent))

@@ -9,6 +9,10 @@ parent), then every update of :func:`.loop.train` (``BatchDone``,
 the metadata of its checkpoint: the parent model, the annotations used, the validation RMSE
 before and after. :meth:`FineTuneResult.save` writes it atomically (safetensors + metadata).
 
+The parent is epoch 0: an epoch replaces it only with a lower validation RMSE on the same split,
+and when none does the result *is* the parent (``kept_parent``; nothing to save). The defaults
+(:func:`finetune_config`) were chosen with ``benchmarks/bench_finetune.py``.
+
     >>> gen = finetune(AnnotationTable.load_csv("scores.csv"), TrainConfig(epochs=5, lr=1e-3))
     >>> result = run_to_end(gen, print)                  # napari_semfocus.progress.run_to_end
     >>> result.save("my-lab.safetensors")
@@ -30,6 +34,19 @@ from .data.annotations import MIN_TRAIN, AnnotationTable
 from .loop import Finished, TrainConfig, evaluate_rmse, train
 
 MIN_STEPS_PER_EPOCH = 10  # tiny annotation sets: an epoch is still at least this many batches
+
+# The fine-tuning recipe of ``semfocus train --annotations`` and the Fine-tune widget (one place;
+# docs/fine-tuning.md gives the benchmark that chose it): AdamW on the head, the trunk frozen.
+FINETUNE_DEFAULTS = {"epochs": 10, "optimiser": "adamw", "lr": 1e-3, "batch_size": 16,
+                     "freeze_trunk": True, "crop_hw": (240, 320), "flips": True}
+VAL_FRACTION = 0.25  # share of the annotated images held out to validate
+
+
+def finetune_config(**settings) -> TrainConfig:
+    """The :class:`TrainConfig` of fine-tuning: :data:`FINETUNE_DEFAULTS`, then ``settings``
+    (those given as None keep the default)."""
+    given = {k: v for k, v in settings.items() if v is not None}
+    return TrainConfig(**{**FINETUNE_DEFAULTS, **given})
 
 
 @dataclass(frozen=True)
@@ -62,11 +79,22 @@ class FineTuneResult:
     trained: bool  # at least one batch ran
     stopped: bool
     history: list = field(default_factory=list)
+    kept_parent: bool = False  # no epoch beat the parent on validation: the model is the parent
+
+    @property
+    def worse_than_parent(self) -> bool:
+        """The model scored worse than its parent on validation (only without keep_parent)."""
+        b, a = self.val_rmse_before, self.val_rmse_after
+        return a is not None and b is not None and a > b
 
     def save(self, path) -> Path:
         """Write the model and its metadata to ``path`` (.safetensors), atomically."""
         if not self.trained:
             raise SemFocusError("nothing was trained: there is no fine-tuned model to save.")
+        if self.kept_parent:
+            raise SemFocusError(f"no epoch beat the parent's validation RMSE "
+                                f"({self.val_rmse_before:.3f}): the result is the parent model "
+                                f"itself, there is no fine-tuned model to save.")
         return save_checkpoint(self.model, path, self.metadata)
 
 
@@ -89,10 +117,20 @@ def load_parent(init: str = "default", backbone: str = "resnet18", use_magnifica
     return model, info
 
 
-def data_warnings(annotations: AnnotationTable, val_fraction: float) -> tuple[str, ...]:
+# A validation split below any of these says little about other images (docs/fine-tuning.md)
+MIN_VAL_FRAMES = 20
+MIN_VAL_IMAGES = 3
+MIN_VAL_SPREAD = 1.0  # standard deviation of the validation scores, in score points
+
+
+def data_warnings(annotations: AnnotationTable, val_fraction: float,
+                  validation=None) -> tuple[str, ...]:
     """Sentences for annotations that train but cannot validate: one score for every frame
-    (nothing to rank, an RMSE that says nothing), or every frame from one image (the validation
-    split is by image, so there is none). The CLI prints them; the widget shows them."""
+    (nothing to rank, an RMSE that says nothing), every frame from one image (the validation
+    split is by image, so there is none), or a ``validation`` split (the LabelledSet held out)
+    too small to mean much: fewer than :data:`MIN_VAL_FRAMES` frames or :data:`MIN_VAL_IMAGES`
+    images, or scores spread less than :data:`MIN_VAL_SPREAD`. The CLI prints them; the widget
+    shows them."""
     out = []
     scores = {float(r.score) for r in annotations.rows}
     if len(annotations) >= 2 and len(scores) == 1:
@@ -103,7 +141,23 @@ def data_warnings(annotations: AnnotationTable, val_fraction: float) -> tuple[st
         out.append(f"all {len(annotations)} annotations come from one image: there is no "
                    f"validation split (it is by image), so the best model is not chosen on "
                    f"held-out images.")
+    if validation is not None:
+        out += _small_validation(validation)
     return tuple(out)
+
+
+def _small_validation(validation) -> list[str]:
+    n, k = len(validation), len(set(validation.groups.tolist()))
+    spread = float(np.std(validation.labels))
+    small = ([f"{n} frame(s) (fewer than {MIN_VAL_FRAMES})"] if n < MIN_VAL_FRAMES else []) + (
+        [f"{k} image(s) (fewer than {MIN_VAL_IMAGES})"] if k < MIN_VAL_IMAGES else []) + (
+        [f"scores spread by {spread:.2f} points (standard deviation below {MIN_VAL_SPREAD:g})"]
+        if spread < MIN_VAL_SPREAD else [])
+    if not small:
+        return []
+    return [f"the validation split is too small to mean much: {', '.join(small)}; its RMSE, and "
+            f"so the choice between the parent and the fine-tuned model, may not hold for other "
+            f"images: annotate more images or raise the validation fraction."]
 
 
 def split(data, val_fraction: float, seed: int = 0):
@@ -114,13 +168,16 @@ def split(data, val_fraction: float, seed: int = 0):
 
 
 def finetune(annotations: AnnotationTable, config: TrainConfig, init: str = "default",
-             val_fraction: float = 0.25, frames: Mapping | None = None, out_dir=None,
+             val_fraction: float = VAL_FRACTION, frames: Mapping | None = None, out_dir=None,
              resume: bool = False, source=None, should_stop: Callable[[], bool] = lambda: False,
              backbone: str = "resnet18", use_magnification: bool = True,
-             output_margin: float | None = None) -> Generator[object, None, FineTuneResult]:
+             output_margin: float | None = None,
+             keep_parent: bool = True) -> Generator[object, None, FineTuneResult]:
     """Fine-tune ``init`` on ``annotations`` (frames of open layers in ``frames``, the rest read
     from their files); ``source``: the CSV the annotations came from (for the metadata).
-    ``out_dir``: where ``train`` keeps last/best checkpoints each epoch (None: memory only)."""
+    ``out_dir``: where ``train`` keeps last/best checkpoints each epoch (None: memory only).
+    ``keep_parent``: the parent's validation RMSE is the best to beat (False: the best epoch is
+    the result even when it is worse than the parent)."""
     if len(annotations) < MIN_TRAIN:
         raise SemFocusError(f"only {len(annotations)} annotation(s): fine-tuning needs at least "
                             f"{MIN_TRAIN}.")
@@ -137,7 +194,7 @@ def finetune(annotations: AnnotationTable, config: TrainConfig, init: str = "def
     train_images = tuple(sorted(set(train_set.groups.tolist())))
     yield Prepared(parent["parent"] or "scratch", describe_device(device), len(train_set),
                    0 if val_set is None else len(val_set), train_images, val_images,
-                   int(config.steps_per_epoch), data_warnings(annotations, val_fraction))
+                   int(config.steps_per_epoch), data_warnings(annotations, val_fraction, val_set))
     before = None
     if val_set is not None:
         model.to(device)
@@ -148,17 +205,20 @@ def finetune(annotations: AnnotationTable, config: TrainConfig, init: str = "def
                   "annotations": annotations.describe(source)}
     finished = None
     for update in train(model, train_set, val_set, config, out_dir, {"provenance": provenance},
-                        resume=resume, should_stop=should_stop):
+                        resume=resume, should_stop=should_stop,
+                        parent_val_rmse=before if keep_parent else None):
         if isinstance(update, Finished):
             finished = update
         yield update
     history = list(finished.history) if finished else []
     trained = bool(history)
     after = finished.best_val_rmse if (finished and trained and val_set is not None) else None
+    kept = bool(trained and finished.kept_initial)
     metadata = {
         "provenance": provenance,
         "fine_tuning": {
             "val_rmse_before": before, "val_rmse_after": after, "stopped": bool(finished and finished.stopped),
+            "kept_parent": kept, "keep_parent": keep_parent,
             "validation_fraction": val_fraction, "training_images": list(train_images),
             "validation_images": list(val_images), "train_frames": len(train_set),
             "val_frames": 0 if val_set is None else len(val_set),
@@ -170,4 +230,4 @@ def finetune(annotations: AnnotationTable, config: TrainConfig, init: str = "def
     }
     model.eval()
     return FineTuneResult(model, metadata, before, after, trained,
-                          bool(finished and finished.stopped), history)
+                          bool(finished and finished.stopped), history, kept)
