@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate the documentation's screenshots on purpose (docs/images/run-napari.png,
-# score-widget*.png, focus-map*.png, focus-map-stack.png, gate-widget.png, finetune-widget.png):
+# score-widget*.png, focus-map*.png, focus-map-stack.png, gate-widget.png, gate-worst-region.png,
+# finetune-widget.png):
 # the GUI tests take them, and keep them
 # in docs/images/ only when SEMFOCUS_SCREENSHOTS names that folder (otherwise each test writes
 # into its temporary folder, so a test run never changes tracked files).

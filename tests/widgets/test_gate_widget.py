@@ -184,7 +184,7 @@ def test_worst_region_rule_rejects_the_half_focused_sample(make_napari_viewer, q
     worst-region gate rejects the half-focused sample (whole ~7.6, worst region ~4.7); the same
     calibration re-chosen on the whole score (no rescoring) accepts it."""
     viewer, widget = docked_viewer(make_napari_viewer, AcceptanceGateWidget, "Acceptance gate",
-                                   ["half_focused"], (1500, 1100))
+                                   ["half_focused"], (1500, 1200))
     layer = viewer.layers[HALF]
     before = np.array(layer.data, copy=True)
     root, rows = labelled_folder
@@ -197,6 +197,8 @@ def test_worst_region_rule_rejects_the_half_focused_sample(make_napari_viewer, q
     assert not errors, errors
     gate = widget.gate
     assert gate.score_rule == "worst-region" and "on the worst region" in widget.gate_label.text()
+    legend = [t.get_text() for t in widget.figure.axes[0].get_legend().get_texts()]
+    assert any(t.startswith(f"gate: worst region >= {gate.threshold:.2f}") for t in legend), legend
 
     widget.set_selected_layers([HALF])
     widget.apply_gate()

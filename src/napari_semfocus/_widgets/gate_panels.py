@@ -240,11 +240,12 @@ class PRPlot:
                 transform=ax.transAxes)
         self.canvas.draw()
 
-    def show(self, source, held_out=None) -> None:
+    def show(self, source, held_out=None, score_name: str | None = None) -> None:
         """The curve of ``source`` (a Calibration or a Gate) with the ``held_out`` figures when
-        given; the placeholder for None."""
+        given, ``score_name`` the score the gate compares; the placeholder for None."""
         if source is None:
             self.placeholder()
             return
-        plot_pr_curve(source, figure=self.figure, dark=self.dark, compact=True, held_out=held_out)
+        plot_pr_curve(source, figure=self.figure, dark=self.dark, compact=True, held_out=held_out,
+                      score_name=score_name)
         self.canvas.draw()

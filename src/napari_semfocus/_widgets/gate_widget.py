@@ -368,4 +368,5 @@ class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
         if result is None:
             self.pr_plot.show(self.gate)
         else:
-            self.pr_plot.show(result.calibration, held_out=result.held_out)
+            self.pr_plot.show(result.calibration, held_out=result.held_out,
+                              score_name=result.gate.rule_label)

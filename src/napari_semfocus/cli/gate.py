@@ -119,7 +119,7 @@ def cmd_calibrate(args) -> int:
     cal, gate, check = result.calibration, result.gate, result.check
     gate.save(args.output)
     if args.plot:
-        plot_pr_curve(cal, args.plot, held_out=result.held_out)
+        plot_pr_curve(cal, args.plot, held_out=result.held_out, score_name=gate.rule_label)
     print(f"gate: {args.output}")
     print(f"model: {result.model_name} (sha256 {gate.model['sha256'][:12]})")
     print(f"accept rule: {_rule_text(cal.accept_rule)}")

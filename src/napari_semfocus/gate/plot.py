@@ -15,12 +15,13 @@ from .calibrate import Calibration, Figures
 
 def plot_pr_curve(source, path=None, title: str | None = None,
                   held_out: Figures | None = None, figure=None, dark: bool = False,
-                  compact: bool = False):
+                  compact: bool = False, score_name: str | None = None):
     """Precision against recall with the gate's point and the target precision marked, of a
     :class:`Calibration` or a :class:`~.file.Gate` (its recorded curve);
     written as PNG to ``path`` when given (matplotlib's Agg backend, no display). ``figure``:
     draw into this matplotlib figure (e.g. a widget's canvas); ``compact``: small fonts, no
-    title. Returns the figure."""
+    title; ``score_name``: what the gate compares, in the legend (default: a Gate's rule,
+    "score" for a Calibration). Returns the figure."""
     if isinstance(source, Calibration):
         f = source.figures
         recall, precision = source.curve.recall, source.curve.precision
@@ -33,6 +34,8 @@ def plot_pr_curve(source, path=None, title: str | None = None,
         n, n_acc = cal.get("n") or 0, cal.get("n_acceptable") or 0
         point = (cal.get("recall"), cal.get("precision"), cal.get("f1_weighted"))
     target, threshold = source.target_precision, source.threshold
+    if score_name is None:
+        score_name = "score" if isinstance(source, Calibration) else source.rule_label
     fg, bg = ("#d6d6d6", "#262930") if dark else ("#202020", "#ffffff")
     fig = figure if figure is not None else Figure(figsize=(5.6, 4.2), dpi=120)
     fig.clear()
@@ -47,7 +50,7 @@ def plot_pr_curve(source, path=None, title: str | None = None,
     if point[0] is not None and point[1] is not None:
         ax.plot([point[0]], [point[1]], marker="o", markersize=9, color="#f59e0b",
                 markeredgecolor=fg, linestyle="none",
-                label=f"gate: score >= {threshold:.2f}\n"
+                label=f"gate: {score_name} >= {threshold:.2f}\n"
                       f"P {point[1]:.3f}, R {point[0]:.3f}, wF1 {point[2]:.3f}")
     if held_out is not None and held_out.precision is not None:
         ax.plot([held_out.recall], [held_out.precision], marker="s", markersize=8,
