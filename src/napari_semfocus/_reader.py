@@ -17,6 +17,16 @@ Each file becomes an Image layer whose
 
 A file with a data bar also gets a Shapes layer: a rectangle over the bar, labelled as excluded
 from focus scoring (the Score focus widget leaves those rows out).
+
+Why napari asks which reader opens a ``.tif``: npe2 picks the readers that *may* open a file by
+its name alone (``filename_patterns`` in ``napari.yaml``), never by its content, and napari's
+own reader also claims ``*.tif``. Two readers match, so napari shows its reader dialog (and
+``viewer.open(path)`` raises ``MultipleReaderError``) unless a reader is named
+(``viewer.open(path, plugin="napari-semfocus")``) or a preference is saved. The plugin claims
+nothing else (PNG, JPEG... open without a question). To open SEM TIFFs without the dialog, save
+a preference for where they live: napari's Preferences > Plugins > File extension readers match
+the *whole path*, e.g. ``*/sem-data/*.tif`` -> SEM focus; a preference for every ``*.tif``
+would send plain TIFFs here too, which this reader declines, and napari asks again.
 """
 
 from __future__ import annotations

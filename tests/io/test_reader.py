@@ -213,3 +213,30 @@ def test_viewer_opens_a_zeiss_file_with_the_plugin(make_napari_viewer):
     image = next(layer for layer in viewer.layers if type(layer).__name__ == "Image")
     assert image.metadata["magnification"] == pytest.approx(_zeiss_mag(row["mag_or_hfw"]))
     assert image.scale[-1] == pytest.approx(_length_m(row["pixel_size"]) * 1e6, rel=2e-3)
+
+
+@pytest.mark.gui
+@needs_pool
+def test_why_napari_asks_which_reader_opens_a_tif(make_napari_viewer, tmp_path):
+    """npe2 chooses readers by file name only: napari's own reader and this plugin's both match
+    *.tif, so napari asks (MultipleReaderError; the reader dialog in the GUI) unless the caller
+    or a saved preference names one (``viewer.open`` names napari's own reader by default). The plugin claims no other suffix, so PNG, JPEG... open
+    without a question."""
+    from napari.errors import MultipleReaderError
+    from npe2 import PluginManager
+
+    from ..helpers import FEI_FILE
+
+    viewer = make_napari_viewer()  # napari's plugins discovered
+    pm = PluginManager.instance()
+
+    def readers(path):
+        return {r.plugin_name for r in pm.iter_compatible_readers([str(path)])}
+
+    assert readers(FEI_FILE) == {"napari", "napari-semfocus"}
+    for name in ("a.png", "a.jpg", "a.csv"):
+        assert "napari-semfocus" not in readers(tmp_path / name)
+    with pytest.raises(MultipleReaderError):  # plugin=None: what a drop on the window does
+        viewer.open(str(FEI_FILE), plugin=None)
+    (image, _bar) = viewer.open(str(FEI_FILE), plugin="napari-semfocus")  # named: no question
+    assert image.metadata["magnification"] > 0 and image.scale[-1] < 1  # µm per pixel
