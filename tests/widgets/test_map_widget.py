@@ -105,9 +105,8 @@ def test_model_map_in_viewer(map_viewer, qtbot, untrained_checkpoint, tmp_path, 
                     else tmp_path / "focus-map-untrained.png")
 
 
-def save_screenshot(qtbot, viewer, path: Path, reset: bool = True) -> None:
-    if reset:
-        viewer.reset_view()
+def save_screenshot(qtbot, viewer, path: Path) -> None:
+    viewer.reset_view()
     qtbot.wait(500)
     path.parent.mkdir(parents=True, exist_ok=True)
     image = np.asarray(viewer.screenshot(str(path), canvas_only=False, flash=False))
@@ -166,7 +165,8 @@ def test_stack_map_follows_the_slider(series_map_viewer, qtbot, screenshot_dir, 
     assert layer.metadata["semfocus_map"]["mapped_slices"] == [[0], [truth]]
     # the model's map is the one worth a picture in the docs
     save_screenshot(qtbot, viewer, (screenshot_dir if method == "model" else tmp_path)
-                    / SCREENSHOT_STACK, reset=False)
+                    / SCREENSHOT_STACK)
+    assert viewer.dims.current_step[0] == truth  # Reset view left the slider where it was
 
     # without following, an unmapped slice stays transparent and the widget says so
     widget.follow_check.setChecked(False)
