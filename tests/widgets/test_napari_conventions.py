@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from napari.utils import progress
+from qtpy.QtWidgets import QApplication
 
 from napari_semfocus._widgets.controls import JobProgress
 from napari_semfocus._widgets.finetune_widget import FineTuneWidget
@@ -44,6 +45,9 @@ def test_progress_is_in_the_activity_dock_and_cancels_there(make_napari_viewer, 
     widget.run()
     (entry,) = activity_entries()
     assert entry is widget.activity and entry.total > 0
+    qtbot.waitUntil(lambda: any(  # napari's activity dock shows it as one of its bars
+        type(w).__name__ == "QtLabeledProgressBar" and w.isEnabled()
+        for w in QApplication.allWidgets()), timeout=10_000)
     qtbot.waitUntil(lambda: entry.n > 0, timeout=60_000)  # follows the widget's progress bar
     assert entry.desc.startswith("Score focus: Scoring 'long stack'")
     entry.cancel()  # the activity dock's cancel button
