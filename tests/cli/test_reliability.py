@@ -283,16 +283,54 @@ def test_a_magnification_outside_the_encodable_range_warns(files, capsys, mag, c
             f"range the model encodes (100-1e+06x); it is scored as {clipped}x.") in err
 
 
-def test_a_16_by_16_frame_is_mapped_as_it_is_scored(files, capsys):
+@pytest.mark.parametrize("shape", [(16, 16), (180, 240)])
+def test_a_frame_smaller_than_a_tile_is_mapped_as_it_is_scored(files, capsys, shape):
+    """16 x 16 used to be refused ("the data bar covers the whole frame"); 180 x 240 gave an
+    all-NaN map and a traceback, later a 2 x 2 grid of parts of the frame: now one tile, the
+    score ``score`` gives, and the overlay picture."""
     small = files / "small.tif"
-    tifffile.imwrite(small, np.random.default_rng(2).integers(0, 255, (16, 16), dtype=np.uint8))
+    tifffile.imwrite(small, np.random.default_rng(2).integers(0, 255, shape, dtype=np.uint8))
     ckpt = files / "m.safetensors"
     code, out, err = run_cli(["score", small, "--magnification", "5000", "--checkpoint", ckpt,
                               "--device", "cpu"], capsys)
     assert code == 0, err
-    score = float(out.strip().splitlines()[1].split(",")[-1])
+    score = float(out.strip().splitlines()[1].split(",")[3])
     code, _, err = run_cli(["map", small, "--magnification", "5000", "--checkpoint", ckpt,
-                            "--device", "cpu", "--csv", files / "small.csv"], capsys)
-    assert code == 0, err  # it used to say "the data bar covers the whole frame"
+                            "--device", "cpu", "--csv", files / "small.csv",
+                            "--png", files / "small.png"], capsys)
+    assert code == 0, err
     rows = (files / "small.csv").read_text().strip().splitlines()
     assert len(rows) == 2 and float(rows[1].split(",")[4]) == pytest.approx(score, abs=1e-3)
+    assert (files / "small.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_float64_beyond_float32_is_one_sentence_in_score_and_map(files, capsys):
+    huge = files / "huge.tif"
+    tifffile.imwrite(huge, np.random.default_rng(3).random((256, 320)) * 1e300)
+    hashes = {p: sha(p) for p in files.iterdir()}
+    for command in ("score", "map"):
+        code, out, err = run_cli([command, huge, "--magnification", "5000", "--device", "cpu",
+                                  "--checkpoint", files / "m.safetensors", "-o",
+                                  files / "out.csv"], capsys)
+        assert code == 2 and out == ""
+        assert err.strip().splitlines() == [
+            f"semfocus {command}: error: {huge} holds values beyond +-3.4e+38, the float32 range "
+            f"scoring works in; scale the data down."]
+    assert {p: sha(p) for p in files.iterdir()} == hashes  # nothing written, nothing changed
+
+
+def test_a_tiff_with_pages_of_different_sizes_warns_and_scores_page_1(files, capsys):
+    pages = files / "pages.tif"
+    rng = np.random.default_rng(4)
+    tifffile.imwrite(pages, rng.integers(0, 255, (256, 320), dtype=np.uint8), metadata=None)
+    for shape in [(128, 160), (256, 320), (64, 80)]:
+        tifffile.imwrite(pages, rng.integers(0, 255, shape, dtype=np.uint8), append=True,
+                         metadata=None)
+    code, out, err = run_cli(["score", pages, "--magnification", "5000", "--device", "cpu",
+                              "--checkpoint", files / "m.safetensors"], capsys)
+    assert code == 0, err
+    assert [line for line in err.splitlines() if "warning" in line] == [
+        f"semfocus score: warning: {pages} holds pages of different sizes: only those of page "
+        f"1's size (256 x 320) are read, 2 other pages are not (128 x 160, 64 x 80); save them "
+        f"as separate files to score them."]
+    assert [r.split(",")[1] for r in out.strip().splitlines()[1:]] == ["0", "1"]  # pages 1, 3

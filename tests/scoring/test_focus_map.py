@@ -201,3 +201,48 @@ def test_shared_and_crop_modes_agree(half, default_scorer):
     crop = default_scorer.focus_map(data, meta["magnification"], mode="crop")
     diff = np.abs(shared.scores - crop.scores)
     assert diff.mean() <= 0.75 and diff.max() <= 2.0, diff
+
+
+# ---- small frames, extreme values, bad batch sizes (issue 16 item 5) ---------------------------
+@pytest.mark.parametrize("shape", [(180, 240), (240, 320), (100, 300), (16, 16)])
+def test_a_frame_no_larger_than_a_tile_is_one_tile_scored_as_score_scores_it(untrained, shape):
+    """180 x 240 used to be a 2 x 2 grid of clipped tiles (an all-NaN map before that): now it is
+    one tile covering the frame, one cell wide, cut and scored as ``score`` scores it."""
+    img = np.random.default_rng(4).integers(0, 255, shape, dtype=np.uint8)
+    img[: shape[0] // 2] //= 4  # some structure, so the score is not the flat-frame 0
+    score = untrained.score(img, 5000)[0]
+    for mode in ("shared", "crop"):
+        fmap = untrained.focus_map(img, 5000, mode=mode)
+        assert fmap.shape == (1, 1) and fmap.tile_hw == shape and fmap.stride_hw == shape
+        assert fmap.mode == "crop" and fmap.origin_yx == (0, 0)
+        assert fmap.scores[0, 0] == pytest.approx(score, abs=1e-4)
+        np.testing.assert_allclose(fmap.world_extent(), [[-0.5, -0.5], np.array(shape) - 0.5])
+
+
+def test_float64_beyond_float32_is_refused_by_score_and_map_alike(untrained):
+    img = np.random.default_rng(5).random((256, 320)) * 1e300
+    sentence = ("image holds values beyond +-3.4e+38, the float32 range scoring works in; scale "
+                "the data down.")
+    for call in (lambda: untrained.score(img, 5000), lambda: untrained.focus_map(img, 5000),
+                 lambda: untrained.focus_map(img, 5000, mode="crop")):
+        with pytest.raises(SemFocusError) as exc:
+            call()
+        assert str(exc.value) == sentence
+
+
+def test_float_values_near_the_float32_limit_give_a_finite_map(untrained):
+    """+-3.3e38 is inside float32, but differences between such values are not: they used to
+    give NaN levels and an all-NaN map."""
+    rng = np.random.default_rng(6)
+    img = (rng.random((256, 320)) * 2 - 1) * 3.3e38
+    for frame in (img, img.astype(np.float32)):
+        fmap = untrained.focus_map(frame, 5000, stride=(120, 160))
+        assert np.isfinite(fmap.scores).all() and np.isfinite(untrained.score(frame, 5000)).all()
+
+
+@pytest.mark.parametrize("batch_size", [-3, 0, 2.5])
+def test_a_batch_size_below_one_is_one_sentence(untrained, batch_size):
+    img = np.random.default_rng(7).integers(0, 255, (256, 320), dtype=np.uint8)
+    with pytest.raises(SemFocusError) as exc:
+        untrained.focus_map(img, 5000, mode="crop", batch_size=batch_size)
+    assert str(exc.value) == f"batch_size {batch_size} is not a whole number of at least 1."

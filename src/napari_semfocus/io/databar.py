@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .frames import as_frames
+from .frames import check_values, grey_frames
 
 FLAT_FRACTION = 0.55  # a row is "flat" when this fraction of it lies near its most common value
 MAX_GAP_ROWS = 4  # non-flat rows tolerated inside the bar (dense text, logos, edge artefacts)
@@ -50,7 +50,8 @@ def row_flatness(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def detect_databar_rows(image, name: str = "image") -> int:
     """Rows of the data bar at the bottom of ``image`` (2-D, stack or RGB; the first frame of a
     stack is used), or 0 when it has none."""
-    frame = as_frames(image, name)[0]
+    frame = grey_frames(image, name)[0]  # in its own dtype: no float copy of a large frame
+    check_values(frame, name)
     height = frame.shape[0]
     search = max(MIN_BAR_ROWS, int(height * MAX_BAR_FRACTION))
     bottom = frame[height - search :]

@@ -23,8 +23,18 @@ def as_frames(array, name: str = "image") -> np.ndarray:
     """Return the data as a float32 stack of grey frames (N, H, W).
 
     Accepts 2-D images, (N, H, W) stacks, and RGB/RGBA (H, W, C) or (N, H, W, C) in any integer or
-    float dtype. Raises :class:`SemFocusError` naming ``name`` for anything else.
+    float dtype. Raises :class:`SemFocusError` naming ``name`` for anything else, for NaN or
+    infinite values and for values beyond float32's range.
     """
+    a = grey_frames(array, name)
+    check_values(a, name)
+    return a.astype(np.float32, copy=False)
+
+
+def grey_frames(array, name: str = "image") -> np.ndarray:
+    """The data as an (N, H, W) stack of grey frames, checked as :func:`as_frames` checks it
+    except for its values, in its own dtype (no float copy of grey data; RGB becomes float32
+    grey): for looking at part of a large frame."""
     a = np.asarray(array)
     if a.dtype == bool or a.dtype.kind not in "uif":
         raise SemFocusError(f"{name} has data type {a.dtype}, not a greyscale or RGB image.")
@@ -41,10 +51,28 @@ def as_frames(array, name: str = "image") -> np.ndarray:
         )
     if a.shape[0] == 0 or min(a.shape[1:]) < 16:
         raise SemFocusError(f"{name} has shape {a.shape}; frames must be at least 16 x 16 pixels.")
-    a = a.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(a)):
-        raise SemFocusError(f"{name} contains NaN or infinite values.")
     return a
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+CHECK_ROWS_PX = 4_000_000  # values are checked in blocks of rows of about this many pixels
+
+
+def check_values(a: np.ndarray, name: str = "image") -> None:
+    """Refuse NaN or infinite values, and values beyond float32's range (the numbers scoring
+    works in), in one sentence naming ``name``. ``a``: a 2-D frame or an (N, H, W) stack. Integer
+    data passes at once; float data is checked in blocks of rows, with no frame-sized temporary."""
+    if a.dtype.kind != "f":
+        return
+    step = max(1, CHECK_ROWS_PX // max(1, a.shape[-1]))
+    for frame in a[None] if a.ndim == 2 else a:
+        for r in range(0, frame.shape[0], step):
+            block = frame[r : r + step]
+            if not np.isfinite(block).all():
+                raise SemFocusError(f"{name} contains NaN or infinite values.")
+            if a.dtype.itemsize > 4 and np.abs(block).max(initial=0.0) > FLOAT32_MAX:
+                raise SemFocusError(f"{name} holds values beyond +-3.4e+38, the float32 range "
+                                    f"scoring works in; scale the data down.")
 
 
 def stack_of(data, rgb: bool) -> np.ndarray:

@@ -7,6 +7,7 @@ data use; :func:`read_frames` gives a file's grey frames without its data bar.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import cv2
 import numpy as np
 import tifffile
 
-from ..errors import ImageReadError, SemFocusError
+from ..errors import ImageReadError, SemFocusError, SemFocusWarning
 from .databar import detect_databar_rows
 from .frames import as_frames
 from .sem_metadata import read_sem_metadata
@@ -102,6 +103,7 @@ def _read_tiff(path: Path):
             meta = read_sem_metadata(tif, path) or _json_metadata(tif)
             series = tif.series[0]
             data = series.asarray()
+            skipped = _pages_of_other_sizes(tif, series)
             if data.ndim == 3 and series.axes[-1:] == "S" and data.shape[-1] in (3, 4):
                 pass  # RGB(A), kept channel-last
             elif data.ndim > 3:
@@ -110,7 +112,23 @@ def _read_tiff(path: Path):
         raise
     except Exception as exc:
         raise ImageReadError(f"{path}: not a readable TIFF file ({_short(exc)}).") from None
+    if skipped:
+        h, w = series.keyframe.shape[:2]
+        sizes = ", ".join(dict.fromkeys(f"{s[0]} x {s[1]}" for s in skipped))
+        warnings.warn(SemFocusWarning(
+            f"{path} holds pages of different sizes: only those of page 1's size ({h} x {w}) are "
+            f"read, {len(skipped)} other {'page is' if len(skipped) == 1 else 'pages are'} not "
+            f"({sizes}); save them as separate files to score them."),
+            stacklevel=3)
     return np.asarray(data), meta
+
+
+def _pages_of_other_sizes(tif, series) -> list[tuple]:
+    """Shapes of the pages not of the first page's size (thumbnails and masks aside): pages that
+    ``series`` leaves out."""
+    shape = series.keyframe.shape
+    return [page.shape for page in tif.pages
+            if page.shape != shape and not getattr(page, "subfiletype", 0) & 0b101]
 
 
 def _json_metadata(tif) -> dict:

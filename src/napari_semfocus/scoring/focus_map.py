@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import SemFocusError
-from ..io.frames import as_frames, is_rgb
+from ..io.frames import as_frames, check_values, is_rgb
 from .aggregate import STRUCTURE_SIGMA, structure_weights, tile_structure
 from .measures import MEASURES
 from .preprocess import TILE_HW, normalisation_levels, normalise
@@ -210,8 +210,7 @@ def _as_frame(image, name: str) -> np.ndarray:
     """A 2-D grey frame; 2-D integer/float arrays are used as they are (no float copy)."""
     a = np.asarray(image)
     if a.ndim == 2 and a.dtype.kind in "uif" and a.dtype != bool and min(a.shape) >= 16:
-        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
-            raise SemFocusError(f"{name} contains NaN or infinite values.")
+        check_values(a, name)  # the sentences of ``as_frames``, without a float copy
         return a
     if a.ndim == 3 and not is_rgb(a) and a.shape[0] != 1:
         raise SemFocusError(f"{name} is a stack of {a.shape[0]} frames; a focus map takes one "
@@ -232,6 +231,8 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None, mode
         raise SemFocusError(f"mode {mode!r} is not one of {', '.join(MODES)}.")
     if method == "model" and scorer is None:
         raise SemFocusError("a focus map with the model needs a FocusScorer.")
+    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
+        raise SemFocusError(f"batch_size {batch_size} is not a whole number of at least 1.")
     frame = _as_frame(image, name)
     H0, W0 = frame.shape
     rows_off = int(exclude_bottom_rows or 0)
@@ -243,7 +244,8 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None, mode
     sy, sx = (max(1, th // 2), max(1, tw // 2)) if stride is None else (int(v) for v in stride)
     if min(th, tw) < 32:
         raise SemFocusError(f"tile {th} x {tw} is too small; use at least 32 x 32 pixels.")
-    th, tw = min(th, H), min(tw, W)  # a frame smaller than a tile is one tile (as in ``score``)
+    # along an axis no longer than a tile, the frame is one tile (as in ``score``), one cell wide
+    (th, sy), (tw, sx) = ((H, H) if th >= H else (th, sy)), ((W, W) if tw >= W else (tw, sx))
     oy, ny = grid_axis(H, th, sy)
     ox, nx = grid_axis(W, tw, sx)
     ylo, yhi, yin = footprints(oy, ny, th, sy, H)
@@ -262,11 +264,12 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None, mode
         mode_used, model_name, mag = "crop", method, magnification
     else:
         enc = scorer.encode_magnifications(magnification, 1, name)
-        if mode == "shared":
+        # one tile (a frame no larger than a tile): cut and scored exactly as ``score`` does
+        mode_used, model_name = ("crop" if ny * nx == 1 else mode), scorer.name
+        if mode_used == "shared":
             steps = _shared_tiles(scorer, frame, levels, enc, geo, (th, tw), (sy, sx), scores)
         else:
             steps = _crop_tiles(scorer, frame, levels, enc, geo, scores, batch_size)
-        mode_used, model_name = mode, scorer.name
         mag = None if magnification is None else float(magnification)
     yield from steps
     if method == "model":  # a tile without any contrast holds no sample: 0, as in ``score``

@@ -16,6 +16,10 @@ from ..io.files import atomic_write, write_text
 from ..io.frames import as_frames
 from .focus_map import FocusMap, finite_range
 
+PNG_MAX_PX = 2048  # the overlay picture draws the image from at most this many pixels a side
+PNG_MAX_ASPECT = 4  # a frame taller than 4 x its width is drawn in a picture 4 x as tall as wide
+BAND_PX = 8_000_000  # frame pixels averaged at a time (bounded temporaries)
+
 
 def write_tiff(fmap: FocusMap, path) -> Path:
     """The score grid as a float32 TIFF, the grid settings as JSON in its description."""
@@ -31,17 +35,22 @@ def write_csv(fmap: FocusMap, path) -> Path:
 
 def write_overlay_png(frame, fmap: FocusMap, path, colormap: str = "magma",
                       alpha: float = 0.5) -> Path:
-    """The image in grey, the map over it (each cell centred on its tile) and a colour bar."""
-    grey = as_frames(frame, str(path))[0]
+    """The image in grey, the map over it (each cell centred on its tile) and a colour bar.
+
+    The picture is about 1000 pixels wide, so the image is drawn from a block-averaged copy of
+    at most :data:`PNG_MAX_PX` pixels a side (:func:`display_frame`): memory stays bounded for
+    any frame size."""
+    grey, (ky, kx) = display_frame(frame, str(path))
     (y0, x0), (y1, x1) = fmap.world_extent()
     model_scale = fmap.method == "model"
     lims = (0.0, 10.0) if model_scale else finite_range(fmap.scores)
-    h, w = grey.shape
-    fig = Figure(figsize=(8, 8 * h / w + 0.6), dpi=120)
+    h, w = np.asarray(frame).shape[:2]
+    fig = Figure(figsize=(8, min(8 * h / w, PNG_MAX_ASPECT * 8) + 0.6), dpi=120)
     ax = fig.add_subplot(1, 1, 1)
     lo, hi = np.percentile(grey, [0.5, 99.5])
+    gh, gw = grey.shape  # pixel (i, j) of ``grey``: block (i, j) of ky x kx pixels of the frame
     ax.imshow(grey, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1,
-              extent=(-0.5, w - 0.5, h - 0.5, -0.5), interpolation="antialiased")
+              extent=(-0.5, gw * kx - 0.5, gh * ky - 0.5, -0.5), interpolation="antialiased")
     im = ax.imshow(np.ma.masked_invalid(fmap.scores), cmap=colormap, vmin=lims[0], vmax=lims[1],
                    alpha=alpha, extent=(x0, x1, y1, y0), interpolation="nearest")
     ax.set_xlim(-0.5, w - 0.5)
@@ -56,3 +65,23 @@ def write_overlay_png(frame, fmap: FocusMap, path, colormap: str = "magma",
                  f"{fmap.stride_hw[1]}, {fmap.mode if model_scale else fmap.method}", fontsize=9)
     fig.tight_layout()
     return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
+
+
+def display_frame(frame, name: str) -> tuple[np.ndarray, tuple[int, int]]:
+    """``(grey, (ky, kx))``: the frame as float32 grey, averaged over blocks of ky x kx pixels so
+    that neither side exceeds :data:`PNG_MAX_PX` ((1, 1): as it is). Read band by band, so no
+    float copy of a large frame is made; the last rows (columns) that do not fill a block (fewer
+    than ky (kx)) are left out of the picture."""
+    data = np.asarray(frame)
+    h, w = data.shape[:2]
+    ky, kx = -(-h // PNG_MAX_PX), -(-w // PNG_MAX_PX)
+    if ky == kx == 1:
+        return as_frames(data, name)[0], (1, 1)
+    gh, gw = h // ky, w // kx
+    rows = min(gh, max(BAND_PX // (w * ky), -(-16 // ky)))  # as_frames wants >= 16 rows
+    out = np.empty((gh, gw), dtype=np.float32)
+    for r in range(0, gh, rows):
+        r = min(r, gh - rows)  # the last band ends at the last block, as long as the others
+        band = as_frames(data[r * ky : (r + rows) * ky, : gw * kx], name)[0]
+        out[r : r + rows] = band.reshape(rows, ky, gw, kx).mean(axis=(1, 3))
+    return out, (ky, kx)

@@ -33,9 +33,10 @@ def normalisation_levels(frame: np.ndarray) -> tuple:
     [-2, 2] (from a subsample of at most ~250k pixels)."""
     f = np.asarray(frame)  # subsampled before the float copy: frames may be huge mosaics
     step = max(1, int(np.sqrt(f.size / 250_000)))  # percentiles from <= ~250k samples
-    lo, hi = np.percentile(f[::step, ::step].astype(np.float32, copy=False),
+    # in float64 (a small copy): float32 overflows between values near +-3.4e38
+    lo, hi = np.percentile(f[::step, ::step].astype(np.float64),
                            [NORMALISATION["low_percentile"], NORMALISATION["high_percentile"]])
-    return lo, hi
+    return float(lo), float(hi)  # Python floats keep float32 frames float32 in normalise
 
 
 def normalise(frame: np.ndarray, levels: tuple | None = None) -> np.ndarray:
@@ -47,12 +48,13 @@ def normalise(frame: np.ndarray, levels: tuple | None = None) -> np.ndarray:
     """
     f = np.asarray(frame, dtype=np.float32)
     lo, hi = normalisation_levels(f) if levels is None else levels
-    span = float(hi - lo)
+    span = float(hi) - float(lo)  # float64: finite for any float32 levels
     if span <= 1e-6 * max(1.0, abs(float(hi))):
         return np.zeros_like(f)
-    out = (f - lo) * (1.0 / (span * NORMALISATION["scale"])) - (
-        NORMALISATION["centre"] / NORMALISATION["scale"]
-    )
+    with np.errstate(over="ignore"):  # differences beyond float32 (values near +-3.4e38): clipped
+        out = (f - lo) * (1.0 / (span * NORMALISATION["scale"])) - (
+            NORMALISATION["centre"] / NORMALISATION["scale"]
+        )
     c = NORMALISATION["clip"]
     return np.clip(out, -c, c, out=out)
 
