@@ -163,3 +163,45 @@ def test_cli_fine_tuning_on_data_that_cannot_validate_warns(tmp_path, capsys):
         "learn to tell sharp from blurred from them.",
         "semfocus train: warning: all 8 annotations come from one image: there is no validation "
         "split (it is by image), so the best model is not chosen on held-out images."]
+
+
+# ---- crops: bounded up front, never killed for memory (issue 16 item 5) ------------------------
+@pytest.mark.parametrize("kw, sentence", [
+    ({"crop_hw": (16, 64)}, "crop 16 x 64 is not a height and width of at least 32 pixels."),
+    ({"small_crop_hw": (64, 8)}, "crop 64 x 8 is not a height and width of at least 32 pixels."),
+    ({"crop_hw": (5000, 5000), "batch_size": 32},
+     "a batch of 32 crops of 5000 x 5000 pixels is 800 MP, more than training takes (16 MP); "
+     "use smaller crops or batches."),
+])
+def test_crops_too_small_or_too_large_for_memory_are_one_sentence(kw, sentence):
+    with pytest.raises(SemFocusError) as exc:
+        config(**kw)
+    assert str(exc.value) == sentence
+
+
+def test_a_crop_larger_than_the_training_frames_is_refused_before_any_work(tmp_path):
+    with pytest.raises(SemFocusError) as exc:
+        run(tmp_path, crop_hw=(400, 200))  # the frames are 96 x 128; 240 x 320 is padded
+    assert str(exc.value) == ("crop 400 x 200 is larger than the training frames (at most 96 x "
+                              "128); use a crop of at most 240 x 320 pixels.")
+    assert list(tmp_path.iterdir()) == []
+    run(tmp_path, crop_hw=(240, 320))  # up to the default tile: small frames are padded
+
+
+@pytest.mark.parametrize("crop, batch, sentence", [
+    (("5000", "5000"), "32", "a batch of 32 crops of 5000 x 5000 pixels is 800 MP, more than "
+                             "training takes (16 MP); use smaller crops or batches."),
+    (("2000", "2000"), "2", "crop 2000 x 2000 is larger than the training frames (at most 96 x "
+                            "128); use a crop of at most 240 x 320 pixels."),
+])
+def test_cli_train_with_a_crop_too_large_is_one_sentence(tmp_path, capsys, crop, batch, sentence):
+    from napari_semfocus.cli.main import main
+
+    csv_path = _stack_annotations(tmp_path, range(8))
+    code = main(["train", "--annotations", str(csv_path), "--init", "scratch", "--backbone",
+                 "mobilenet_v3_small", "--out", str(tmp_path / "run"), "--epochs", "1",
+                 "--batch-size", batch, "--crop", *crop, "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines()[-1] == f"semfocus train: error: {sentence}"
+    assert not list((tmp_path / "run").glob("*.safetensors"))
