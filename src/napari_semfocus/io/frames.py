@@ -77,8 +77,10 @@ def check_values(a: np.ndarray, name: str = "image") -> None:
 
 def stack_of(data, rgb: bool) -> np.ndarray:
     """The data as one 2-D frame, an (N, H, W) stack, or RGB; higher-dimensional stacks (e.g.
-    time x focus) are flattened to (N, H, W) with N the product of the leading axes."""
-    data = np.asarray(data)
+    time x focus) are flattened to (N, H, W) with N the product of the leading axes. Arrays
+    (numpy, dask) are reshaped as they are: a dask array stays lazy."""
+    if not hasattr(data, "reshape"):
+        data = np.asarray(data)
     spatial = data.ndim - (1 if rgb else 0)
     if spatial > 3:
         tail = data.shape[-3:] if rgb else data.shape[-2:]

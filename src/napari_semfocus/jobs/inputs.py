@@ -21,6 +21,7 @@ from ..io.frames import is_rgb, n_slices, stack_of
 from ..io.images import IMAGE_SUFFIXES, read_image
 from ..io.manifest import read_manifest
 from ..scale import parse_magnification
+from ..scoring.lazy_frames import constant_value
 
 LAYER_NO_MAGNIFICATION = ("layer '{name}' has no magnification in its metadata and the model "
                           "{model} needs one: type it into the Magnification field.")
@@ -54,16 +55,18 @@ class ImageInput:
     def load(self) -> ImageInput:
         return self
 
-    def frames(self) -> np.ndarray:
+    def frames(self):
         """The data as one frame, an (N, H, W) stack or RGB (:func:`~napari_semfocus.io.frames.stack_of`);
-        a layer with no data or one constant value is refused."""
+        a layer with no data or one constant value is refused. A dask array stays lazy (nothing
+        is computed here but a strided probe: :func:`~napari_semfocus.scoring.lazy_frames.constant_value`)."""
         data = stack_of(self.data, self.rgb)
         if self.from_layer:
             if data.size == 0:
                 raise SemFocusError(f"layer '{self.name}' is empty: there is nothing to score.")
-            if data.dtype.kind in "uif" and data.min() == data.max():
+            value = constant_value(data) if data.dtype.kind in "uif" else None
+            if value is not None:
                 raise SemFocusError(
-                    f"layer '{self.name}' is constant (every pixel is {data.flat[0]:g}): "
+                    f"layer '{self.name}' is constant (every pixel is {value:g}): "
                     "it shows no sample to score."
                 )
         return data

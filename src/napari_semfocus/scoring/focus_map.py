@@ -44,6 +44,7 @@ import numpy as np
 from ..errors import SemFocusError
 from ..io.frames import as_frames, check_values, is_rgb
 from .aggregate import STRUCTURE_SIGMA, structure_weights, tile_structure
+from .lazy_frames import is_lazy, lazy_frame
 from .measures import MEASURES
 from .preprocess import TILE_HW, normalisation_levels, normalise
 
@@ -233,7 +234,7 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None, mode
         raise SemFocusError("a focus map with the model needs a FocusScorer.")
     if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
         raise SemFocusError(f"batch_size {batch_size} is not a whole number of at least 1.")
-    frame = _as_frame(image, name)
+    frame = lazy_frame(image, name) if is_lazy(image) else _as_frame(image, name)  # dask: lazy
     H0, W0 = frame.shape
     rows_off = int(exclude_bottom_rows or 0)
     if rows_off and rows_off >= H0 - 16:

@@ -31,10 +31,11 @@ NORMALISATION = {
 def normalisation_levels(frame: np.ndarray) -> tuple:
     """The (low, high) percentile levels of one frame that :func:`normalise` maps to about
     [-2, 2] (from a subsample of at most ~250k pixels)."""
-    f = np.asarray(frame)  # subsampled before the float copy: frames may be huge mosaics
-    step = max(1, int(np.sqrt(f.size / 250_000)))  # percentiles from <= ~250k samples
+    step = max(1, int(np.sqrt(frame.size / 250_000)))  # percentiles from <= ~250k samples
+    # subsampled before it is read or copied: frames may be huge mosaics (or dask arrays)
+    f = np.asarray(frame[::step, ::step])
     # in float64 (a small copy): float32 overflows between values near +-3.4e38
-    lo, hi = np.percentile(f[::step, ::step].astype(np.float64),
+    lo, hi = np.percentile(f.astype(np.float64),
                            [NORMALISATION["low_percentile"], NORMALISATION["high_percentile"]])
     return float(lo), float(hi)  # Python floats keep float32 frames float32 in normalise
 

@@ -34,6 +34,7 @@ from .aggregate import structure_weights, tile_structure, weighted_score
 from .checkpoint import load_checkpoint, model_file
 from .devices import autocast, describe_device, resolve_device, resolve_precision
 from .focus_map import FocusMap, focus_map
+from .lazy_frames import LazyFrames, is_lazy
 from .preprocess import TILE_HW, Window, normalise, region_windows, to_model_input
 
 
@@ -82,7 +83,8 @@ class FocusScorer:
     # ---- scoring --------------------------------------------------------------------------
     def score(self, image, magnification=None, region: str = "whole", batch_size: int = 32,
               exclude_bottom_rows: int = 0, name: str = "image") -> np.ndarray:
-        """One score per 2-D frame of ``image`` (2-D, (N, H, W) or RGB), as a float array (N,)."""
+        """One score per 2-D frame of ``image`` (2-D, (N, H, W) or RGB), as a float array (N,).
+        A dask array is read a group of slices at a time, never whole (:mod:`.lazy_frames`)."""
         return run_to_end(self.score_iter(image, magnification, region, batch_size,
                                           exclude_bottom_rows, name))
 
@@ -101,24 +103,25 @@ class FocusScorer:
                    ) -> Iterator[tuple[int, int]]:
         """Like :meth:`score_iter`, but returns the parts of the scores: ``(tile scores, tile
         weights)``, each (N frames, tiles per frame), tiles in :func:`region_windows` order."""
-        frames = as_frames(image, name)
+        frames = LazyFrames(image, name) if is_lazy(image) else as_frames(image, name)
+        n, rows, width = frames.shape
         if exclude_bottom_rows:
-            if exclude_bottom_rows >= frames.shape[1] - 16:
+            if exclude_bottom_rows >= rows - 16:
                 raise SemFocusError(f"{name}: the data bar covers the whole frame.")
-            frames = frames[:, : frames.shape[1] - int(exclude_bottom_rows)]
-        mags = self.encode_magnifications(magnification, len(frames), name)
-        windows = region_windows(frames.shape[1:], region, self.tile_hw)
-        total = len(frames) * len(windows)
+            rows -= int(exclude_bottom_rows)
+        mags = self.encode_magnifications(magnification, n, name)
+        windows = region_windows((rows, width), region, self.tile_hw)
+        total = n * len(windows)
         tile_scores = np.empty(total, dtype=np.float64)
         structure = np.empty(total, dtype=np.float64)
         done = 0
-        for frame_ids, tiles in _batches(frames, windows, max(1, int(batch_size))):
+        for frame_ids, tiles in _batches(frames, rows, windows, max(1, int(batch_size))):
             m = None if mags is None else mags[frame_ids]
             tile_scores[done : done + len(tiles)] = self.predict(tiles, m)
             structure[done : done + len(tiles)] = [tile_structure(t) for t in tiles]
             done += len(tiles)
             yield done, total
-        shape = (len(frames), len(windows))
+        shape = (n, len(windows))
         weights = np.stack([structure_weights(s) for s in structure.reshape(shape)])
         return tile_scores.reshape(shape), weights
 
@@ -198,11 +201,12 @@ class FocusScorer:
         return out.reshape(pooled.shape[0], pooled.shape[1])
 
 
-def _batches(frames: np.ndarray, windows: Sequence[Window], batch_size: int):
-    """Yield (frame index per tile, normalised tiles) in batches; normalisation is per frame."""
+def _batches(frames, rows: int, windows: Sequence[Window], batch_size: int):
+    """Yield (frame index per tile, normalised tiles) in batches; normalisation is per frame, of
+    its first ``rows`` rows (the data bar left out). ``frames``: (N, H, W) or :class:`LazyFrames`."""
     ids, tiles = [], []
     for i, frame in enumerate(frames):
-        norm = normalise(frame)
+        norm = normalise(frame[:rows])
         for w in windows:
             ids.append(i)
             tiles.append(w.cut(norm))
