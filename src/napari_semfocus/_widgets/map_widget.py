@@ -134,7 +134,7 @@ class FocusMapWidget(WorkerMixin, QWidget):
 
         self.add_run_controls(col, "Map this slice", (
             "Map the image, or the slice of the stack the viewer shows."),
-            "Stop after the current window (slices already mapped are kept).")
+            "Stop after the current window or batch of tiles (slices already mapped are kept).")
         stack_row = QHBoxLayout()
         self.all_button = with_tip(QPushButton("Map all slices"), (
             "Map every slice of the stack not mapped yet with these settings (progress below "
@@ -242,7 +242,7 @@ class FocusMapWidget(WorkerMixin, QWidget):
         layer = self.source_layer()
         if layer is None or not lead_shape(layer):
             return
-        key, stack = self._stacks.get(layer.name, (None, None))
+        _key, stack = self._stacks.get(layer.name, (None, None))
         index = shown_slice(self.viewer, layer)
         if stack is None or f"{layer.name} focus map" not in self.viewer.layers or \
                 stack.mapped[index]:
@@ -265,12 +265,13 @@ class FocusMapWidget(WorkerMixin, QWidget):
     # ---- running (run, cancel, is_running: WorkerMixin) -------------------------------------
     def _progress_text(self, update: Progress) -> str:
         where = f", slice {update.index + 1} of {update.count}" if update.count > 1 else ""
-        return f"Mapping '{update.name}'{where}: {update.done}/{update.total} windows"
+        return f"Mapping '{update.name}'{where}: {update.done}/{update.total} tiles"
 
     def _on_returned(self, result: SliceMapResult) -> None:
         self.last_run = result
         if result.maps:
-            self.progress_bar.setValue(1000)
+            if not result.cancelled:
+                self.progress_bar.setValue(1000)
             self.show_map(result)
         if result.cancelled:
             kept = f"; {len(result.maps)} slice(s) mapped before are shown" if result.maps else ""
