@@ -234,6 +234,7 @@ def test_why_napari_asks_which_reader_opens_a_tif(make_napari_viewer, tmp_path):
         return {r.plugin_name for r in pm.iter_compatible_readers([str(path)])}
 
     assert readers(FEI_FILE) == {"napari", "napari-semfocus"}
+    assert "napari-semfocus" in readers(tmp_path / "IMG_01.TIF")  # npe2 ignores the case
     for name in ("a.png", "a.jpg", "a.csv"):
         assert "napari-semfocus" not in readers(tmp_path / name)
     with pytest.raises(MultipleReaderError):  # plugin=None: what a drop on the window does
