@@ -1,0 +1,120 @@
+"""Scale-out cost: ``semfocus score`` over many small files in one process against a 2-worker
+dask LocalCluster (``--workers 2``), both run as the command a user types, in one run.
+
+N files (default 2,000) of 480 x 640 uint8 (a blurred random texture, a different one per file)
+are written to a temporary folder and listed in a manifest with their magnification. Each
+configuration runs twice: on all N files and on a few (``--small``) files; the difference gives
+the steady throughput (files/s); the small run shows the fixed cost (Python, torch, the model,
+the cluster's start). On a machine with C cores, one process runs torch on C threads and each of W
+workers on C / W threads: the cluster can only pay for its overhead, not win, unless the cores
+idle (I/O) in one process. The CSVs of the two are compared (the same table is expected).
+
+    python benchmarks/bench_scaleout.py [--files 2000] [--small 40] [--workers 2]
+        [--files-per-task 8] [--output docs/benchmarks/scaleout.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tifffile
+
+SHAPE = (480, 640)
+
+
+def make_files(folder: Path, n: int) -> Path:
+    """``n`` TIFFs and ``manifest.csv`` (path,magnification) in ``folder``."""
+    rng = np.random.default_rng(0)
+    lines = ["path,magnification"]
+    for k in range(n):
+        small = rng.standard_normal((SHAPE[0] // 6, SHAPE[1] // 6)).astype(np.float32)
+        frame = cv2.resize(small, SHAPE[::-1], interpolation=cv2.INTER_CUBIC)
+        frame = cv2.GaussianBlur(frame, (0, 0), float(rng.uniform(0.3, 4.0)))
+        frame = np.clip(128 + 40 * frame + 8 * rng.standard_normal(SHAPE), 0, 255)
+        name = f"frame{k:05d}.tif"
+        tifffile.imwrite(folder / name, frame.astype(np.uint8))
+        lines.append(f"{name},5000")
+    manifest = folder / "manifest.csv"
+    manifest.write_text("\n".join(lines) + "\n")
+    return manifest
+
+
+def run_score(manifest: Path, output: Path, extra: list[str], log: Path) -> float:
+    """Wall seconds of ``semfocus score --manifest MANIFEST --output OUTPUT EXTRA``."""
+    cmd = [sys.executable, "-m", "napari_semfocus.cli", "score", "--manifest", str(manifest),
+           "--output", str(output), *extra]
+    t0 = time.perf_counter()
+    with open(log, "w") as err:
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=err)
+    return time.perf_counter() - t0
+
+
+def main(argv=None) -> str:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--files", type=int, default=2000)
+    p.add_argument("--small", type=int, default=40)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--files-per-task", type=int, default=8)
+    p.add_argument("--output")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="semfocus-scaleout-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "all").mkdir()
+        manifest = make_files(tmp / "all", args.files)
+        small = tmp / "all" / "small.csv"
+        small.write_text("".join(manifest.read_text().splitlines(True)[: args.small + 1]))
+        configs = {"one process": [],
+                   f"LocalCluster, {args.workers} workers": [
+                       "--workers", str(args.workers), "--files-per-task",
+                       str(args.files_per_task)]}
+        times, tables = {}, {}
+        load_before = os.getloadavg()[0]
+        for name, extra in configs.items():
+            key = name.split(",")[0].replace(" ", "-")
+            t_small = run_score(small, tmp / f"{key}-small.csv", extra, tmp / f"{key}-small.log")
+            t_all = run_score(manifest, tmp / f"{key}.csv", extra, tmp / f"{key}.log")
+            times[name] = (t_small, t_all, (args.files - args.small) / (t_all - t_small))
+            tables[name] = (tmp / f"{key}.csv").read_text()
+            print(name, times[name], flush=True)
+        same = len(set(tables.values())) == 1
+        load = (load_before, os.getloadavg()[0])
+        device = next(ln for ln in (tmp / "one-process.log").read_text().splitlines()
+                      if " on " in ln).split(" on ", 1)[1]
+    (one_small, one_all, one_rate), (cl_small, cl_all, cl_rate) = times.values()
+    cl_name = list(times)[1]
+    lines = [
+        f"{args.files} files of {SHAPE[0]} x {SHAPE[1]} uint8, `semfocus score --manifest` "
+        f"(default model, auto precision: {device} in one process), {os.cpu_count()} cores "
+        f"shared with other work while measured (load average {load[0]:.1f} before, {load[1]:.1f} "
+        f"after); {args.files_per_task} files per dask task.",
+        "",
+        f"| run | {args.small} files, s | {args.files} files, s | steady files/s | "
+        f"{args.files} files / one process |",
+        "|---|---|---|---|---|",
+        f"| one process ({os.cpu_count()} torch threads) | {one_small:.1f} | {one_all:.1f} | "
+        f"{one_rate:.2f} | 1.00 |",
+        f"| {cl_name} ({max(1, (os.cpu_count() or 1) // args.workers)} torch threads each) | "
+        f"{cl_small:.1f} | {cl_all:.1f} | {cl_rate:.2f} | {cl_all / one_all:.2f} |",
+        "",
+        f"Overhead of the cluster on {args.files} files: {100 * (cl_all / one_all - 1):+.1f} % "
+        f"wall time (target <= +10 %: {'met' if cl_all <= 1.10 * one_all else 'NOT met'}); "
+        f"steady throughput {cl_rate / one_rate:.2f}x one process. "
+        f"CSV of the cluster identical to the one process's: {'yes' if same else 'NO'}.",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    return text
+
+
+if __name__ == "__main__":
+    main()
