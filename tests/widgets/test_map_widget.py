@@ -69,6 +69,7 @@ def test_classical_map_in_viewer(map_viewer, qtbot, tmp_path, screenshot_dir):
     viewer, widget = map_viewer
     before = np.array(viewer.layers[SAMPLE].data, copy=True)
     widget.set_layer(SAMPLE)
+    assert widget.run_button.text() == "Map focus" and not widget.all_button.isEnabled()
     widget.set_method("brenner")
     fmap = run_map(qtbot, widget)
     check_overlay(viewer, widget, fmap, model=False)
@@ -140,6 +141,7 @@ def test_stack_map_follows_the_slider(series_map_viewer, qtbot, screenshot_dir, 
     truth, n = src.metadata["in_focus_index"], src.data.shape[0]
     before = np.array(src.data, copy=True)
     widget.set_layer(SERIES)
+    assert widget.run_button.text() == "Map this slice" and widget.all_button.isEnabled()
     widget.set_method(method)
     viewer.dims.set_current_step(0, 0)  # the most blurred slice
     fmap = run_map(qtbot, widget)

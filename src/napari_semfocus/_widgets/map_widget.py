@@ -170,7 +170,10 @@ class FocusMapWidget(WorkerMixin, QWidget):
         model = self.method_combo.currentData() == MODEL_METHOD
         self.checkpoint_edit.setEnabled(model)
         self.mode_combo.setEnabled(model)
-        self.all_button.setEnabled(bool(lead_shape(self.source_layer())) and not self.is_running)
+        stack = bool(lead_shape(self.source_layer()))
+        self.all_button.setEnabled(stack and not self.is_running)
+        self.follow_check.setEnabled(stack)
+        self.run_button.setText("Map this slice" if stack else "Map focus")
 
     def _restyle(self, *_):
         layer = self.map_layer_out
