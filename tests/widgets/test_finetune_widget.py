@@ -32,6 +32,7 @@ from napari_semfocus._widgets.map_widget import FocusMapWidget
 from napari_semfocus._widgets.score_widget import ScoreFocusWidget
 from napari_semfocus.scale import label_for_added_blur
 from napari_semfocus.scoring.checkpoint import default_model_path, read_metadata
+from napari_semfocus.training.finetune import MIN_STEPS_PER_EPOCH
 
 from ..helpers import (
     assert_layers_unchanged,
@@ -157,7 +158,7 @@ def test_annotate_train_stop_save_and_use_for_scoring(samples_viewer, qtbot, tmp
                     timeout=TIMEOUT_MS)
     assert widget.is_running
     assert widget.progress_bar.value() >= 1 and widget.progress_bar.maximum() == 6
-    assert widget.batch_bar.maximum() == 10
+    assert widget.batch_bar.maximum() == MIN_STEPS_PER_EPOCH
     assert widget.plot.val_x[:2] == [0, 1] and all(v > 0 for v in widget.plot.val_y)
     assert len(widget.plot.train_line.get_xdata()) == len(widget.plot.train_x)
     qtbot.waitUntil(lambda: widget.plot.draws >= 2, timeout=5_000)  # redrawn while training
@@ -269,6 +270,8 @@ def test_a_worse_model_keeps_the_parent_or_asks_before_scoring_with_it(make_napa
         f"epoch {result.history[0]['val_rmse']:.3f}), so the result is "
         f"{default_model_path().name} itself")
     assert not widget.save_model_button.isEnabled() and not widget.use_button.isEnabled()
+    parent_line = [ln for ln in widget.plot.axes.lines if ln.get_label() == "parent (epoch 0)"]
+    assert len(parent_line) == 1 and parent_line[0].get_ydata()[0] == result.val_rmse_before
     assert widget.data_warning_label.text() == (
         "The validation split is too small to mean much: 5 frame(s) (fewer than 20), 1 image(s) "
         "(fewer than 3); its RMSE, and so the choice between the parent and the fine-tuned model, "

@@ -39,6 +39,7 @@ from ..scoring.devices import DEVICE_CHOICES
 from ..training.data.annotations import Annotation, AnnotationTable
 from ..training.finetune import (
     FINETUNE_DEFAULTS,
+    MIN_STEPS_PER_EPOCH,
     VAL_FRACTION,
     Evaluated,
     FineTuneResult,
@@ -166,11 +167,11 @@ class FineTuneWidget(WorkerMixin, QWidget):
         ft = FINETUNE_DEFAULTS  # the CLI's fine-tuning defaults too
         self.epochs_spin = spin_box(1, 1000, ft["epochs"])
         form_row(form, "Epochs", self.epochs_spin, (
-            "Passes over the training annotations (at least 10 batches each); the model is "
-            "validated after each, and the best one is kept."))
+            f"Passes over the training annotations (at least {MIN_STEPS_PER_EPOCH} batches "
+            "each); the model is validated after each, and the best one is kept."))
         self.lr_spin = double_spin_box(1e-5, 0.1, ft["lr"], 1e-4, decimals=5)
         form_row(form, "Learning rate", self.lr_spin, (
-            "AdamW learning rate (cosine schedule). About 1e-3 when only the head is trained, "
+            "AdamW learning rate (cosine schedule). About 2e-3 when only the head is trained, "
             "1e-4 for the whole network."))
         self.batch_spin = spin_box(1, 256, ft["batch_size"])
         form_row(form, "Batch size", self.batch_spin, "Crops per training step.")

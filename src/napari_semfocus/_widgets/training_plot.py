@@ -1,4 +1,5 @@
-"""The Fine-tune widget's live plot: training RMSE per batch, validation RMSE per epoch."""
+"""The Fine-tune widget's live plot: training RMSE per batch, validation RMSE per epoch, and the
+parent's validation RMSE (epoch 0) as a dotted line that an epoch must get below."""
 
 from __future__ import annotations
 
@@ -42,6 +43,10 @@ class TrainingPlot(ThemedPlot):
     def add_validation(self, epoch: int, rmse: float | None) -> None:
         if rmse is None:
             return
+        if epoch == 0:  # the parent: the line an epoch must get below to replace it
+            self.axes.axhline(rmse, color="#ffb000", linestyle=":", linewidth=1,
+                              label="parent (epoch 0)")
+            self._legend(loc="upper right")
         self.val_x.append(epoch)
         self.val_y.append(rmse)
         self.val_line.set_data(self.val_x, self.val_y)

@@ -33,11 +33,11 @@ from ..scoring.devices import describe_device, resolve_device
 from .data.annotations import MIN_TRAIN, AnnotationTable
 from .loop import Finished, TrainConfig, evaluate_rmse, train
 
-MIN_STEPS_PER_EPOCH = 10  # tiny annotation sets: an epoch is still at least this many batches
+MIN_STEPS_PER_EPOCH = 20  # small annotation sets: an epoch is still at least this many batches
 
 # The fine-tuning recipe of ``semfocus train --annotations`` and the Fine-tune widget (one place;
 # docs/fine-tuning.md gives the benchmark that chose it): AdamW on the head, the trunk frozen.
-FINETUNE_DEFAULTS = {"epochs": 10, "optimiser": "adamw", "lr": 1e-3, "batch_size": 16,
+FINETUNE_DEFAULTS = {"epochs": 10, "optimiser": "adamw", "lr": 2e-3, "batch_size": 16,
                      "freeze_trunk": True, "crop_hw": (240, 320), "flips": True}
 VAL_FRACTION = 0.25  # share of the annotated images held out to validate
 
