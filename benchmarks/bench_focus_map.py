@@ -2,8 +2,9 @@
 the time to score the same frame once as non-overlapping tiles, in the same run.
 
 Default: a 1536 x 2048 frame (a real-looking random texture), 240 x 320 tiles at half-tile stride,
-untrained FocusNet-resnet18 (speed does not depend on the weights). The issue's target: the
-shared map costs no more than 1.3x the single non-overlapping pass. ``--mosaic N`` also maps an
+untrained FocusNet-resnet18 (speed does not depend on the weights) in the automatic precision
+(bf16 autocast on a CPU with bfloat16 units). The target (issue 15): the half-tile-stride map
+costs no more than 1.0x the single non-overlapping pass. ``--mosaic N`` also maps an
 N x N uint8 frame in a child process and reports its peak resident memory.
 
     python benchmarks/bench_focus_map.py [--height 1536 --width 2048] [--device auto]
@@ -13,6 +14,7 @@ N x N uint8 frame in a child process and reports its peak resident memory.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -23,6 +25,7 @@ import torch
 from napari_semfocus.scoring.model import FocusNet
 from napari_semfocus.scoring.scorer import FocusScorer
 
+TARGET = 1.0  # half-tile-stride map / one non-overlapping pass (issue 15)
 
 def test_frame(h: int, w: int) -> np.ndarray:
     rng = np.random.default_rng(0)
@@ -72,11 +75,12 @@ def main(argv=None) -> str:
     p.add_argument("--width", type=int, default=2048)
     p.add_argument("--device", default="auto")
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--precision", default="auto", help="auto (bf16 where the CPU has it), float32")
     p.add_argument("--mosaic", type=int, default=0, help="also map an N x N mosaic (peak memory)")
     p.add_argument("--output")
     args = p.parse_args(argv)
     torch.manual_seed(0)
-    scorer = FocusScorer(FocusNet("resnet18"), device=args.device)
+    scorer = FocusScorer(FocusNet("resnet18"), device=args.device, precision=args.precision)
     frame = test_frame(args.height, args.width)
     mag = 5000.0
     t_shared = timed(lambda: scorer.focus_map(frame, mag, mode="shared"), scorer, args.repeats)
@@ -85,7 +89,8 @@ def main(argv=None) -> str:
     grid = scorer.focus_map(frame, mag).shape
     lines = [
         f"Frame {args.height} x {args.width}, tiles 240 x 320, stride 120 x 160 (grid {grid[0]} x "
-        f"{grid[1]}), {scorer.device_name}, best of {args.repeats}.",
+        f"{grid[1]}), {scorer.device_name}, best of {args.repeats}; the cores were shared with "
+        f"other work (load average {os.getloadavg()[0]:.1f}).",
         "",
         "| what | seconds | / single pass |",
         "|---|---|---|",
@@ -94,7 +99,8 @@ def main(argv=None) -> str:
         f"| focus map, crop every overlapping tile | {t_crop:.3f} | {t_crop / t_single:.2f} |",
         "",
         f"Shared map is {t_crop / t_shared:.1f}x faster than cropping every tile; "
-        f"target shared / single <= 1.3: {'met' if t_shared <= 1.3 * t_single else 'NOT met'}.",
+        f"target shared / single <= {TARGET}: "
+        f"{'met' if t_shared <= TARGET * t_single else 'NOT met'}.",
     ]
     if args.mosaic:
         lines += ["", mosaic_peak(args.mosaic, args.device)]
