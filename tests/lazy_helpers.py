@@ -16,24 +16,31 @@ from dask.callbacks import Callback
 
 class ReadLog:
     """An array-like over ``array`` for ``dask.array.from_array``: counts the elements each
-    dask compute reads from it (``computes``, one number per compute while :meth:`watch` is on)."""
+    dask compute reads from it (``computes``, one number per compute while :meth:`watch` is on)
+    and which indices of the first axis were read (``first_axis``)."""
 
     def __init__(self, array: np.ndarray):
         self.array = array
         self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
         self.computes: list[int] = []
+        self.first_axis: set[int] = set()  # first-axis indices (slices) read since watch()
         self.current = 0
         self.lock = threading.Lock()
 
     def __getitem__(self, key):
         out = np.asarray(self.array[key])
+        first = key[0] if isinstance(key, tuple) else key
+        index = np.arange(self.shape[0])[first]
         with self.lock:
             self.current += out.size
+            self.first_axis.update(np.atleast_1d(index).tolist())
         return out
 
     @contextmanager
     def watch(self):
-        """Count the reads of each dask compute started inside the block."""
+        """Count the reads of each dask compute started inside the block (and note the first-axis
+        indices read from here on)."""
+        self.first_axis.clear()
 
         def start(dsk):
             self.current = 0

@@ -73,8 +73,9 @@ def go_to_slice(viewer, layer, index: int) -> None:
 
 def layer_input(layer, magnification: float | None, data=None) -> ImageInput:
     """The :class:`ImageInput` of an image layer with ``magnification`` (captured on the UI
-    thread; the array is not copied); ``data`` replaces the layer's full-resolution array (e.g.
-    by one frame of it)."""
+    thread; the array is not copied, and a dask array stays lazy: the jobs read it a block at a
+    time, :mod:`napari_semfocus.scoring.lazy_frames`); ``data`` replaces the layer's
+    full-resolution array (e.g. by one frame of it)."""
     return ImageInput(name=layer.name, data=layer_array(layer) if data is None else data,
                       magnification=magnification, databar_rows=layer_databar_rows(layer),
                       rgb=bool(layer.rgb), path=layer_source_path(layer))

@@ -95,13 +95,13 @@ def lazy_frame(data, name: str = "image"):
 
 def constant_value(data) -> float | None:
     """The value of every pixel when ``data`` holds only one, else None. A lazy array is first
-    probed on a strided sample of a few slices (a difference there settles it without reading
-    the array), then compared in one pass over its chunks."""
+    probed on a strided sample of two or three slices (a difference there settles it without
+    reading the array), then compared in one pass over its chunks."""
     if not is_lazy(data):
         lo = data.min()
         return float(lo) if data.max() == lo else None
     lead = data.ndim - (3 if is_rgb(data) else 2)
-    probe = np.asarray(data[tuple(slice(None, None, max(1, n // (4 if i < lead else 256)))
+    probe = np.asarray(data[tuple(slice(None, None, max(1, n // (2 if i < lead else 256)))
                                   for i, n in enumerate(data.shape))])
     if probe.min() != probe.max() or not bool((data.max() == data.min()).compute()):
         return None
