@@ -7,10 +7,12 @@ configuration runs twice: on all N files and on a few (``--small``) files; the d
 the steady throughput (files/s); the small run shows the fixed cost (Python, torch, the model,
 the cluster's start). On a machine with C cores, one process runs torch on C threads and each of W
 workers on C / W threads: the cluster can only pay for its overhead, not win, unless the cores
-idle (I/O) in one process. The CSVs of the two are compared (the same table is expected).
+idle (I/O) in one process. ``--control`` adds one process on one torch thread, which tells
+whether a difference comes from dask or from torch's threads. The CSVs of all runs are compared
+(the same table is expected).
 
     python benchmarks/bench_scaleout.py [--files 2000] [--small 40] [--workers 2]
-        [--files-per-task 8] [--output docs/benchmarks/scaleout.md]
+        [--files-per-task 8] [--control] [--output docs/benchmarks/scaleout.md]
 """
 
 from __future__ import annotations
@@ -47,13 +49,16 @@ def make_files(folder: Path, n: int) -> Path:
     return manifest
 
 
-def run_score(manifest: Path, output: Path, extra: list[str], log: Path) -> float:
-    """Wall seconds of ``semfocus score --manifest MANIFEST --output OUTPUT EXTRA``."""
+def run_score(manifest: Path, output: Path, extra: list[str], log: Path,
+              threads: int | None = None) -> float:
+    """Wall seconds of ``semfocus score --manifest MANIFEST --output OUTPUT EXTRA`` (torch on
+    ``threads`` threads when given)."""
     cmd = [sys.executable, "-m", "napari_semfocus.cli", "score", "--manifest", str(manifest),
            "--output", str(output), *extra]
+    env = dict(os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
     t0 = time.perf_counter()
     with open(log, "w") as err:
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=err)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=err, env=env)
     return time.perf_counter() - t0
 
 
@@ -63,51 +68,54 @@ def main(argv=None) -> str:
     p.add_argument("--small", type=int, default=40)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--files-per-task", type=int, default=8)
+    p.add_argument("--control", action="store_true",
+                   help="also one process on one torch thread (is a gain the threads' doing?)")
     p.add_argument("--output")
     args = p.parse_args(argv)
+    cores = os.cpu_count() or 1
+    configs = [(f"one process ({cores} torch threads)", [], None),
+               (f"LocalCluster, {args.workers} workers ({max(1, cores // args.workers)} torch "
+                "threads each)", ["--workers", str(args.workers), "--files-per-task",
+                                  str(args.files_per_task)], None)]
+    if args.control:
+        configs.append(("one process (1 torch thread)", [], 1))
     with tempfile.TemporaryDirectory(prefix="semfocus-scaleout-") as tmp:
         tmp = Path(tmp)
         (tmp / "all").mkdir()
         manifest = make_files(tmp / "all", args.files)
         small = tmp / "all" / "small.csv"
         small.write_text("".join(manifest.read_text().splitlines(True)[: args.small + 1]))
-        configs = {"one process": [],
-                   f"LocalCluster, {args.workers} workers": [
-                       "--workers", str(args.workers), "--files-per-task",
-                       str(args.files_per_task)]}
-        times, tables = {}, {}
+        times, tables = [], []
         load_before = os.getloadavg()[0]
-        for name, extra in configs.items():
-            key = name.split(",")[0].replace(" ", "-")
-            t_small = run_score(small, tmp / f"{key}-small.csv", extra, tmp / f"{key}-small.log")
-            t_all = run_score(manifest, tmp / f"{key}.csv", extra, tmp / f"{key}.log")
-            times[name] = (t_small, t_all, (args.files - args.small) / (t_all - t_small))
-            tables[name] = (tmp / f"{key}.csv").read_text()
-            print(name, times[name], flush=True)
-        same = len(set(tables.values())) == 1
+        for k, (name, extra, threads) in enumerate(configs):
+            t_small = run_score(small, tmp / f"{k}-small.csv", extra, tmp / f"{k}-small.log",
+                                threads)
+            t_all = run_score(manifest, tmp / f"{k}.csv", extra, tmp / f"{k}.log", threads)
+            times.append((t_small, t_all, (args.files - args.small) / (t_all - t_small)))
+            tables.append((tmp / f"{k}.csv").read_text())
+            print(name, times[-1], flush=True)
+        same = len(set(tables)) == 1
         load = (load_before, os.getloadavg()[0])
-        device = next(ln for ln in (tmp / "one-process.log").read_text().splitlines()
+        device = next(ln for ln in (tmp / "0.log").read_text().splitlines()
                       if " on " in ln).split(" on ", 1)[1]
-    (one_small, one_all, one_rate), (cl_small, cl_all, cl_rate) = times.values()
-    cl_name = list(times)[1]
+    one_all, one_rate = times[0][1], times[0][2]
+    cl_all, cl_rate = times[1][1], times[1][2]
     lines = [
         f"{args.files} files of {SHAPE[0]} x {SHAPE[1]} uint8, `semfocus score --manifest` "
-        f"(default model, auto precision: {device} in one process), {os.cpu_count()} cores "
+        f"(default model, auto precision: {device} in one process), {cores} cores "
         f"shared with other work while measured (load average {load[0]:.1f} before, {load[1]:.1f} "
         f"after); {args.files_per_task} files per dask task.",
         "",
         f"| run | {args.small} files, s | {args.files} files, s | steady files/s | "
         f"{args.files} files / one process |",
         "|---|---|---|---|---|",
-        f"| one process ({os.cpu_count()} torch threads) | {one_small:.1f} | {one_all:.1f} | "
-        f"{one_rate:.2f} | 1.00 |",
-        f"| {cl_name} ({max(1, (os.cpu_count() or 1) // args.workers)} torch threads each) | "
-        f"{cl_small:.1f} | {cl_all:.1f} | {cl_rate:.2f} | {cl_all / one_all:.2f} |",
+        *(f"| {name} | {t_small:.1f} | {t_all:.1f} | {rate:.2f} | {t_all / one_all:.2f} |"
+          for (name, _, _), (t_small, t_all, rate) in zip(configs, times, strict=True)),
         "",
         f"Overhead of the cluster on {args.files} files: {100 * (cl_all / one_all - 1):+.1f} % "
         f"wall time (target <= +10 %: {'met' if cl_all <= 1.10 * one_all else 'NOT met'}); "
         f"steady throughput {cl_rate / one_rate:.2f}x one process. "
-        f"CSV of the cluster identical to the one process's: {'yes' if same else 'NO'}.",
+        f"CSVs of all runs identical: {'yes' if same else 'NO'}.",
     ]
     text = "\n".join(lines) + "\n"
     print(text)

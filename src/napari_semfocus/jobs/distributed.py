@@ -216,7 +216,7 @@ def _client(cluster: Cluster):
 
     if cluster.scheduler is not None:
         try:
-            client = Client(cluster.scheduler, timeout="10s")
+            client = Client(cluster.scheduler)  # waits dask's connect timeout (30 s default)
         except (OSError, ValueError, TypeError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise SemFocusError(f"--scheduler {cluster.scheduler}: no dask scheduler could be "
