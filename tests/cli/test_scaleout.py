@@ -4,6 +4,11 @@ bad addresses and foreign tables are one sentence (exit 2) and leave the output 
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+
 import dask
 import numpy as np
 import pytest
@@ -175,3 +180,29 @@ def test_map_of_several_files_is_one_table(images, untrained_checkpoint, schedul
     assert (code, err) == (2, "semfocus map: error: several images (or --workers, --scheduler, "
                               "--resume) are mapped into one table: give --csv, not --output or "
                               "--png.\n")
+
+
+def test_a_killed_run_resumed_completes_the_table(untrained_checkpoint, tmp_path, capsys):
+    """The installed command killed (SIGKILL) while it writes, then resumed."""
+    rng = np.random.default_rng(1)
+    files = []
+    for k in range(24):
+        files.append(tmp_path / f"f{k:02d}.tif")
+        tifffile.imwrite(files[-1], rng.integers(0, 255, (96, 128), dtype=np.uint8))
+    ref, out = tmp_path / "ref.csv", tmp_path / "out.csv"
+    assert main([str(a) for a in _score(files, untrained_checkpoint, ref)]) == 0
+    cmd = [sys.executable, "-m", "napari_semfocus.cli",
+           *map(str, _score(files, untrained_checkpoint, out, "--resume", "--files-per-task", "1"))]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if out.is_file() and out.read_text().count("\n") >= 3:  # the header and two rows
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    proc.wait()
+    killed = out.read_text()
+    assert proc.returncode == -signal.SIGKILL and killed.count("\n") < 25, killed
+    code, _, err = run_cli(_score(files, untrained_checkpoint, out, "--resume"), capsys)
+    assert code == 0, err
+    assert out.read_text() == ref.read_text()
