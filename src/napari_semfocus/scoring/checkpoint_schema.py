@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..errors import CheckpointError
 
 BACKBONES = (  # the trunks FocusNet is built on (here, so that reading a header needs no torch)
@@ -75,10 +77,19 @@ def check_metadata(meta, path, backbones=BACKBONES) -> dict:
 def check_tensors(state: dict, path) -> None:
     """Raise :class:`CheckpointError` when a floating-point tensor of ``state`` holds NaN or
     infinity (``path``: the file, for the message)."""
-    import torch  # lazily: callers already hold torch tensors
-
-    bad = [k for k, v in state.items()
-           if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    bad = [k for k, v in state.items() if v.is_floating_point() and not _all_finite(v)]
     if bad:
         raise CheckpointError(f"checkpoint {path} is broken: {len(bad)} of {len(state)} tensors "
                               f"hold NaN or infinite values (first: {bad[0]}).")
+
+
+def _all_finite(t) -> bool:
+    """Whether a floating-point tensor is all finite. On the CPU numpy's check is used: torch's
+    ``isfinite(t).all()`` took ~0.7 s over ResNet18's weights here (numpy: ~10 ms), a third of
+    loading the model."""
+    import torch  # lazily: callers already hold torch tensors
+
+    t = t.detach()
+    if t.device.type == "cpu":
+        return bool(np.isfinite(t.float().numpy()).all())
+    return bool(torch.isfinite(t).all())
