@@ -1,5 +1,5 @@
 """Lazy arrays: a 2,000 x 1024 x 1024 uint8 stack scored and a 20,000 x 20,000 uint8 mosaic mapped
-through dask, each in its own process, with that process's peak resident memory (ru_maxrss).
+through dask, each in its own process, with that process's peak resident memory (VmHWM).
 
 Both are written once as uncompressed TIFFs in ``--tmp`` (tifffile; 2 GB and 400 MB) and opened
 lazily: a dask array over a reader that ``pread``s the rows / slices each chunk needs from the
@@ -47,7 +47,9 @@ MAG = 5000.0
 # ---- the files and their lazy opening ---------------------------------------------------------
 class PreadArray:
     """A uint8 array stored contiguously in a file at ``offset``, read with ``os.preadv`` per
-    request (rows along the first axis; a strided first axis reads only the rows it needs)."""
+    request: rows along the first axis in blocks of about 4 MB, each cut to the columns asked
+    for at once (a window of a mosaic does not hold whole 20,000 px rows); a strided first axis
+    reads only the rows it needs."""
 
     def __init__(self, path: Path, shape, offset: int):
         self.fd = os.open(path, os.O_RDONLY)
@@ -56,17 +58,21 @@ class PreadArray:
 
     def __getitem__(self, key):
         key = key if isinstance(key, tuple) else (key,)
-        first, rest = key[0], key[1:]
+        first, rest = key[0], (slice(None), *key[1:])
         one = not isinstance(first, slice)  # an integer: that row, its axis dropped
         rows = range(*(slice(first, first + 1) if one else first).indices(self.shape[0]))
-        runs = [(rows.start, rows.stop)] if rows.step == 1 else [(r, r + 1) for r in rows]
-        out = np.empty((len(rows), *self.shape[1:]), dtype=np.uint8)
-        k = 0
-        for a, b in runs:
-            if b > a:
-                os.preadv(self.fd, [out[k : k + b - a].reshape(-1)], self.offset + a * self.row)
-            k += b - a
-        return out[(0 if one else slice(None), *rest)]
+        per = max(1, 4 * 2**20 // self.row) if rows.step == 1 else 1
+        tail = np.empty((1, *self.shape[1:]), np.uint8)[rest].shape[1:]
+        out = np.empty((len(rows), *tail), dtype=np.uint8)
+        buf = np.empty((per, *self.shape[1:]), dtype=np.uint8)
+        for k in range(0, len(rows), per):
+            m = min(per, len(rows) - k)
+            if rows.step == 1:
+                os.preadv(self.fd, [buf[:m].reshape(-1)], self.offset + rows[k] * self.row)
+            else:
+                os.preadv(self.fd, [buf[:1].reshape(-1)], self.offset + rows[k] * self.row)
+            out[k : k + m] = buf[:m][rest]
+        return out[0] if one else out
 
 
 def open_lazy(path: Path, chunks) -> da.Array:
@@ -224,7 +230,7 @@ def run_child(kind: str, *args) -> dict:
 def report(results: dict, args) -> str:
     lines = ["# Lazy stacks and mosaics (dask)", "",
              "`benchmarks/bench_lazy.py` (command below). Each figure comes from its own process; "
-             "peak RSS is that process's `ru_maxrss` (model, torch and data together). This "
+             "peak RSS is that process's VmHWM (model, torch and data together). This "
              "machine: 2 CPU cores **shared with other jobs while it ran**, so the absolute "
              "speeds are low and noisy; the ratios and memory figures are what carries over.", "",
              f"    .venv/bin/python benchmarks/bench_lazy.py --parts {args.parts} --slices "
