@@ -103,6 +103,9 @@ def constant_value(data) -> float | None:
     lead = data.ndim - (3 if is_rgb(data) else 2)
     probe = np.asarray(data[tuple(slice(None, None, max(1, n // (2 if i < lead else 256)))
                                   for i, n in enumerate(data.shape))])
-    if probe.min() != probe.max() or not bool((data.max() == data.min()).compute()):
+    if probe.min() != probe.max():
         return None
-    return float(probe.flat[0])
+    import dask  # lazily: the data is a dask array, so dask is loaded already
+
+    lo, hi = dask.compute(data.min(), data.max())  # one pass over the chunks
+    return float(lo) if lo == hi else None
