@@ -131,21 +131,26 @@ def peak_rss_gb() -> float:
 
 
 # ---- the measurements, each in a child process --------------------------------------------------
+def run_for(steps, seconds: float):
+    """Drive a generator of (done, total) steps for at most ``seconds``: (done, total, its
+    return value or None when stopped early, seconds taken)."""
+    t0, done, total, value = time.perf_counter(), 0, 1, None
+    try:
+        while True:
+            done, total = next(steps)
+            if time.perf_counter() - t0 > seconds:
+                steps.close()
+                break
+    except StopIteration as stop:
+        value = stop.value
+    return done, total, value, time.perf_counter() - t0
+
+
 def child_stack(path: Path, seconds: float) -> dict:
     scorer = FocusScorer.default()
     x = open_lazy(path, (1, *HW))
     rss_loaded = peak_rss_gb()
-    gen = scorer.score_iter(x, MAG, batch_size=32)
-    t0, done, total, scores = time.perf_counter(), 0, 1, None
-    try:
-        while True:
-            done, total = next(gen)
-            if time.perf_counter() - t0 > seconds:
-                gen.close()
-                break
-    except StopIteration as stop:
-        scores = stop.value
-    dt = time.perf_counter() - t0
+    done, total, scores, dt = run_for(scorer.score_iter(x, MAG, batch_size=32), seconds)
     slices = done * len(x) // total
     return {"device": scorer.device_name, "slices": slices, "of": len(x), "seconds": dt,
             "images_per_s": slices / dt, "rss_gb": peak_rss_gb(), "rss_model_gb": rss_loaded,
@@ -178,17 +183,7 @@ def child_mosaic(path: Path, seconds: float) -> dict:
     scorer = FocusScorer.default()
     x = open_lazy(path, (1000, 1300))
     rss_loaded = peak_rss_gb()
-    gen = focus_map(scorer, x, MAG)
-    t0, done, total = time.perf_counter(), 0, 1
-    try:
-        while True:
-            done, total = next(gen)
-            if time.perf_counter() - t0 > seconds:
-                gen.close()
-                break
-    except StopIteration:
-        pass
-    dt = time.perf_counter() - t0
+    done, total, _, dt = run_for(focus_map(scorer, x, MAG), seconds)
     return {"device": scorer.device_name, "tiles": done, "of": total, "seconds": dt,
             "tiles_per_s": done / dt, "rss_gb": peak_rss_gb(), "rss_model_gb": rss_loaded}
 

@@ -154,14 +154,7 @@ def test_calibrate_apply_to_focus_series(gate_viewer, qtbot, tmp_path, labelled_
 
     # screenshot: the calibration curve and the decisions, at a rejected slice
     widget.go_to_slice(SERIES, truth + 3)
-    widget.calibrate_section.collapse(animate=False)
-    qtbot.wait(200)
-    widget.scroll_area.ensureWidgetVisible(widget.table, 0, 10)
-    qtbot.wait(500)
-    path = screenshot_dir / SCREENSHOT
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image = viewer.screenshot(str(path), canvas_only=False, flash=False)
-    check_screenshot(image, path)
+    screenshot_decisions(viewer, widget, qtbot, screenshot_dir / SCREENSHOT)
 
 
 def test_bad_gate_file_and_missing_gate_are_reported(gate_viewer, tmp_path, errors):
@@ -216,13 +209,7 @@ def test_worst_region_rule_rejects_the_half_focused_sample(make_napari_viewer, q
     (row,) = widget.table.rows()
     assert row[3] is False and row[4] == pytest.approx(res.worst_region[0])
 
-    widget.calibrate_section.collapse(animate=False)
-    qtbot.wait(200)
-    widget.scroll_area.ensureWidgetVisible(widget.table, 0, 10)
-    qtbot.wait(500)
-    path = screenshot_dir / WORST_REGION_SCREENSHOT
-    path.parent.mkdir(parents=True, exist_ok=True)
-    check_screenshot(viewer.screenshot(str(path), canvas_only=False, flash=False), path)
+    screenshot_decisions(viewer, widget, qtbot, screenshot_dir / WORST_REGION_SCREENSHOT)
 
     # the same calibration on the whole score: re-chosen at once, and it accepts the frame
     widget.rule_combo.setCurrentIndex(widget.rule_combo.findData("whole"))
@@ -234,3 +221,14 @@ def test_worst_region_rule_rejects_the_half_focused_sample(make_napari_viewer, q
     assert widget.results[0].accepted.tolist() == [True]
     assert layer.metadata["semfocus_gate"]["score_rule"] == "whole"
     np.testing.assert_array_equal(layer.data, before)
+
+
+def screenshot_decisions(viewer, widget, qtbot, path) -> None:
+    """Save (and check) a screenshot of the gate with its calibration folded and the decisions
+    table in view."""
+    widget.calibrate_section.collapse(animate=False)
+    qtbot.wait(200)
+    widget.scroll_area.ensureWidgetVisible(widget.table, 0, 10)
+    qtbot.wait(500)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    check_screenshot(viewer.screenshot(str(path), canvas_only=False, flash=False), path)
