@@ -18,6 +18,7 @@ from qtpy.QtWidgets import QDockWidget, QHBoxLayout, QProgressBar, QPushButton, 
 from ..errors import SemFocusError
 from ..io.files import write_text
 from ..progress import Progress, Status
+from . import quiet_import
 from .forms import (
     ask_save_path,
     fit_scroll_width,
@@ -80,6 +81,7 @@ class WorkerMixin:
         self.worker = None
         self.activity: JobProgress | None = None
         self._cancel = threading.Event()
+        quiet_import.install()  # a worker's first import of torch keeps the window responsive
 
     # -- construction (call from the widget's ``_build``) --
     def add_run_controls(self, col, run_text: str, run_tip: str, cancel_tip: str) -> None:
