@@ -12,13 +12,14 @@ whether a difference comes from dask or from torch's threads. The CSVs of all ru
 (the same table is expected).
 
     python benchmarks/bench_scaleout.py [--files 2000] [--small 40] [--workers 2]
-        [--files-per-task 8] [--control] [--output docs/benchmarks/scaleout.md]
+        [--files-per-task N] [--control] [--output docs/benchmarks/scaleout.md]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -67,7 +68,7 @@ def main(argv=None) -> str:
     p.add_argument("--files", type=int, default=2000)
     p.add_argument("--small", type=int, default=40)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--files-per-task", type=int, default=8)
+    p.add_argument("--files-per-task", type=int, help="default: the command's automatic choice")
     p.add_argument("--control", action="store_true",
                    help="also one process on one torch thread (is a gain the threads' doing?)")
     p.add_argument("--output")
@@ -75,8 +76,9 @@ def main(argv=None) -> str:
     cores = os.cpu_count() or 1
     configs = [(f"one process ({cores} torch threads)", [], None),
                (f"LocalCluster, {args.workers} workers ({max(1, cores // args.workers)} torch "
-                "threads each)", ["--workers", str(args.workers), "--files-per-task",
-                                  str(args.files_per_task)], None)]
+                "threads each)", ["--workers", str(args.workers)]
+               + (["--files-per-task", str(args.files_per_task)] if args.files_per_task else []),
+               None)]
     if args.control:
         configs.append(("one process (1 torch thread)", [], 1))
     with tempfile.TemporaryDirectory(prefix="semfocus-scaleout-") as tmp:
@@ -98,13 +100,16 @@ def main(argv=None) -> str:
         load = (load_before, os.getloadavg()[0])
         device = next(ln for ln in (tmp / "0.log").read_text().splitlines()
                       if " on " in ln).split(" on ", 1)[1]
+        per = re.search(r"tasks of up to (\d+) files", (tmp / "1.log").read_text())
+        per = f"{per[1] if per else '?'} files per dask task (" + (
+            "--files-per-task" if args.files_per_task else "automatic") + ")"
     one_all, one_rate = times[0][1], times[0][2]
     cl_all, cl_rate = times[1][1], times[1][2]
     lines = [
         f"{args.files} files of {SHAPE[0]} x {SHAPE[1]} uint8, `semfocus score --manifest` "
         f"(default model, auto precision: {device} in one process), {cores} cores "
         f"shared with other work while measured (load average {load[0]:.1f} before, {load[1]:.1f} "
-        f"after); {args.files_per_task} files per dask task.",
+        f"after); {per}.",
         "",
         f"| run | {args.small} files, s | {args.files} files, s | steady files/s | "
         f"{args.files} files / one process |",

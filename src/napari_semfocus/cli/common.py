@@ -11,7 +11,7 @@ from collections.abc import Callable
 from ..io.csv_stream import CsvStream
 from ..io.files import write_text
 from ..io.images import expand_folders
-from ..jobs.distributed import DEFAULT_FILES_PER_TASK, Cluster, write_table
+from ..jobs.distributed import MAX_FILES_PER_TASK, TASKS_PER_THREAD, Cluster, write_table
 from ..jobs.inputs import FileInput, plan_files
 from ..progress import Progress, Status, run_to_end
 from ..scale import parse_magnification
@@ -106,8 +106,9 @@ def add_scaleout_args(p) -> None:
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="run on the dask.distributed cluster whose scheduler is at ADDRESS "
                             "(e.g. tcp://head-node:8786)")
-    g.add_argument("--files-per-task", type=int, default=DEFAULT_FILES_PER_TASK, metavar="N",
-                   help=f"files per dask task (default {DEFAULT_FILES_PER_TASK})")
+    g.add_argument("--files-per-task", type=int, metavar="N",
+                   help=f"files per dask task (default: automatic, about {TASKS_PER_THREAD} tasks "
+                        f"per worker thread of at most {MAX_FILES_PER_TASK} files)")
     g.add_argument("--resume", action="store_true",
                    help="continue the table in the output file of an interrupted run: files "
                         "whose rows are there are skipped (the last one is done again)")

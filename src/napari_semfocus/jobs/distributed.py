@@ -2,15 +2,17 @@
 ``--workers N`` (a ``LocalCluster`` of N processes on this machine) or ``--scheduler ADDRESS``
 (a running ``dask.distributed`` cluster), and, on one process, ``--resume``.
 
-The files are cut into partitions of a few files; a partition is one task, and a task runs the
-job a single process runs (:func:`.score.score_images`, :func:`.gate.apply_gate`,
+The files are cut into partitions of a few files (``--files-per-task``, by default about 32
+per worker thread, of at most 16 files: :func:`files_per_task`); a partition is one task, and a
+task runs the job a single process runs (:func:`.score.score_images`, :func:`.gate.apply_gate`,
 :func:`.map.map_image`) and returns its CSV rows (formatted by :mod:`napari_semfocus.io.tables`).
 Each worker process loads the model once (:func:`.score.load_scorer` keeps it per checkpoint,
 device and precision). At most two partitions per worker thread are in flight; a finished one
 waits for those before it, so :func:`write_table` writes the rows as they come, in the input
 order, to a :class:`~napari_semfocus.io.csv_stream.CsvStream` (which also resumes). A local
 cluster's workers get ``cores / N`` torch threads each, so N workers do not oversubscribe the
-cores. dask is imported lazily: napari and the CLI start without it.
+cores, and start without dask's ``MALLOC_TRIM_THRESHOLD_`` (it slows the model ~40 %; a
+``--scheduler`` cluster whose workers have it gets a note). dask is imported lazily: napari and the CLI start without it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,12 @@ from .inputs import FileInput, ImageInput
 from .map import MapSettings, map_image
 from .score import MODEL_METHOD, ScoreSettings, score_images, score_rows
 
-DEFAULT_FILES_PER_TASK = 8
+TASKS_PER_THREAD = 32  # the automatic --files-per-task aims at this many tasks per worker thread
+MAX_FILES_PER_TASK = 16  # ... of at most this many files
+# dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's mmap
+# threshold at 128 kB: every batch's tensors are then mmap'd and unmapped afresh, and a worker
+# scores ~45 % slower (docs/benchmarks/scaleout.md). A LocalCluster's workers start without it.
+MALLOC_TRIM = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 
 @dataclass(frozen=True)
@@ -48,13 +55,13 @@ class Cluster:
 
     workers: int = 1
     scheduler: str | None = None
-    files_per_task: int = DEFAULT_FILES_PER_TASK
+    files_per_task: int | None = None  # None: automatic (:func:`files_per_task`)
 
     def __post_init__(self):
         if self.workers < 1:
             raise SemFocusError(f"--workers {self.workers} is not a number of worker processes "
                                 "(1 or more).")
-        if self.files_per_task < 1:
+        if self.files_per_task is not None and self.files_per_task < 1:
             raise SemFocusError(f"--files-per-task {self.files_per_task} is not 1 or more.")
 
 
@@ -169,24 +176,38 @@ def pick_slice(data: np.ndarray, index: int, path) -> np.ndarray:
 
 
 # ---- running the partitions ----------------------------------------------------------------------
+def files_per_task(n_files: int, threads: int) -> int:
+    """The automatic ``--files-per-task``: about :data:`TASKS_PER_THREAD` tasks per worker
+    thread (so that progress comes often, the last tasks even out across the workers and a
+    killed run loses little), of at most :data:`MAX_FILES_PER_TASK` files, at least 1."""
+    return max(1, min(MAX_FILES_PER_TASK, n_files // (TASKS_PER_THREAD * max(1, threads))))
+
+
 def write_table(table: Callable[[Partition], PartResult], files: Sequence[FileInput],
                 cluster: Cluster, out: CsvStream) -> Generator[Status | PartResult, None, int]:
     """Run ``table`` over the files not yet in ``out`` (its :attr:`~CsvStream.skip` leading
     ones are), partition by partition on ``cluster``, writing each partition's rows as it comes
-    in the input order. Yields a :class:`Status` for the cluster and each partition written,
-    and each :class:`PartResult` (once written); returns the number of rows written."""
+    in the input order. Yields a :class:`Status` for the cluster, the partitions and each
+    partition written, and each :class:`PartResult` (once written); returns the number of
+    rows written."""
     todo = files[out.skip:]
-    per = cluster.files_per_task
-    parts = [Partition(k, tuple(todo[i:i + per])) for k, i in enumerate(range(0, len(todo), per))]
     if out.skip:
         yield Status(f"resuming: the first {out.skip} of {len(files)} files are in {out.path}; "
                      f"{len(todo)} to go")
     written, done, models = 0, out.skip, set()
-    with _results_in_order(table, parts, cluster) as results:
+    with _connect(cluster) as (client, about):
+        threads = 1
+        if client is not None:
+            yield Status(about)
+            threads = sum(client.nthreads().values())
+        per = cluster.files_per_task or files_per_task(len(todo), threads)
+        parts = [Partition(k, tuple(todo[i:i + per]))
+                 for k, i in enumerate(range(0, len(todo), per))]
+        yield Status(f"{len(todo)} files in {len(parts)} tasks of up to {per} files"
+                     + ("" if cluster.files_per_task else " (automatic --files-per-task)"))
+        results = (table(part) for part in parts) if client is None else \
+            _ordered(client, table, parts)
         for res in results:
-            if isinstance(res, Status):
-                yield res
-                continue
             if res.model not in models:
                 models.add(res.model)
                 yield Status(res.model)
@@ -200,19 +221,21 @@ def write_table(table: Callable[[Partition], PartResult], files: Sequence[FileIn
 
 
 @contextlib.contextmanager
-def _results_in_order(table, parts: list[Partition], cluster: Cluster):
-    """An iterator over the partitions' results in order (and Status lines about the cluster)."""
+def _connect(cluster: Cluster):
+    """(a ``distributed.Client`` of the cluster, a line saying what it is); (None, "") for
+    this process."""
     if cluster.scheduler is None and cluster.workers == 1:
-        yield (table(part) for part in parts)
+        yield None, ""
         return
-    with _client(cluster) as (client, about):
-        yield _ordered(client, table, parts, about)
+    with _client(cluster) as connected:
+        yield connected
 
 
 @contextlib.contextmanager
 def _client(cluster: Cluster):
     """A ``distributed.Client`` of the cluster, and a line saying what it is."""
-    from distributed import Client, LocalCluster  # lazily: only a scale-out run needs it
+    import dask  # lazily: only a scale-out run needs it
+    from distributed import Client, LocalCluster
 
     if cluster.scheduler is not None:
         try:
@@ -223,12 +246,14 @@ def _client(cluster: Cluster):
                                 f"reached there ({reason}).") from None
         with client:
             n = len(client.scheduler_info().get("workers", {}))
-            yield client, f"dask cluster at {cluster.scheduler}, {n} workers" + _dashboard(client)
+            yield client, (f"dask cluster at {cluster.scheduler}, {n} workers"
+                           + _dashboard(client) + _malloc_note(client))
         return
     threads = str(max(1, (os.cpu_count() or 1) // cluster.workers))
     env = {name: threads for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    with LocalCluster(n_workers=cluster.workers, threads_per_worker=1, processes=True,
-                      dashboard_address=":0", env=env, silence_logs=logging.ERROR) as local, \
+    with dask.config.set({MALLOC_TRIM: None}), \
+            LocalCluster(n_workers=cluster.workers, threads_per_worker=1, processes=True,
+                         dashboard_address=":0", env=env, silence_logs=logging.ERROR) as local, \
             Client(local) as client:
         yield client, (f"dask LocalCluster of {cluster.workers} workers, torch threads per "
                        f"worker: {threads}" + _dashboard(client))
@@ -240,12 +265,26 @@ def _dashboard(client) -> str:
     return f"; dashboard {client.dashboard_link}"
 
 
-def _ordered(client, table, parts: list[Partition], about: str) -> Iterator[Status | PartResult]:
-    """Submit the partitions (two per worker thread in flight) and yield their results in
-    order; a task's error (a :class:`SemFocusError` for bad input) is raised here."""
+def malloc_trim_threshold() -> str | None:
+    """This process's ``MALLOC_TRIM_THRESHOLD_`` (run on the workers)."""
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+
+def _malloc_note(client) -> str:
+    """A warning when the cluster's workers run with dask's ``MALLOC_TRIM_THRESHOLD_``."""
+    values = set(client.run(malloc_trim_threshold).values()) - {None}
+    if not values:
+        return ""
+    return (f"; note: its workers run with MALLOC_TRIM_THRESHOLD_={min(values)}, which makes "
+            "the model ~40 % slower (docs/scale-out.md, 'A real cluster')")
+
+
+def _ordered(client, table, parts: list[Partition]) -> Iterator[PartResult]:
+    """Submit the partitions (two per worker thread in flight, so a worker always has the next
+    one) and yield their results in order; a task's error (a :class:`SemFocusError` for bad
+    input) is raised here."""
     from distributed import as_completed  # lazily: only a scale-out run needs it
 
-    yield Status(about)
     window = max(2, 2 * sum(client.nthreads().values()))
     waiting = iter(parts)
     running = as_completed()
