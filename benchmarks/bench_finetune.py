@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,7 +43,7 @@ from napari_semfocus.training.data.pool import (
     read_pool_manifest,
 )
 from napari_semfocus.training.finetune import finetune, finetune_config
-from napari_semfocus.training.loop import BatchDone, Finished, evaluate_rmse
+from napari_semfocus.training.loop import BatchDone, EpochDone, Finished, evaluate_rmse, predict_frames
 
 POOL = Path(__file__).resolve().parents[2] / "shared" / "data" / "sem-pool"
 SIGMAS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -66,7 +69,7 @@ def lab_set(pool: Path, rows):
     return table, frames
 
 
-def run_seed(pool: Path, seed: int, settings: dict, log) -> dict:
+def run_seed(pool: Path, seed: int, settings: dict, log, trace: bool = False) -> dict:
     annotated, held_out = draw_images(pool, seed)
     table, frames = lab_set(pool, annotated)
     test_table, test_frames = lab_set(pool, held_out)
@@ -75,23 +78,40 @@ def run_seed(pool: Path, seed: int, settings: dict, log) -> dict:
     parent, _ = load_checkpoint(model_file("default"))
     before = evaluate_rmse(parent.to(device), test_set, device, None)
     config = finetune_config(**{"seed": seed, "device": "cpu", **settings})
-    stamps = []
+    stamps, traced = [], []
+    out_dir = tempfile.mkdtemp(prefix="bench-finetune-") if trace else None
 
     def on_update(u):
         if isinstance(u, BatchDone):
             stamps.append(time.perf_counter())
+        elif isinstance(u, EpochDone) and trace:  # held-out RMSE of every epoch (slows the run)
+            epoch_model, _ = load_checkpoint(Path(out_dir) / "last.safetensors")
+            traced.append(evaluate_rmse(epoch_model, test_set, device, None))
         elif isinstance(u, Finished):
             log(f"  seed {seed}: validation {u.initial_val_rmse} -> {u.best_val_rmse}")
 
+    load0 = os.getloadavg()[0]
     t0, cpu0 = time.perf_counter(), time.process_time()
-    result = run_to_end(finetune(table, config, frames=frames), on_update)
+    result = run_to_end(finetune(table, config, frames=frames, out_dir=out_dir), on_update)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    load1 = os.getloadavg()[0]
+    log("  epochs (val RMSE): " + ", ".join(f"{h['val_rmse']:.3f}" for h in result.history))
+    if trace:
+        log("  epochs (held-out RMSE): " + ", ".join(f"{r:.3f}" for r in traced))
+        shutil.rmtree(out_dir, ignore_errors=True)
     after = evaluate_rmse(result.model, test_set, device, None)
+    if trace:  # where the error is left: RMSE and bias per lab score (one per blur)
+        preds, labels = predict_frames(result.model, test_set, device)
+        log("  train loss: " + ", ".join(f"{h['train_loss']:.3f}" for h in result.history))
+        log("  per lab score (RMSE / bias): " + ", ".join(
+            f"{v:g}: {np.sqrt(np.mean((preds[labels == v] - v) ** 2)):.2f} / "
+            f"{np.mean(preds[labels == v] - v):+.2f}" for v in sorted(set(labels), reverse=True)))
     steps = np.diff([t0, *stamps])
     return {"seed": seed, "annotated": len(table), "held_out": len(test_table),
             "before": before, "after": after, "reduction": 1 - after / before,
             "steps": len(stamps), "wall_s": wall, "cpu_s": cpu, "fastest_step_s": float(steps[1:].min()),
             "median_step_s": float(np.median(steps[1:])), "kept_parent": result.kept_parent,
+            "load": (load0, load1),
             "config": config}
 
 
@@ -103,6 +123,8 @@ def main(argv=None) -> str:
                    help="override a default, e.g. lr=3e-4 freeze_trunk=False")
     p.add_argument("--pool", default=str(POOL))
     p.add_argument("--output")
+    p.add_argument("--trace", action="store_true",
+                   help="also score the held-out frames after every epoch (not for timing)")
     a = p.parse_args(argv)
     settings = {"epochs": a.epochs}
     for item in a.set:
@@ -110,11 +132,13 @@ def main(argv=None) -> str:
         settings[key] = ast.literal_eval(value)
     runs = []
     for seed in a.seeds:
-        runs.append(run_seed(Path(a.pool), seed, settings, print))
+        runs.append(run_seed(Path(a.pool), seed, settings, print, a.trace))
         r = runs[-1]
         print(f"seed {seed}: RMSE {r['before']:.3f} -> {r['after']:.3f} "
               f"({100 * r['reduction']:.0f} % less), {r['steps']} steps, {r['wall_s']:.0f} s, "
-              f"fastest step {r['fastest_step_s']:.2f} s", flush=True)
+              f"CPU {r['cpu_s']:.0f} s, fastest step {r['fastest_step_s']:.2f} s, median "
+              f"{r['median_step_s']:.2f} s, load average {r['load'][0]:.1f} -> {r['load'][1]:.1f}",
+              flush=True)
     c = runs[0]["config"]
     lines = ["| seed | held-out RMSE before | after | reduction | steps | wall time | CPU time "
              "| fastest step | median step |", "|---|---|---|---|---|---|---|---|---|"]

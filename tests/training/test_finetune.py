@@ -171,3 +171,94 @@ def test_a_small_validation_split_is_a_warning_that_states_the_rule():
         "fraction.",)
     assert data_warnings(table, 0.25, _validation(np.arange(20) % 10, 3)) == ()  # big enough
     assert data_warnings(table, 0.25) == ()  # no split given: nothing to say about it
+
+
+# ---- which parameters fine-tuning trains --------------------------------------------------------
+def _random_set(n=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return LabelledSet([rng.random((96, 128), dtype=np.float32) for _ in range(n)],
+                       np.linspace(0, 10, n), np.full(n, 5000.0),
+                       np.array([f"img{i % 4}" for i in range(n)]))
+
+
+def _trained(config):
+    """A scratch FocusNet before and after ``config``'s steps on random frames (no validation)."""
+    from napari_semfocus.scoring.model import FocusNet
+    from napari_semfocus.training.loop import train
+
+    torch.manual_seed(0)
+    model = FocusNet("resnet18")
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    for _ in train(model, _random_set(), None, config):
+        pass
+    return before, model.state_dict()
+
+
+def test_unfreeze_last_trains_only_the_last_block_and_the_head_at_their_rates():
+    lr, factor, steps = 1e-3, 0.01, 3
+    config = TrainConfig(epochs=1, steps_per_epoch=steps, batch_size=2, lr=lr, optimiser="adamw",
+                         schedule="constant", weight_decay=0.0, crop_hw=(64, 64),
+                         freeze_trunk=True, unfreeze_last=1, trunk_lr_factor=factor,
+                         device="cpu", precision="float32")
+    before, after = _trained(config)
+    change = {k: float((after[k].float() - v.float()).abs().max()) for k, v in before.items()}
+    stats = ("running_mean", "running_var", "num_batches_tracked")
+    for k, c in change.items():
+        if k.endswith(stats):  # batch-norm statistics stay, in the trained block too
+            assert c == 0, k
+        elif k.startswith("trunk.7."):  # layer4: trained, each step at most lr * factor (AdamW)
+            assert c <= steps * lr * factor * 1.01, k
+        elif k.startswith("trunk."):  # the blocks before it: frozen
+            assert c == 0, k
+    layer4 = [c for k, c in change.items() if k.startswith("trunk.7.") and not k.endswith(stats)]
+    head = [c for k, c in change.items() if k.startswith("head.")]
+    assert min(layer4) > 0 and max(layer4) < 0.1 * max(head)
+
+
+def test_without_freeze_trunk_the_whole_trunk_trains_at_its_factor():
+    lr, factor, steps = 1e-3, 0.1, 2
+    config = TrainConfig(epochs=1, steps_per_epoch=steps, batch_size=2, lr=lr, optimiser="adamw",
+                         schedule="constant", weight_decay=0.0, crop_hw=(64, 64),
+                         freeze_trunk=False, unfreeze_last=1, trunk_lr_factor=factor,
+                         device="cpu", precision="float32")
+    before, after = _trained(config)
+    weights = [k for k in before if k.startswith("trunk.") and k.endswith(".weight")]
+    change = {k: float((after[k] - before[k]).abs().max()) for k in weights}
+    assert all(0 < c <= steps * lr * factor * 1.01 for c in change.values()), change
+    assert after["trunk.1.running_mean"].ne(before["trunk.1.running_mean"]).any()  # trunk in train mode
+
+
+def test_bad_trunk_settings_are_refused():
+    with pytest.raises(SemFocusError, match="trunk_lr_factor"):
+        TrainConfig(trunk_lr_factor=0)
+    with pytest.raises(SemFocusError, match="unfreeze_last"):
+        TrainConfig(unfreeze_last=-1)
+
+
+@pytest.mark.parametrize("parent_rmse", [1e9, 0.0])
+def test_select_last_lets_only_the_last_epoch_replace_the_parent(parent_rmse, tmp_path):
+    from napari_semfocus.scoring.model import FocusNet
+    from napari_semfocus.training.loop import train
+
+    torch.manual_seed(0)
+    model = FocusNet("resnet18")
+    parent = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    config = TrainConfig(epochs=3, steps_per_epoch=1, batch_size=2, lr=1e-3, optimiser="adamw",
+                         crop_hw=(64, 64), freeze_trunk=True, select="last", device="cpu")
+    updates = list(train(model, _random_set(), _random_set(4, seed=1), config, tmp_path,
+                         parent_val_rmse=parent_rmse))
+    epochs = [u for u in updates if isinstance(u, EpochDone)]
+    finished = updates[-1]
+    last, _ = load_checkpoint(tmp_path / "last.safetensors")
+    if parent_rmse:  # every epoch beats this parent, yet only the last one is chosen
+        assert [e.is_best for e in epochs] == [False, False, True]
+        assert not finished.kept_initial and finished.best_val_rmse == epochs[-1].val_rmse
+        expected = last.state_dict()
+    else:  # the last epoch does not beat it: the parent is the result, no best.safetensors
+        assert not any(e.is_best for e in epochs) and finished.kept_initial
+        assert not (tmp_path / "best.safetensors").exists()
+        expected = parent
+    for k, v in model.state_dict().items():
+        assert torch.equal(v.cpu(), expected[k].cpu()), k
+    with pytest.raises(SemFocusError, match="select"):
+        TrainConfig(select="first")

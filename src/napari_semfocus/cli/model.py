@@ -32,6 +32,7 @@ from ..training.finetune import (
 )
 from ..training.loop import (
     OPTIMISERS,
+    SELECTIONS,
     BatchDone,
     EpochDone,
     Finished,
@@ -69,6 +70,18 @@ def register(sub) -> None:
     p.add_argument("--freeze-trunk", action=argparse.BooleanOptionalAction,
                    help="train the head only (default: with --annotations, "
                         f"{'yes' if FINETUNE_DEFAULTS['freeze_trunk'] else 'no'}; otherwise no)")
+    p.add_argument("--unfreeze-last", type=int, metavar="N",
+                   help="with --freeze-trunk: train the trunk's last N blocks all the same, with "
+                        "its batch-norm statistics kept (resnet: 1 = layer4; default: with "
+                        f"--annotations, {FINETUNE_DEFAULTS.get('unfreeze_last', 0)}; otherwise 0)")
+    p.add_argument("--trunk-lr-factor", type=float, metavar="F",
+                   help="the trained trunk's learning rate is F times --lr (default: with "
+                        f"--annotations, {FINETUNE_DEFAULTS.get('trunk_lr_factor', 1.0):g}; "
+                        f"otherwise 1)")
+    p.add_argument("--select", choices=SELECTIONS,
+                   help="the result: 'best' epoch on validation or the 'last' epoch (either only "
+                        "when it beats the parent) (default: with --annotations, "
+                        f"{FINETUNE_DEFAULTS.get('select', 'best')}; otherwise best)")
     p.add_argument("--keep-parent", action=argparse.BooleanOptionalAction, default=True,
                    help="with --annotations: the parent stays the result unless an epoch beats "
                         "its validation RMSE (default: yes)")
@@ -139,6 +152,13 @@ def recipe_from_args(args, make=TrainConfig, **extra):
     return make(**{k: v for k, v in given.items() if v is not None}, **extra)
 
 
+def trunk_options(args) -> dict:
+    """``--unfreeze-last``, ``--trunk-lr-factor`` and ``--select``, those given."""
+    given = dict(unfreeze_last=args.unfreeze_last, trunk_lr_factor=args.trunk_lr_factor,
+                 select=args.select)
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def _dataset_sets(folder, val_max_frames=None, seed=0):
     """Training cache and validation manifest of a make-dataset folder."""
     folder = Path(folder)
@@ -176,7 +196,7 @@ def cmd_train(args) -> int:
     model, parent = load_parent(args.init or "scratch", args.backbone, not args.no_magnification,
                                 args.output_margin)
     config = recipe_from_args(args, freeze_trunk=bool(args.freeze_trunk),
-                              val_max_frames=args.val_max_frames)
+                              val_max_frames=args.val_max_frames, **trunk_options(args))
     meta = {"provenance": {**parent, **data_info}}
     print(f"semfocus train: {len(train_set)} training frames, {len(val_set)} validation frames",
           file=sys.stderr)
@@ -206,7 +226,7 @@ def cmd_finetune(args) -> int:
     of the Fine-tune widget; the fine-tuned model (with its provenance) is OUT/best.safetensors."""
     table = AnnotationTable.load_csv(args.annotations)
     config = recipe_from_args(args, finetune_config, freeze_trunk=args.freeze_trunk,
-                              val_max_frames=args.val_max_frames)
+                              val_max_frames=args.val_max_frames, **trunk_options(args))
 
     def show(upd):
         if isinstance(upd, Prepared):

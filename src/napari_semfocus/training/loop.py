@@ -31,6 +31,7 @@ from ..scoring.scorer import FocusScorer
 from .data.labelled import LabelledSet, sample_batch
 
 OPTIMISERS = ("sgd", "adamw")
+SELECTIONS = ("best", "last")  # the result: the best epoch on validation, or the last epoch
 MIN_CROP_PX = 32  # one feature cell of the trunk
 # pixels in one training batch: a step takes ~400 bytes per pixel in bf16 on a CPU, ~600 in
 # float32 (measured with resnet18, 4 x 480 x 640), so at most 6-10 GB; the paper's batch
@@ -53,8 +54,13 @@ class TrainConfig:
     small_crop_hw: tuple | None = None  # smaller crops for the first epochs (faster on CPU)
     small_crop_epochs: int = 0
     flips: bool = True
-    freeze_trunk: bool = False
+    freeze_trunk: bool = False  # the trunk's weights and batch-norm statistics stay as they are
+    unfreeze_last: int = 0  # with freeze_trunk: its last this many blocks train (resnet: 1 = layer4)
+    trunk_lr_factor: float = 1.0  # the trained trunk's learning rate, relative to the head's
     loss: str = "mse"  # "mse" or "huber"
+    # "best": the epoch with the lowest validation RMSE; "last": the last epoch (the end of the
+    # schedule), so that a small validation split only decides between it and the parent
+    select: str = "best"
     device: str = "auto"
     precision: str = "auto"  # bf16 autocast where the CPU has it (devices.resolve_precision)
     seed: int = 0
@@ -68,6 +74,10 @@ class TrainConfig:
                 raise SemFocusError(f"{name} must be at least 1.")
         if not self.lr > 0:
             raise SemFocusError("learning rate must be positive.")
+        if self.select not in SELECTIONS:
+            raise SemFocusError(f"select {self.select!r} is not one of {', '.join(SELECTIONS)}.")
+        if not self.trunk_lr_factor > 0 or int(self.unfreeze_last) < 0:
+            raise SemFocusError("trunk_lr_factor must be positive and unfreeze_last at least 0.")
         self.crop_hw = tuple(self.crop_hw)
         self.small_crop_hw = tuple(self.small_crop_hw) if self.small_crop_hw else None
         for crop in filter(None, (self.crop_hw, self.small_crop_hw)):
@@ -165,10 +175,7 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
     precision = "bf16" if device.type == "cuda" else resolve_precision(device, config.precision)
     torch.manual_seed(config.seed)
     model.to(device).to(memory_format=torch.channels_last)
-    if config.freeze_trunk:
-        for p in model.trunk.parameters():
-            p.requires_grad_(False)
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = _param_groups(model, config)
     if config.optimiser == "sgd":
         opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
                               weight_decay=config.weight_decay)
@@ -211,7 +218,7 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
                 break
             lr = _lr_at(config, epoch * steps + step, total_steps)
             for g in opt.param_groups:
-                g["lr"] = lr
+                g["lr"] = lr * g.get("lr_factor", 1.0)
             idx = rng.integers(0, len(train_set), config.batch_size)
             tiles, mags, labels = sample_batch(train_set, idx, crop, rng, config.flips)
             loss = _step(model, opt, tiles, mags, labels, device, precision, config.loss)
@@ -230,7 +237,9 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
         if val is not None and not math.isfinite(val):
             raise SemFocusError(f"training stopped: the validation RMSE became {val} at epoch "
                                 f"{epoch + 1}; no model of this epoch was saved.")
-        is_best = val is None or val < best
+        # with select "last" only the last epoch (or the one stopped) may replace the parent
+        candidate = config.select == "best" or stopped or epoch == config.epochs - 1
+        is_best = candidate and (val is None or val < best)
         if is_best:
             best = val if val is not None else best
             best_state = _state_copy(model)
@@ -261,6 +270,22 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
     yield Finished(best_path if (out_dir and best_state is not None) else None,
                    None if best == math.inf else best, initial, history, stopped,
                    kept_initial=parent_state is not None and best_state is None)
+
+
+def _param_groups(model, config: TrainConfig) -> list[dict]:
+    """The optimiser's parameter groups: the trunk's trained parameters (with ``freeze_trunk``,
+    only those of its last ``unfreeze_last`` blocks) at ``trunk_lr_factor`` times the learning
+    rate, the rest of the model at the learning rate. Frozen parameters get no gradient."""
+    trunk = list(model.trunk.children())
+    frozen = trunk[: len(trunk) - int(config.unfreeze_last)] if config.freeze_trunk else []
+    for block in frozen:
+        for p in block.parameters():
+            p.requires_grad_(False)
+    trunk_ids = {id(p) for p in model.trunk.parameters()}
+    body = [p for p in model.trunk.parameters() if p.requires_grad]
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in trunk_ids]
+    return [g for g in ({"params": rest, "lr_factor": 1.0},
+                        {"params": body, "lr_factor": float(config.trunk_lr_factor)}) if g["params"]]
 
 
 def _state_copy(model) -> dict:
