@@ -6,13 +6,16 @@ are written to a temporary folder and listed in a manifest with their magnificat
 configuration runs twice: on all N files and on a few (``--small``) files; the difference gives
 the steady throughput (files/s); the small run shows the fixed cost (Python, torch, the model,
 the cluster's start). On a machine with C cores, one process runs torch on C threads and each of W
-workers on C / W threads: the cluster can only pay for its overhead, not win, unless the cores
-idle (I/O) in one process. ``--control`` adds one process on one torch thread, which tells
-whether a difference comes from dask or from torch's threads. The CSVs of all runs are compared
-(the same table is expected).
+workers on C / W threads. ``--control`` adds one process on one torch thread, which tells
+whether a difference comes from dask or from torch's threads; ``--side-by-side`` two 1-thread
+processes at once on either half of the files, without dask (the most the cores give: here 2x
+one 1-thread process, while torch's second thread gives ~1.3x); ``--dask-malloc-trim`` the
+cluster with dask's ``MALLOC_TRIM_THRESHOLD_`` in its workers, as it ran before. The CSVs of
+all runs are compared (the same table is expected).
 
     python benchmarks/bench_scaleout.py [--files 2000] [--small 40] [--workers 2]
-        [--files-per-task N] [--control] [--output docs/benchmarks/scaleout.md]
+        [--files-per-task N] [--control] [--side-by-side] [--dask-malloc-trim]
+        [--output docs/benchmarks/scaleout.md]
 """
 
 from __future__ import annotations
@@ -50,17 +53,34 @@ def make_files(folder: Path, n: int) -> Path:
     return manifest
 
 
-def run_score(manifest: Path, output: Path, extra: list[str], log: Path,
-              threads: int | None = None) -> float:
-    """Wall seconds of ``semfocus score --manifest MANIFEST --output OUTPUT EXTRA`` (torch on
-    ``threads`` threads when given)."""
-    cmd = [sys.executable, "-m", "napari_semfocus.cli", "score", "--manifest", str(manifest),
-           "--output", str(output), *extra]
-    env = dict(os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
+def run_score(manifest: Path, output: Path, extra: list[str], log: Path, env: dict,
+              side_by_side: bool = False) -> float:
+    """Wall seconds of ``semfocus score --manifest MANIFEST --output OUTPUT EXTRA`` with ``env``
+    added to the environment; ``side_by_side``: two such commands at once, on either half of
+    the manifest, their tables joined into ``output``."""
+    env = dict(os.environ, **env)
+    lines = manifest.read_text().splitlines(True)
+    halves = [manifest] if not side_by_side else []
+    if side_by_side:
+        middle = 1 + (len(lines) - 1) // 2
+        for k, rows in enumerate((lines[1:middle], lines[middle:])):
+            halves.append(manifest.with_name(f"{manifest.stem}-half{k}.csv"))
+            halves[-1].write_text(lines[0] + "".join(rows))
+    outputs = [output] if not side_by_side else [output.with_suffix(f".{k}.csv") for k in (0, 1)]
     t0 = time.perf_counter()
     with open(log, "w") as err:
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=err, env=env)
-    return time.perf_counter() - t0
+        procs = [subprocess.Popen([sys.executable, "-m", "napari_semfocus.cli", "score",
+                                   "--manifest", str(m), "--output", str(o), *extra],
+                                  stdout=subprocess.DEVNULL, stderr=err, env=env)
+                 for m, o in zip(halves, outputs, strict=True)]
+        codes = [proc.wait() for proc in procs]
+    seconds = time.perf_counter() - t0
+    if any(codes):
+        raise SystemExit(f"semfocus score failed ({codes}); see {log}")
+    if side_by_side:
+        tables = [o.read_text().splitlines(True) for o in outputs]
+        output.write_text("".join(tables[0] + tables[1][1:]))
+    return seconds
 
 
 def main(argv=None) -> str:
@@ -71,16 +91,29 @@ def main(argv=None) -> str:
     p.add_argument("--files-per-task", type=int, help="default: the command's automatic choice")
     p.add_argument("--control", action="store_true",
                    help="also one process on one torch thread (is a gain the threads' doing?)")
+    p.add_argument("--side-by-side", action="store_true",
+                   help="also two 1-thread processes at once on either half of the files, no "
+                        "dask (how far do the cores scale?)")
+    p.add_argument("--dask-malloc-trim", action="store_true",
+                   help="also the cluster with dask's MALLOC_TRIM_THRESHOLD_=65536 in its "
+                        "workers (as before the cluster started them without it)")
     p.add_argument("--output")
     args = p.parse_args(argv)
     cores = os.cpu_count() or 1
-    configs = [(f"one process ({cores} torch threads)", [], None),
+    cluster = (["--workers", str(args.workers)]
+               + (["--files-per-task", str(args.files_per_task)] if args.files_per_task else []))
+    one = {"OMP_NUM_THREADS": "1"}
+    configs = [(f"one process ({cores} torch threads)", [], {}, False),
                (f"LocalCluster, {args.workers} workers ({max(1, cores // args.workers)} torch "
-                "threads each)", ["--workers", str(args.workers)]
-               + (["--files-per-task", str(args.files_per_task)] if args.files_per_task else []),
-               None)]
+                "threads each)", cluster, {}, False)]
     if args.control:
-        configs.append(("one process (1 torch thread)", [], 1))
+        configs.append(("one process (1 torch thread)", [], one, False))
+    if args.side_by_side:
+        configs.append(("two 1-thread processes side by side, half the files each (no dask)",
+                        [], one, True))
+    if args.dask_malloc_trim:
+        configs.append(("LocalCluster as before: workers with MALLOC_TRIM_THRESHOLD_=65536",
+                        cluster, {"MALLOC_TRIM_THRESHOLD_": "65536"}, False))
     with tempfile.TemporaryDirectory(prefix="semfocus-scaleout-") as tmp:
         tmp = Path(tmp)
         (tmp / "all").mkdir()
@@ -89,10 +122,10 @@ def main(argv=None) -> str:
         small.write_text("".join(manifest.read_text().splitlines(True)[: args.small + 1]))
         times, tables = [], []
         load_before = os.getloadavg()[0]
-        for k, (name, extra, threads) in enumerate(configs):
+        for k, (name, extra, env, pair) in enumerate(configs):
             t_small = run_score(small, tmp / f"{k}-small.csv", extra, tmp / f"{k}-small.log",
-                                threads)
-            t_all = run_score(manifest, tmp / f"{k}.csv", extra, tmp / f"{k}.log", threads)
+                                env, pair)
+            t_all = run_score(manifest, tmp / f"{k}.csv", extra, tmp / f"{k}.log", env, pair)
             times.append((t_small, t_all, (args.files - args.small) / (t_all - t_small)))
             tables.append((tmp / f"{k}.csv").read_text())
             print(name, times[-1], flush=True)
@@ -115,7 +148,7 @@ def main(argv=None) -> str:
         f"{args.files} files / one process |",
         "|---|---|---|---|---|",
         *(f"| {name} | {t_small:.1f} | {t_all:.1f} | {rate:.2f} | {t_all / one_all:.2f} |"
-          for (name, _, _), (t_small, t_all, rate) in zip(configs, times, strict=True)),
+          for (name, *_), (t_small, t_all, rate) in zip(configs, times, strict=True)),
         "",
         f"Overhead of the cluster on {args.files} files: {100 * (cl_all / one_all - 1):+.1f} % "
         f"wall time (target <= +10 %: {'met' if cl_all <= 1.10 * one_all else 'NOT met'}); "
