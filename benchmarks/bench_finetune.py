@@ -11,11 +11,12 @@ The shipped model is fine-tuned on the annotated frames with
 exactly as the CLI runs it (its own validation split of the annotated images included). The
 held-out frames are scored as users score them, by the parent and by the result.
 
-Reported per seed: held-out RMSE before / after, the reduction, training steps, wall time of the
-whole fine-tuning (validation included) and the fastest step (the time per step when the shared
-machine was quietest).
+Reported per seed: held-out RMSE before / after, the reduction, training steps, wall time and CPU
+time of the whole fine-tuning (validation included), the fastest and median step and the load
+average before and after. Run one seed at a time under the shared CPU lock. ``--trace`` also
+scores the held-out frames after every epoch and gives the error per lab score (not for timing).
 
-    python benchmarks/bench_finetune.py [--seeds 0 1 2] [--epochs 10] [--set lr=1e-3 ...]
+    python benchmarks/bench_finetune.py [--seeds 0 1 2] [--epochs 10] [--set lr=1e-3 ...] [--trace]
                                         [--output docs/benchmarks/finetune.md]
 """
 
@@ -43,7 +44,13 @@ from napari_semfocus.training.data.pool import (
     read_pool_manifest,
 )
 from napari_semfocus.training.finetune import finetune, finetune_config
-from napari_semfocus.training.loop import BatchDone, EpochDone, Finished, evaluate_rmse, predict_frames
+from napari_semfocus.training.loop import (
+    BatchDone,
+    EpochDone,
+    Finished,
+    evaluate_rmse,
+    predict_frames,
+)
 
 POOL = Path(__file__).resolve().parents[2] / "shared" / "data" / "sem-pool"
 SIGMAS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -155,7 +162,9 @@ def main(argv=None) -> str:
             f"{runs[0]['annotated']} annotated and {runs[0]['held_out']} held-out frames per seed; "
             f"settings: {c.optimiser} lr {c.lr:g}, batch {c.batch_size}, {c.epochs} epochs of "
             f"{runs[0]['steps'] // c.epochs} steps, crop {c.crop_hw[0]} x {c.crop_hw[1]}, "
-            f"trunk {'frozen' if c.freeze_trunk else 'trained'}; "
+            f"trunk {'frozen' if c.freeze_trunk else 'trained'}"
+            f"{f' but its last {c.unfreeze_last} block(s)' if c.freeze_trunk and c.unfreeze_last else ''}"
+            f" (at {c.trunk_lr_factor:g} x lr), {c.select} epoch; "
             f"{describe_device(torch.device('cpu'))}.\n")
     print(text)
     if a.output:

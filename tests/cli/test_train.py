@@ -102,9 +102,11 @@ def test_cli_fine_tuning_defaults_are_the_widgets(tmp_path, monkeypatch, capsys)
     assert main(["train", "--annotations", str(csv), "--out", str(tmp_path / "o")]) == 0
     assert capsys.readouterr().err.strip().endswith("nothing was trained.")
     c = configs[0]
-    assert (c.optimiser, c.lr, c.batch_size, c.epochs, c.freeze_trunk, c.crop_hw) == (
-        FINETUNE_DEFAULTS["optimiser"], FINETUNE_DEFAULTS["lr"], FINETUNE_DEFAULTS["batch_size"],
-        FINETUNE_DEFAULTS["epochs"], FINETUNE_DEFAULTS["freeze_trunk"], FINETUNE_DEFAULTS["crop_hw"])
+    for name, value in FINETUNE_DEFAULTS.items():  # every default, the trunk's included
+        assert getattr(c, name) == value, name
     assert main(["train", "--annotations", str(csv), "--out", str(tmp_path / "o2"), "--lr", "3e-4",
-                 "--no-freeze-trunk", "--optimiser", "sgd"]) == 0
-    assert (configs[1].lr, configs[1].freeze_trunk, configs[1].optimiser) == (3e-4, False, "sgd")
+                 "--no-freeze-trunk", "--optimiser", "sgd", "--unfreeze-last", "2",
+                 "--trunk-lr-factor", "0.5", "--select", "best"]) == 0
+    c = configs[1]
+    assert (c.lr, c.freeze_trunk, c.optimiser, c.unfreeze_last, c.trunk_lr_factor, c.select) == (
+        3e-4, False, "sgd", 2, 0.5, "best")

@@ -130,7 +130,8 @@ class FineTuneWidget(WorkerMixin, QWidget):
         col.addWidget(self.annotation_panel)
         col.addWidget(self._build_training())
         self.add_run_controls(col, "Train", "Fine-tune the model on the annotations.",
-                               "Stop after the current batch; the best model so far is kept.")
+                               "Stop after the current batch; that model is kept when it beats "
+                               "the one you start from.")
         self.annotation_panel.status.connect(self.status_label.setText)
         self.cancel_button.setText("Stop")
         self.progress_bar.setFormat("epoch %v / %m")
@@ -168,11 +169,12 @@ class FineTuneWidget(WorkerMixin, QWidget):
         self.epochs_spin = spin_box(1, 1000, ft["epochs"])
         form_row(form, "Epochs", self.epochs_spin, (
             f"Passes over the training annotations (at least {MIN_STEPS_PER_EPOCH} batches "
-            "each); the model is validated after each, and the best one is kept."))
+            "each); the model is validated after each, and the last one is kept when it "
+            "beats the model you start from."))
         self.lr_spin = double_spin_box(1e-5, 0.1, ft["lr"], 1e-4, decimals=5)
         form_row(form, "Learning rate", self.lr_spin, (
-            "AdamW learning rate (cosine schedule). About 2e-3 when only the head is trained, "
-            "1e-4 for the whole network."))
+            "AdamW learning rate of the head (cosine schedule); the trunk's trained blocks "
+            "learn at a fifth of it."))
         self.batch_spin = spin_box(1, 256, ft["batch_size"])
         form_row(form, "Batch size", self.batch_spin, "Crops per training step.")
         self.val_spin = double_spin_box(0.0, 0.9, VAL_FRACTION, 0.05)
@@ -188,14 +190,15 @@ class FineTuneWidget(WorkerMixin, QWidget):
         self.flips_check.setChecked(True)
         crop = row_widget(self.crop_h, QLabel("×"), self.crop_w, self.flips_check)
         form_row(form, "Crop (h × w)", crop, "Random crop size in pixels for training.")
-        self.freeze_check = with_tip(QCheckBox("train the head only"), (
-            "Keep the convolutional trunk as it is and train only the head: fast on a CPU and "
-            "robust with few annotations. Untick to adapt the whole network."))
+        self.freeze_check = with_tip(QCheckBox("all but its last block"), (
+            "Keep the convolutional trunk and its batch-norm statistics as they are, except its "
+            "last block (layer4), and train the head: fast on a CPU and robust with few "
+            "annotations. Untick to adapt the whole network."))
         self.freeze_check.setChecked(ft["freeze_trunk"])
         form.addRow("Freeze trunk", self.freeze_check)
         self.keep_parent_check = with_tip(QCheckBox("unless an epoch beats it"), (
-            "The model you start from is epoch 0: only an epoch with a lower validation RMSE "
-            "replaces it. Untick to keep the best epoch even when it is worse."))
+            "The model you start from is epoch 0: only a last epoch with a lower validation RMSE "
+            "replaces it. Untick to keep the last epoch even when it is worse."))
         self.keep_parent_check.setChecked(True)
         form.addRow("Keep the parent", self.keep_parent_check)
         self.device_combo = combo_box(DEVICE_CHOICES, 6)

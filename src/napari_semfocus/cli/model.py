@@ -68,7 +68,8 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="folder for last/best checkpoints")
     add_recipe_args(p)
     p.add_argument("--freeze-trunk", action=argparse.BooleanOptionalAction,
-                   help="train the head only (default: with --annotations, "
+                   help="keep the trunk (its batch-norm statistics too) except its last "
+                        "--unfreeze-last blocks (default: with --annotations, "
                         f"{'yes' if FINETUNE_DEFAULTS['freeze_trunk'] else 'no'}; otherwise no)")
     p.add_argument("--unfreeze-last", type=int, metavar="N",
                    help="with --freeze-trunk: train the trunk's last N blocks all the same, with "
