@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import tifffile
 
+from napari_semfocus._widgets import colorbar
 from napari_semfocus._widgets.map_widget import FocusMapWidget
 from napari_semfocus.scoring.checkpoint import default_model_path
 
@@ -38,6 +39,8 @@ def map_viewer(make_napari_viewer):
 def run_map(qtbot, widget):
     widget.run()
     qtbot.waitUntil(lambda: not widget.is_running, timeout=TIMEOUT_MS)
+    # a new map layer is shown over a few event-loop turns (colorbar.reveal): hidden until then
+    qtbot.waitUntil(lambda: not colorbar.revealing(widget.viewer), timeout=10_000)
     assert widget.last_run is not None and widget.last_run.fmap is not None, \
         widget.status_label.text()
     return widget.last_run.fmap
@@ -54,7 +57,7 @@ def check_overlay(viewer, widget, fmap, model: bool):
     assert np.all(np.abs(map_edges - img_edges) <= np.asarray(layer.scale) / 4 + 1e-9)
     if model:
         assert tuple(layer.contrast_limits) == (0.0, 10.0)
-    assert layer.colorbar.visible
+    assert layer.visible and layer.colorbar.visible  # shown, with its bar, after the reveal
     assert tuple(layer.units) == tuple(src.units)[-2:]
     meta = layer.metadata["semfocus_map"]
     assert meta["grid_shape"] == list(fmap.shape) and meta["source_layer"] == SAMPLE

@@ -5,11 +5,17 @@ plugin's focus maps are not offered as inputs, and two maps show one labelled co
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 from napari.utils import progress
 from qtpy.QtWidgets import QApplication
 
+from napari_semfocus._widgets import colorbar
 from napari_semfocus._widgets.controls import JobProgress
 from napari_semfocus._widgets.finetune_widget import FineTuneWidget
 from napari_semfocus._widgets.gate_widget import AcceptanceGateWidget
@@ -77,10 +83,12 @@ def test_cancel_stops_within_one_batch(make_napari_viewer, qtbot, untrained_chec
     assert batches[-1] < 24
 
 
-def run_watched(qtbot, widget, start) -> dict:
+def run_watched(qtbot, widget, start, until_shown: bool = False) -> dict:
     """Run a widget's job (``start()``) under a 10 ms QTimer: the longest event-loop stall
-    while the job ran (from the start to its last update), an idle baseline measured just
-    before (the machine's own noise: the 2 CPU cores are shared), and the run's length (ms)."""
+    while the job ran (from the start to its last update; with ``until_shown``, from its last
+    update until its new map layer is shown, colorbar.reveal, and 300 ms more), an idle
+    baseline measured just before (the machine's own noise: the 2 CPU cores are shared), and
+    the run's length (ms)."""
     with EventLoopTicks(10) as loop:
         idle_start = loop.mark()
         qtbot.wait(1500)
@@ -89,15 +97,19 @@ def run_watched(qtbot, widget, start) -> dict:
         start()
         widget.worker.yielded.connect(lambda _u: updates.append(loop.mark()))
         qtbot.waitUntil(lambda: not widget.is_running, timeout=TIMEOUT_MS)
+        qtbot.waitUntil(lambda: not colorbar.revealing(widget.viewer), timeout=10_000)
+        qtbot.wait(300)
+        shown = loop.mark()
     assert updates
-    return {"stall": loop.longest_gap_ms(idle_end, updates[-1]),
+    start_at, end_at = (updates[-1], shown) if until_shown else (idle_end, updates[-1])
+    return {"stall": loop.longest_gap_ms(start_at, end_at),
             "idle": loop.longest_gap_ms(idle_start, idle_end),
-            "run": 1000 * (updates[-1] - idle_end)}
+            "run": 1000 * (end_at - start_at)}
 
 
-def test_no_event_loop_stall_while_scoring_and_mapping(make_napari_viewer, qtbot,
-                                                       untrained_checkpoint):
-    checkpoint = model_checkpoint(untrained_checkpoint)
+def map_viewer_watched(make_napari_viewer, qtbot, checkpoint, until_shown: bool):
+    """Score, then map every slice of the focus series, each run watched (:func:`run_watched`):
+    (viewer, the map widget, scoring's figures, mapping's figures)."""
     viewer, score = docked_viewer(make_napari_viewer, ScoreFocusWidget, "Score focus",
                                   ["focus_series"])
     score.set_method("model")
@@ -108,12 +120,87 @@ def test_no_event_loop_stall_while_scoring_and_mapping(make_napari_viewer, qtbot
     fmap.set_layer(SERIES)
     fmap.set_method("model")
     fmap.set_checkpoint(checkpoint)
-    mapping = run_watched(qtbot, fmap, fmap.map_all_slices)
+    mapping = run_watched(qtbot, fmap, fmap.map_all_slices, until_shown)
     assert fmap.last_run.maps and not fmap.last_run.cancelled
+    return viewer, fmap, scoring, mapping
+
+
+def test_no_event_loop_stall_while_scoring_and_mapping(make_napari_viewer, qtbot,
+                                                       untrained_checkpoint):
+    checkpoint = model_checkpoint(untrained_checkpoint)
+    _viewer, _fmap, scoring, mapping = map_viewer_watched(make_napari_viewer, qtbot, checkpoint,
+                                                          until_shown=False)
     for what, m in (("scoring", scoring), ("mapping", mapping)):
         print(f"{what}: longest event-loop stall {m['stall']:.0f} ms in {m['run']:.0f} ms "
               f"(idle baseline {m['idle']:.0f} ms)")
         assert m["stall"] < MAX_STALL_MS + m["idle"], (what, m)
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "not met yet: showing a NEW map layer still stalls 105-145 ms on the quiet 2-core machine "
+    "(napari's add_image, then its colour bar's first draw; docs/benchmarks/ui-stalls.md)"))
+def test_no_event_loop_stall_while_a_new_map_layer_is_shown(make_napari_viewer, qtbot,
+                                                            untrained_checkpoint):
+    checkpoint = model_checkpoint(untrained_checkpoint)
+    viewer, fmap, _scoring, shown = map_viewer_watched(make_napari_viewer, qtbot, checkpoint,
+                                                       until_shown=True)
+    layer = viewer.layers[f"{SERIES} focus map"]
+    assert layer.visible and layer.colorbar.visible  # the new layer is shown, with its bar
+    print(f"new map layer: longest event-loop stall {shown['stall']:.0f} ms in "
+          f"{shown['run']:.0f} ms (idle baseline {shown['idle']:.0f} ms)")
+    assert shown["stall"] < MAX_STALL_MS + shown["idle"], shown
+
+
+FIRST_RUN = textwrap.dedent("""
+    import json, sys, time
+    import numpy as np
+    import napari
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QApplication
+    from napari_semfocus._widgets.score_widget import ScoreFocusWidget
+    viewer = napari.Viewer(show=True)
+    viewer.window.resize(1500, 1000)
+    viewer.open_sample("napari-semfocus", "half_focused")
+    widget = ScoreFocusWidget(viewer)
+    viewer.window.add_dock_widget(widget, area="right")
+    widget.set_method("model")
+    app = QApplication.instance()
+    def spin(seconds):
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            app.processEvents(); time.sleep(0.002)
+    spin(1.0)
+    ticks = []
+    timer = QTimer(); timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter())); timer.start()
+    spin(1.5)
+    idle = 1000 * np.diff(ticks).max()
+    torch_before = "torch" in sys.modules
+    start = time.perf_counter()
+    widget.run()
+    while widget.is_running:
+        app.processEvents(); time.sleep(0.002)
+    spin(0.5)
+    gaps = 1000 * np.diff([t for t in ticks if t >= start])
+    print(json.dumps({"idle": idle, "stall": float(gaps.max()), "torch_before": torch_before,
+                      "scored": "semfocus" in viewer.layers[0].metadata,
+                      "run": time.perf_counter() - start}))
+    viewer.close()
+""")
+
+
+def test_no_event_loop_stall_on_the_first_run_in_a_fresh_napari():
+    """The first Score focus run in a napari where torch was never imported (a fresh process:
+    this one imported torch already): the worker imports torch, torchvision and triton
+    (quiet_import.py) while the window keeps ticking."""
+    out = subprocess.run([sys.executable, "-c", FIRST_RUN], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    m = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"first run: longest event-loop stall {m['stall']:.0f} ms in {m['run']:.1f} s "
+          f"(idle baseline {m['idle']:.0f} ms)")
+    assert not m["torch_before"] and m["scored"]
+    assert m["stall"] < MAX_STALL_MS + m["idle"], m
 
 
 def test_maps_are_not_inputs_and_two_maps_show_one_labelled_colour_bar(make_napari_viewer,
@@ -125,6 +212,7 @@ def test_maps_are_not_inputs_and_two_maps_show_one_labelled_colour_bar(make_napa
         fmap.set_layer(name)
         fmap.run()
         qtbot.waitUntil(lambda: not fmap.is_running, timeout=TIMEOUT_MS)
+        qtbot.waitUntil(lambda: not colorbar.revealing(viewer), timeout=10_000)
     maps = [viewer.layers[f"{HALF} focus map"], viewer.layers[f"{SERIES} focus map"]]
     # neither map is offered as an input
     score, gate, tune = (ScoreFocusWidget(viewer), AcceptanceGateWidget(viewer),

@@ -2,18 +2,27 @@
 without a title, and two maps would show two such bars side by side. :func:`follow` keeps the
 bar of the top-most visible focus-map layer only, with a text overlay beside it naming the
 score scale and the layer (``viewer.canvas.overlays["semfocus_colorbar"]``, napari >= 0.9;
-without it the bar is shown unlabelled)."""
+without it the bar is shown unlabelled).
+
+A new map layer is shown over several event-loop turns (:func:`reveal`): napari builds a layer's
+visuals, its colour bar and the label's glyphs on the UI thread, 100-200 ms each the first time
+(shader programs, text rendered to textures); one after the other, with the event loop running
+between them, no single step freezes the window for that long."""
 
 from __future__ import annotations
 
 import weakref
 
 from napari.components.overlays import TextOverlay
+from qtpy.QtCore import QTimer
 
 from .layer_list import map_layers
 
 LABEL_KEY = "semfocus_colorbar"
 _FOLLOWED: weakref.WeakSet = weakref.WeakSet()  # viewers whose layer events are connected
+_REVEALING: weakref.WeakSet = weakref.WeakSet()  # viewers where a new map is being revealed
+STEP_MS = 60  # between the steps of a reveal: the canvas draws each step before the next
+WARM_CHARS = "ÅÉÑŐjgpqy 0123456789.-+e"  # vispy measures text with the first; tick labels
 
 
 def follow(viewer) -> None:
@@ -27,6 +36,7 @@ def follow(viewer) -> None:
         update(viewer)
         return
     _FOLLOWED.add(viewer)
+    run_steps(glyph_steps(viewer, ""))  # ahead of the first map, in idle turns
 
     def changed(event=None):
         layer = getattr(event, "value", None)
@@ -42,9 +52,82 @@ def follow(viewer) -> None:
     update(viewer)
 
 
+def reveal(viewer, layer) -> None:
+    """Show ``layer``, a map layer just added hidden, in steps (turns of the event loop): the
+    glyphs of its label not rendered yet, a few per step (:func:`glyph_steps`); its colour bar,
+    made while the layer is hidden (napari builds the bar's visuals, not drawn yet); the layer,
+    drawn with its bar; the label. The colour bars follow the layers again after the last
+    step."""
+    _REVEALING.add(viewer)
+    overlays = getattr(viewer.canvas, "overlays", None)
+    text_overlay = overlays.get(LABEL_KEY) if overlays is not None else None
+
+    def show_bar():
+        for other in map_layers(viewer):
+            other.colorbar.visible = other is layer
+
+    def show_layer():
+        layer.visible = True
+
+    def show_text():
+        if text_overlay is not None:
+            text_overlay.text = label_text(layer)
+            text_overlay.visible = True
+
+    def done():
+        _REVEALING.discard(viewer)
+        update(viewer)
+
+    steps = [*glyph_steps(viewer, label_text(layer)), show_layer, show_bar, show_text]
+    steps = [lambda s=s: s() if layer in viewer.layers else None for s in steps] + [done]
+    QTimer.singleShot(STEP_MS, lambda: run_steps(steps))  # after the turn that added it
+
+
+def revealing(viewer) -> bool:
+    """True while a new map layer of ``viewer`` is being shown (:func:`reveal`)."""
+    return viewer in _REVEALING
+
+
+def run_steps(steps: list) -> None:
+    """Run ``steps`` one per event-loop turn, ``STEP_MS`` after the one before has run (and the
+    canvas has drawn it)."""
+    if steps:
+        steps[0]()
+        QTimer.singleShot(STEP_MS, lambda: run_steps(steps[1:]))
+
+
+def glyph_steps(viewer, text: str, per_step: int = 4) -> list:
+    """Steps that render the glyphs of ``text`` (and those napari's text measures its lines
+    with, and the colour bar's digits) not rendered yet into the canvas's font, ``per_step`` at
+    a time: napari renders a glyph (~5 ms here) the first time a text draws it, all in that
+    draw. None where the canvas's font cannot be reached (napari's layout changed)."""
+    try:
+        info = viewer.window._qt_viewer.canvas.font_info  # noqa: SLF001 (napari's canvas)
+        info = info() if callable(info) else info  # a method in napari 0.9, once a property
+        font = info.font_manager.get_font(info.face)
+    except AttributeError:
+        return []
+    chars = list(dict.fromkeys(WARM_CHARS + text))
+
+    def render(group):
+        for char in group:
+            font[char]  # noqa: B018 (renders and caches the glyph)
+
+    new = [c for c in chars if c not in getattr(font, "_glyphs", {})]
+    return [lambda g=new[i:i + per_step]: render(g) for i in range(0, len(new), per_step)]
+
+
+def label_text(layer) -> str:
+    """What the label says for a map layer: the score scale, then the layer's name."""
+    scale = layer.metadata["semfocus_map"].get("score_scale", "focus score")
+    return f"{scale}\n{layer.name}"
+
+
 def update(viewer) -> None:
     """The colour bar of the top-most visible map on, the others off; the label says what the
-    colours mean and which layer they belong to."""
+    colours mean and which layer they belong to. Nothing while a new map is being revealed."""
+    if viewer in _REVEALING:
+        return
     maps = map_layers(viewer)
     shown = next((lyr for lyr in reversed(maps) if lyr.visible), None)
     for layer in maps:
@@ -52,10 +135,9 @@ def update(viewer) -> None:
     overlays = getattr(viewer.canvas, "overlays", None)
     if overlays is None or LABEL_KEY not in overlays:
         return
-    label = overlays[LABEL_KEY]
+    text_overlay = overlays[LABEL_KEY]
     if shown is None:
-        label.visible = False
+        text_overlay.visible = False
         return
-    scale = shown.metadata["semfocus_map"].get("score_scale", "focus score")
-    label.text = f"{scale}\n{shown.name}"
-    label.visible = True
+    text_overlay.text = label_text(shown)
+    text_overlay.visible = True

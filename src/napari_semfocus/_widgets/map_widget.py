@@ -335,10 +335,12 @@ class FocusMapWidget(WorkerMixin, QWidget):
             return layer
         if layer is not None:
             self.viewer.layers.remove(layer)
+        # added hidden, then shown with its colour bar over a few event-loop turns (colorbar.reveal)
         layer = self.viewer.add_image(
             stack.scores.copy(), name=name, colormap=self.colormap_combo.currentText(),
-            opacity=float(self.opacity_spin.value()), blending="translucent", **kwargs)
-        colorbar.update(self.viewer)
+            opacity=float(self.opacity_spin.value()), blending="translucent", visible=False,
+            **kwargs)
+        colorbar.reveal(self.viewer, layer)
         return layer
 
     def shown_map(self) -> FocusMap | None:
