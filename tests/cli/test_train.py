@@ -80,7 +80,7 @@ def test_cli_keeps_the_parent_when_no_epoch_beats_it_and_says_so(expert_set, tmp
     err = capsys.readouterr().err
     assert code == 0, err
     last = err.strip().splitlines()[-1]
-    assert last.startswith("kept the parent: no epoch beat its validation RMSE "), last
+    assert last.startswith("kept the parent: the last epoch's validation RMSE "), last
     assert last.endswith(f"so the result is the parent model {default_model_path().name} and no "
                          f"fine-tuned model was written."), last
     assert not (out / "best.safetensors").exists()  # no worse model one step from use

@@ -20,6 +20,7 @@ from napari_semfocus.training.data.annotations import MIN_TRAIN, Annotation, Ann
 from napari_semfocus.training.data.labelled import LabelledSet
 from napari_semfocus.training.finetune import (
     Evaluated,
+    FineTuneResult,
     Prepared,
     data_warnings,
     finetune,
@@ -144,15 +145,31 @@ def test_the_parent_is_kept_when_no_epoch_beats_it(expert_set, tmp_path):
         assert torch.equal(result.model.state_dict()[k].cpu(), v), k
     with pytest.raises(SemFocusError) as err:
         result.save(tmp_path / "x.safetensors")
-    assert str(err.value) == (f"no epoch beat the parent's validation RMSE ({before:.3f}): the "
-                              f"result is the parent model itself, there is no fine-tuned model "
-                              f"to save.")
+    assert str(err.value) == (f"the last epoch's validation RMSE {epochs[0].val_rmse:.3f} did "
+                              f"not beat the parent's {before:.3f}: the result is the parent "
+                              f"model itself, there is no fine-tuned model to save.")
     assert not (tmp_path / "x.safetensors").exists()
 
     # asked not to keep the parent, the best (worse) epoch is the result, and says so
     worse = drive(finetune(table, config, frames=frames, keep_parent=False))
     assert not worse.kept_parent and worse.worse_than_parent
     assert worse.val_rmse_after == pytest.approx(epochs[0].val_rmse, rel=1e-3)  # same seed
+
+
+def test_why_the_parent_was_kept_follows_the_selection_rule():
+    """select "last": an earlier epoch may have beaten the parent without being used, so the
+    sentence names the last epoch; select "best": no epoch beat it, and the best is given."""
+    history = [{"val_rmse": 0.9}, {"val_rmse": 1.4}]
+
+    def result(select):
+        return FineTuneResult(model=None, metadata={"training": {"select": select}},
+                              val_rmse_before=1.0, val_rmse_after=1.0, trained=True,
+                              stopped=False, history=history, kept_parent=True)
+
+    assert result("last").why_parent_kept == (
+        "the last epoch's validation RMSE 1.400 did not beat the parent's 1.000")
+    assert result("best").why_parent_kept == (
+        "no epoch beat the parent's validation RMSE 1.000 (best epoch 0.900)")
 
 
 def _validation(labels, images):

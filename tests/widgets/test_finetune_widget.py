@@ -266,8 +266,8 @@ def test_a_worse_model_keeps_the_parent_or_asks_before_scoring_with_it(make_napa
     result = widget.result
     assert result.kept_parent and result.val_rmse_after == result.val_rmse_before
     assert widget.result_label.text().startswith(
-        f"Kept the parent: no epoch beat its validation RMSE {result.val_rmse_before:.3f} (best "
-        f"epoch {result.history[0]['val_rmse']:.3f}), so the result is "
+        f"Kept the parent: the last epoch's validation RMSE {result.history[-1]['val_rmse']:.3f} "
+        f"did not beat the parent's {result.val_rmse_before:.3f}, so the result is "
         f"{default_model_path().name} itself")
     assert not widget.save_model_button.isEnabled() and not widget.use_button.isEnabled()
     parent_line = [ln for ln in widget.plot.axes.lines if ln.get_label() == "parent (epoch 0)"]

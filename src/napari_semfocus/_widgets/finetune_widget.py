@@ -321,10 +321,9 @@ class FineTuneWidget(WorkerMixin, QWidget):
             return
         how = f"stopped after {len(result.history)} epoch(s)" if result.stopped else "finished"
         if result.kept_parent:
-            best = min(h["val_rmse"] for h in result.history)
-            text = (f"Kept the parent: no epoch beat its validation RMSE "
-                    f"{result.val_rmse_before:.3f} (best epoch {best:.3f}), so the result is "
-                    f"{self._parent_name()} itself; there is nothing to save.")
+            why = result.why_parent_kept
+            text = (f"Kept the parent: {why}, so the result is {self._parent_name()} itself; "
+                    f"there is nothing to save.")
             self.result_label.setText(text)
             self.status_label.setText(f"Training {how}; kept the parent.")
             notify_info(text)

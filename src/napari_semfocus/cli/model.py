@@ -261,10 +261,8 @@ def finetune_outcome(result, out_dir) -> str:
     b, a = result.val_rmse_before, result.val_rmse_after
     parent = result.metadata["provenance"]["parent"] or "scratch"
     if result.kept_parent:
-        best = min(h["val_rmse"] for h in result.history)
-        return (f"kept the parent: no epoch beat its validation RMSE {b:.3f} (best epoch "
-                f"{best:.3f}), so the result is the parent model {parent} and no fine-tuned "
-                f"model was written.")
+        return (f"kept the parent: {result.why_parent_kept}, so the result is the parent "
+                f"model {parent} and no fine-tuned model was written.")
     path = result.save(Path(out_dir) / "best.safetensors")
     if a is None:
         return f"fine-tuned model: {path} (no validation images: not compared with the parent)"

@@ -86,6 +86,18 @@ class FineTuneResult:
     kept_parent: bool = False  # no epoch beat the parent on validation: the model is the parent
 
     @property
+    def why_parent_kept(self) -> str:
+        """Why the parent was kept, in the words of the selection rule used: "the last epoch's
+        validation RMSE L did not beat the parent's B" (select "last"), or "no epoch beat the
+        parent's validation RMSE B (best epoch X)" (select "best")."""
+        b = self.val_rmse_before
+        if self.metadata.get("training", {}).get("select") == "last" and self.history:
+            return (f"the last epoch's validation RMSE {self.history[-1]['val_rmse']:.3f} did not "
+                    f"beat the parent's {b:.3f}")
+        best = min((h["val_rmse"] for h in self.history), default=b)
+        return f"no epoch beat the parent's validation RMSE {b:.3f} (best epoch {best:.3f})"
+
+    @property
     def worse_than_parent(self) -> bool:
         """The model scored worse than its parent on validation (only without keep_parent)."""
         b, a = self.val_rmse_before, self.val_rmse_after
@@ -96,8 +108,7 @@ class FineTuneResult:
         if not self.trained:
             raise SemFocusError("nothing was trained: there is no fine-tuned model to save.")
         if self.kept_parent:
-            raise SemFocusError(f"no epoch beat the parent's validation RMSE "
-                                f"({self.val_rmse_before:.3f}): the result is the parent model "
+            raise SemFocusError(f"{self.why_parent_kept}: the result is the parent model "
                                 f"itself, there is no fine-tuned model to save.")
         return save_checkpoint(self.model, path, self.metadata)
 
