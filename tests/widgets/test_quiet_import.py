@@ -31,7 +31,7 @@ CHILD = textwrap.dedent("""
             calls.append((path, flags))
             return real(path, flags)
         quiet_import.dlopen_releasing_gil = recording
-        quiet_import.install()
+        quiet_import.acquire()
     full = []
     gc.callbacks.append(lambda phase, info: full.append(1)
                         if phase == "start" and info["generation"] == 2 else None)

@@ -81,7 +81,6 @@ class WorkerMixin:
         self.worker = None
         self.activity: JobProgress | None = None
         self._cancel = threading.Event()
-        quiet_import.install()  # a worker's first import of torch keeps the window responsive
 
     # -- construction (call from the widget's ``_build``) --
     def add_run_controls(self, col, run_text: str, run_tip: str, cancel_tip: str) -> None:
@@ -164,6 +163,7 @@ class WorkerMixin:
         self.progress_bar.setValue(self.progress_bar.minimum())
         self.status_label.setText("Starting…")
         self.activity = JobProgress(f"{self.activity_title()}: starting", self.cancel)
+        quiet_import.acquire()  # the worker's first import of torch keeps the window responsive
         self.worker.start()
 
     def _show_activity(self, _update=None) -> None:
@@ -203,6 +203,7 @@ class WorkerMixin:
         notify_error(message)
 
     def _on_finished(self) -> None:
+        quiet_import.release()
         self.worker = None
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)

@@ -10,8 +10,8 @@ Python code yields the GIL every few milliseconds, but two parts of that import 
 * **the cycle collector**: the import creates ~300,000 objects, which sets off full collections
   of the whole heap (napari's and torch's objects, 80-190 ms each) in the middle of it.
 
-:func:`install` (called by the widgets) adds a finder to ``sys.meta_path`` that changes neither
-what is imported nor how:
+:func:`acquire` (the widgets call it while a worker runs; :func:`release` takes it back) adds a
+finder to ``sys.meta_path`` that changes neither what is imported nor how:
 
 * for an extension module of torch, torchvision or triton it first calls ``dlopen`` on the very
   file the import will load, with the flags the import will use (``sys.getdlopenflags()`` at that
@@ -37,7 +37,7 @@ from contextlib import contextmanager
 
 HEAVY_PACKAGES = ("torch", "torchvision", "triton")
 _LOCK = threading.RLock()
-_STATE = {"paused": 0, "resume": False}
+_STATE = {"paused": 0, "resume": False, "holders": 0}
 
 
 def _heavy(fullname: str) -> bool:
@@ -113,10 +113,24 @@ class QuietImportFinder:
         """Nothing cached here (the finders after it keep their own caches)."""
 
 
-def install() -> None:
-    """Put the finder first on ``sys.meta_path`` (once; Linux only, where ``dlopen`` is)."""
+def acquire() -> None:
+    """Put the finder first on ``sys.meta_path`` while at least one caller holds it (Linux only,
+    where ``dlopen`` is). The widgets hold it while a worker runs, so it is there for the worker's
+    first import of torch and gone when no job of ours runs: other plugins' imports are left
+    alone."""
     if not sys.platform.startswith("linux"):
         return
     with _LOCK:
+        _STATE["holders"] += 1
         if not any(isinstance(f, QuietImportFinder) for f in sys.meta_path):
             sys.meta_path.insert(0, QuietImportFinder())
+
+
+def release() -> None:
+    """Undo one :func:`acquire`; the last one takes the finder off ``sys.meta_path``."""
+    if not sys.platform.startswith("linux"):
+        return
+    with _LOCK:
+        _STATE["holders"] = max(0, _STATE["holders"] - 1)
+        if _STATE["holders"] == 0:
+            sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, QuietImportFinder)]
