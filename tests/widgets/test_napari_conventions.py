@@ -146,6 +146,8 @@ def test_no_event_loop_stall_while_a_new_map_layer_is_shown(make_napari_viewer, 
                                                        until_shown=True)
     layer = viewer.layers[f"{SERIES} focus map"]
     assert layer.visible and layer.colorbar.visible  # the new layer is shown, with its bar
+    parts = colorbar.bar_parts(viewer, layer)  # shown one per turn: all drawn in the end
+    assert len(parts) == colorbar.BAR_PARTS and all(part.visible for part in parts)
     print(f"new map layer: longest event-loop stall {shown['stall']:.0f} ms in "
           f"{shown['run']:.0f} ms (idle baseline {shown['idle']:.0f} ms)")
     assert shown["stall"] < STALL_GUARD_MS + shown["idle"], shown

@@ -5,9 +5,11 @@ score scale and the layer (``viewer.canvas.overlays["semfocus_colorbar"]``, napa
 without it the bar is shown unlabelled).
 
 A new map layer is shown over several event-loop turns (:func:`reveal`): napari builds a layer's
-visuals, its colour bar and the label's glyphs on the UI thread, 100-200 ms each the first time
-(shader programs, text rendered to textures); one after the other, with the event loop running
-between them, no single step freezes the window for that long."""
+visuals, its colour bar and the label's glyphs on the UI thread, and each visual's first draw
+compiles its shader programs (tens of ms each with software OpenGL); one after the other, with
+the event loop running between them, no single step freezes the window for that long. The
+label is drawn once, transparent, when the first widget follows the viewer, for the same
+reason."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ LABEL_KEY = "semfocus_colorbar"
 _FOLLOWED: weakref.WeakSet = weakref.WeakSet()  # viewers whose layer events are connected
 _REVEALING: weakref.WeakSet = weakref.WeakSet()  # viewers where a new map is being revealed
 STEP_MS = 60  # between the steps of a reveal: the canvas draws each step before the next
+BAR_PARTS = 3  # the colour ramp, its outline, the ticks with their labels (bar_parts)
 WARM_CHARS = "ÅÉÑŐjgpqy 0123456789.-+e"  # vispy measures text with the first; tick labels
 
 
@@ -36,7 +39,7 @@ def follow(viewer) -> None:
         update(viewer)
         return
     _FOLLOWED.add(viewer)
-    run_steps(glyph_steps(viewer, ""))  # ahead of the first map, in idle turns
+    run_steps([*glyph_steps(viewer, ""), *label_warm_steps(viewer)])  # ahead of the first map
 
     def changed(event=None):
         layer = getattr(event, "value", None)
@@ -55,19 +58,28 @@ def follow(viewer) -> None:
 def reveal(viewer, layer) -> None:
     """Show ``layer``, a map layer just added hidden, in steps (turns of the event loop): the
     glyphs of its label not rendered yet, a few per step (:func:`glyph_steps`); its colour bar,
-    made while the layer is hidden (napari builds the bar's visuals, not drawn yet); the layer,
-    drawn with its bar; the label. The colour bars follow the layers again after the last
-    step."""
+    made while the layer is hidden (napari builds the bar's visuals but draws no bar of a hidden
+    layer), its parts hidden; the layer; the bar's parts, one per step (:func:`bar_parts`); the
+    label. The colour bars follow the layers again after the last step."""
     _REVEALING.add(viewer)
     overlays = getattr(viewer.canvas, "overlays", None)
     text_overlay = overlays.get(LABEL_KEY) if overlays is not None else None
 
-    def show_bar():
+    parts: list = []
+
+    def make_bar():
         for other in map_layers(viewer):
             other.colorbar.visible = other is layer
+        parts.extend(bar_parts(viewer, layer))
+        for part in parts:
+            part.visible = False
 
     def show_layer():
         layer.visible = True
+
+    def show_part(i):
+        if i < len(parts):
+            parts[i].visible = True
 
     def show_text():
         if text_overlay is not None:
@@ -78,9 +90,23 @@ def reveal(viewer, layer) -> None:
         _REVEALING.discard(viewer)
         update(viewer)
 
-    steps = [*glyph_steps(viewer, label_text(layer)), show_layer, show_bar, show_text]
+    steps = [*glyph_steps(viewer, label_text(layer)), make_bar, show_layer,
+             *[lambda i=i: show_part(i) for i in range(BAR_PARTS)], show_text]
     steps = [lambda s=s: s() if layer in viewer.layers else None for s in steps] + [done]
     QTimer.singleShot(STEP_MS, lambda: run_steps(steps))  # after the turn that added it
+
+
+def bar_parts(viewer, layer) -> list:
+    """The visuals napari draws ``layer``'s colour bar with (the colour ramp, its outline, the
+    ticks with their labels), each compiled on its first draw; [] where napari's canvas cannot
+    be reached. (Hiding the tick labels apart from the tick lines loses them: napari lays them
+    out only with the ticks.)"""
+    try:
+        canvas = viewer.window._qt_viewer.canvas  # noqa: SLF001 (napari's canvas)
+        node = canvas._layer_overlay_to_visual[layer][layer.colorbar].node  # noqa: SLF001
+        return [node.img, node.box, node.ticks]
+    except (AttributeError, KeyError):
+        return []
 
 
 def revealing(viewer) -> bool:
@@ -115,6 +141,27 @@ def glyph_steps(viewer, text: str, per_step: int = 4) -> list:
 
     new = [c for c in chars if c not in getattr(font, "_glyphs", {})]
     return [lambda g=new[i:i + per_step]: render(g) for i in range(0, len(new), per_step)]
+
+
+def label_warm_steps(viewer) -> list:
+    """Two steps that draw the label once, transparent (text, box and all), and hide it again:
+    its first draw builds its shader programs (~50 ms here), better done before any map is
+    shown. None where the label is already shown or napari has no canvas overlays."""
+    overlays = getattr(viewer.canvas, "overlays", None)
+    label = overlays.get(LABEL_KEY) if overlays is not None else None
+    if label is None or label.visible:
+        return []
+
+    def draw_transparent():
+        if not label.visible and viewer not in _REVEALING:
+            label.update({"text": "0", "opacity": 0.0, "box_color": (0, 0, 0, 0),
+                          "visible": True})
+
+    def hide():
+        label.update({"visible": False, "opacity": 1.0, "box_color": None})
+        update(viewer)
+
+    return [draw_transparent, hide]
 
 
 def label_text(layer) -> str:
