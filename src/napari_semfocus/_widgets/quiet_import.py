@@ -133,4 +133,6 @@ def release() -> None:
     with _LOCK:
         _STATE["holders"] = max(0, _STATE["holders"] - 1)
         if _STATE["holders"] == 0:
-            sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, QuietImportFinder)]
+            # a new list: an import running in another thread goes on over the one it holds
+            # (taking an element out of that one would make it skip the next finder)
+            sys.meta_path = [f for f in sys.meta_path if not isinstance(f, QuietImportFinder)]
