@@ -211,13 +211,18 @@ def _trained(config):
     return before, model.state_dict()
 
 
+def _adamw_config(lr: float, factor: float, steps: int, freeze_trunk: bool) -> TrainConfig:
+    """AdamW at a constant rate without weight decay, so that a parameter moves at most its
+    rate per step; layer4 trained (unfreeze_last=1) at ``factor`` times the head's rate."""
+    return TrainConfig(epochs=1, steps_per_epoch=steps, batch_size=2, lr=lr, optimiser="adamw",
+                       schedule="constant", weight_decay=0.0, crop_hw=(64, 64),
+                       freeze_trunk=freeze_trunk, unfreeze_last=1, trunk_lr_factor=factor,
+                       device="cpu", precision="float32")
+
+
 def test_unfreeze_last_trains_only_the_last_block_and_the_head_at_their_rates():
     lr, factor, steps = 1e-3, 0.01, 3
-    config = TrainConfig(epochs=1, steps_per_epoch=steps, batch_size=2, lr=lr, optimiser="adamw",
-                         schedule="constant", weight_decay=0.0, crop_hw=(64, 64),
-                         freeze_trunk=True, unfreeze_last=1, trunk_lr_factor=factor,
-                         device="cpu", precision="float32")
-    before, after = _trained(config)
+    before, after = _trained(_adamw_config(lr, factor, steps, freeze_trunk=True))
     change = {k: float((after[k].float() - v.float()).abs().max()) for k, v in before.items()}
     stats = ("running_mean", "running_var", "num_batches_tracked")
     for k, c in change.items():
@@ -234,11 +239,7 @@ def test_unfreeze_last_trains_only_the_last_block_and_the_head_at_their_rates():
 
 def test_without_freeze_trunk_the_whole_trunk_trains_at_its_factor():
     lr, factor, steps = 1e-3, 0.1, 2
-    config = TrainConfig(epochs=1, steps_per_epoch=steps, batch_size=2, lr=lr, optimiser="adamw",
-                         schedule="constant", weight_decay=0.0, crop_hw=(64, 64),
-                         freeze_trunk=False, unfreeze_last=1, trunk_lr_factor=factor,
-                         device="cpu", precision="float32")
-    before, after = _trained(config)
+    before, after = _trained(_adamw_config(lr, factor, steps, freeze_trunk=False))
     weights = [k for k in before if k.startswith("trunk.") and k.endswith(".weight")]
     change = {k: float((after[k] - before[k]).abs().max()) for k in weights}
     assert all(0 < c <= steps * lr * factor * 1.01 for c in change.values()), change

@@ -174,7 +174,7 @@ class FineTuneWidget(WorkerMixin, QWidget):
         self.lr_spin = double_spin_box(1e-5, 0.1, ft["lr"], 1e-4, decimals=5)
         form_row(form, "Learning rate", self.lr_spin, (
             "AdamW learning rate of the head (cosine schedule); the trunk's trained blocks "
-            "learn at a fifth of it."))
+            f"learn at {ft['trunk_lr_factor']:g} times it."))
         self.batch_spin = spin_box(1, 256, ft["batch_size"])
         form_row(form, "Batch size", self.batch_spin, "Crops per training step.")
         self.val_spin = double_spin_box(0.0, 0.9, VAL_FRACTION, 0.05)
@@ -196,7 +196,7 @@ class FineTuneWidget(WorkerMixin, QWidget):
             "annotations. Untick to adapt the whole network."))
         self.freeze_check.setChecked(ft["freeze_trunk"])
         form.addRow("Freeze trunk", self.freeze_check)
-        self.keep_parent_check = with_tip(QCheckBox("unless an epoch beats it"), (
+        self.keep_parent_check = with_tip(QCheckBox("unless the last epoch beats it"), (
             "The model you start from is epoch 0: only a last epoch with a lower validation RMSE "
             "replaces it. Untick to keep the last epoch even when it is worse."))
         self.keep_parent_check.setChecked(True)

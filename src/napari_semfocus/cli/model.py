@@ -74,18 +74,18 @@ def register(sub) -> None:
     p.add_argument("--unfreeze-last", type=int, metavar="N",
                    help="with --freeze-trunk: train the trunk's last N blocks all the same, with "
                         "its batch-norm statistics kept (resnet: 1 = layer4; default: with "
-                        f"--annotations, {FINETUNE_DEFAULTS.get('unfreeze_last', 0)}; otherwise 0)")
+                        f"--annotations, {FINETUNE_DEFAULTS['unfreeze_last']}; otherwise 0)")
     p.add_argument("--trunk-lr-factor", type=float, metavar="F",
                    help="the trained trunk's learning rate is F times --lr (default: with "
-                        f"--annotations, {FINETUNE_DEFAULTS.get('trunk_lr_factor', 1.0):g}; "
+                        f"--annotations, {FINETUNE_DEFAULTS['trunk_lr_factor']:g}; "
                         f"otherwise 1)")
     p.add_argument("--select", choices=SELECTIONS,
                    help="the result: 'best' epoch on validation or the 'last' epoch (either only "
                         "when it beats the parent) (default: with --annotations, "
-                        f"{FINETUNE_DEFAULTS.get('select', 'best')}; otherwise best)")
+                        f"{FINETUNE_DEFAULTS['select']}; otherwise best)")
     p.add_argument("--keep-parent", action=argparse.BooleanOptionalAction, default=True,
-                   help="with --annotations: the parent stays the result unless an epoch beats "
-                        "its validation RMSE (default: yes)")
+                   help="with --annotations: the parent stays the result unless the epoch "
+                        "--select picks beats its validation RMSE (default: yes)")
     p.add_argument("--val-fraction", type=float, default=VAL_FRACTION,
                    help=f"with --annotations: share of the images held out (default {VAL_FRACTION:g})")
     p.add_argument("--val-max-frames", type=int, default=400)

@@ -12,7 +12,8 @@ waits for those before it, so :func:`write_table` writes the rows as they come, 
 order, to a :class:`~napari_semfocus.io.csv_stream.CsvStream` (which also resumes). A local
 cluster's workers get ``cores / N`` torch threads each, so N workers do not oversubscribe the
 cores, and start without dask's ``MALLOC_TRIM_THRESHOLD_`` (it slows the model ~40 %; a
-``--scheduler`` cluster whose workers have it gets a note). dask is imported lazily: napari and the CLI start without it.
+``--scheduler`` cluster whose workers have it gets a note). dask is imported lazily: napari and
+the CLI start without it.
 """
 
 from __future__ import annotations
