@@ -13,7 +13,9 @@ reason."""
 
 from __future__ import annotations
 
+import warnings
 import weakref
+from contextlib import contextmanager
 
 from napari.components.overlays import TextOverlay
 from qtpy.QtCore import QTimer
@@ -26,6 +28,16 @@ _REVEALING: weakref.WeakSet = weakref.WeakSet()  # viewers where a new map is be
 STEP_MS = 60  # between the steps of a reveal: the canvas draws each step before the next
 BAR_PARTS = 3  # the colour ramp, its outline, the ticks with their labels (bar_parts)
 WARM_CHARS = "ÅÉÑŐjgpqy 0123456789.-+e"  # vispy measures text with the first; tick labels
+
+
+@contextmanager
+def napari_internals():
+    """Around the reads of napari's canvas internals below (each falls back where they moved):
+    napari warns about them on every access (FutureWarning), which users would see in their
+    console many times per map."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
 
 
 def follow(viewer) -> None:
@@ -102,8 +114,9 @@ def bar_parts(viewer, layer) -> list:
     be reached. (Hiding the tick labels apart from the tick lines loses them: napari lays them
     out only with the ticks.)"""
     try:
-        canvas = viewer.window._qt_viewer.canvas  # noqa: SLF001 (napari's canvas)
-        node = canvas._layer_overlay_to_visual[layer][layer.colorbar].node  # noqa: SLF001
+        with napari_internals():
+            canvas = viewer.window._qt_viewer.canvas  # noqa: SLF001 (napari's canvas)
+            node = canvas._layer_overlay_to_visual[layer][layer.colorbar].node  # noqa: SLF001
         return [node.img, node.box, node.ticks]
     except (AttributeError, KeyError):
         return []
@@ -128,9 +141,11 @@ def glyph_steps(viewer, text: str, per_step: int = 4) -> list:
     a time: napari renders a glyph (~5 ms here) the first time a text draws it, all in that
     draw. None where the canvas's font cannot be reached (napari's layout changed)."""
     try:
-        info = viewer.window._qt_viewer.canvas.font_info  # noqa: SLF001 (napari's canvas)
-        info = info() if callable(info) else info  # a method in napari 0.9, once a property
-        font = info.font_manager.get_font(info.face)
+        with napari_internals():
+            info = viewer.window._qt_viewer.canvas.font_info  # noqa: SLF001 (napari's canvas)
+            info = info() if callable(info) else info  # a method in napari 0.9, once a property
+            font = info.font_manager.get_font(info.face)
+            rendered = set(getattr(font, "_glyphs", {}))
     except AttributeError:
         return []
     chars = list(dict.fromkeys(WARM_CHARS + text))
@@ -139,7 +154,7 @@ def glyph_steps(viewer, text: str, per_step: int = 4) -> list:
         for char in group:
             font[char]  # noqa: B018 (renders and caches the glyph)
 
-    new = [c for c in chars if c not in getattr(font, "_glyphs", {})]
+    new = [c for c in chars if c not in rendered]
     return [lambda g=new[i:i + per_step]: render(g) for i in range(0, len(new), per_step)]
 
 
