@@ -1,6 +1,6 @@
 """Regenerate napari-semfocus's sample data from the shared SEM pool, deterministically.
 
-    python scripts/make_samples.py [--pool ../shared/data/sem-pool] [--out src/napari_semfocus/sample_data]
+    python scripts/make_samples.py [--pool ../shared/data/sem-pool] [--out sample_data]
 
 Writes three small 8-bit, zlib-compressed TIFFs whose JSON description (tifffile "shaped"
 metadata) carries everything the napari sample loader puts into ``layer.metadata``:
@@ -32,7 +32,7 @@ from napari_semfocus.scale import SHARP_SIGMA_PX, score_from_sigma
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_POOL = HERE.parent.parent / "shared" / "data" / "sem-pool"
-SAMPLE_DIR = HERE.parent / "src" / "napari_semfocus" / "sample_data"
+SAMPLE_DIR = HERE.parent / "sample_data"
 SEED = 20240521
 
 SERIES_SOURCE = "lungcells_lacunarity/DC_v2__CS_DCs_2500x_A.tif"

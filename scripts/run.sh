@@ -18,7 +18,7 @@ if [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; then
   exec .venv/bin/python scripts/demo.py
 fi
 echo "run: no display; scoring the sample data from the command line" >&2
-SAMPLES=src/napari_semfocus/sample_data
+SAMPLES=sample_data
 .venv/bin/semfocus score $SAMPLES/focus_series.tif $SAMPLES/sem_image.tif \
   $SAMPLES/half_focused.tif --output out/scores.csv
 .venv/bin/semfocus map $SAMPLES/half_focused.tif --output out/focus-map.tif \

@@ -1,5 +1,6 @@
 """napari sample data (File > Open Sample > SEM focus): small 8-bit TIFFs made from the shared
-SEM pool by ``scripts/make_samples.py`` (sources and licences in ``sample_data/ATTRIBUTION.md``).
+SEM pool by ``scripts/make_samples.py`` (sources and licences in the repository's
+top-level ``sample_data/ATTRIBUTION.md``).
 
 Every sample's ``layer.metadata`` carries ``magnification`` and ``pixel_size_m`` /
 ``pixel_size_um`` (the Score focus widget reads the magnification from there) and ``databar_rows``;
@@ -26,8 +27,13 @@ HALF_FOCUSED = "half_focused.tif"
 
 
 def sample_dir() -> Path:
-    """Folder of the sample files: the package data ``napari_semfocus/sample_data``."""
-    return Path(str(resources.files("napari_semfocus") / "sample_data"))
+    """Folder of the sample files: ``napari_semfocus/sample_data`` in an installed package (the
+    wheel maps the repository's top-level ``sample_data/`` there), else that top-level folder of
+    the source checkout (an editable install)."""
+    installed = Path(str(resources.files("napari_semfocus"))) / "sample_data"
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parents[2] / "sample_data"
 
 
 def sample_path(filename: str) -> Path:

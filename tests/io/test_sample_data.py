@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
 
-import napari_semfocus
 from napari_semfocus import _sample_data
 from napari_semfocus.io.databar import detect_databar_rows
 from napari_semfocus.scale import score_from_sigma
@@ -78,9 +76,11 @@ def test_half_focused_frame_is_sharp_left_and_soft_right():
     assert meta["expected_scores"]["left"] > meta["expected_scores"]["right"] + 3
 
 
-def test_samples_are_package_data_found_through_importlib_resources():
+def test_samples_are_found_in_the_checkout_top_level_folder():
+    """In a source checkout (editable install) the samples are the repository's top-level
+    sample_data/; tests/test_packaging.py checks that a built wheel carries them in the package."""
     folder = _sample_data.sample_dir()
-    assert folder == Path(napari_semfocus.__file__).resolve().parent / "sample_data"
+    assert folder.resolve() == REPO / "sample_data"
     assert all((folder / name).is_file() for name in SAMPLE_FILES)
 
 
