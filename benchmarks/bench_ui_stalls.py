@@ -36,7 +36,7 @@ if scenario in ("model-early", "map-all"):
 import napari
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QApplication
-from napari_semfocus._widgets import colorbar
+from napari_semfocus._widgets.layer_list import map_layers
 from napari_semfocus._widgets.map_widget import FocusMapWidget
 from napari_semfocus._widgets.score_widget import ScoreFocusWidget
 viewer = napari.Viewer(show=True)
@@ -61,9 +61,9 @@ else:
     else:
         widget.run()
     while widget.is_running: app.processEvents(); time.sleep(0.002)
-    # then the results are shown: a new map layer over a few turns (colorbar.reveal), 0.5 s more
+    # then the results are shown: a new map layer on the next turn (colorbar.reveal), 0.5 s more
     t_end = time.perf_counter() + 0.5
-    while colorbar.revealing(viewer) or time.perf_counter() < t_end:
+    while not all(m.visible for m in map_layers(viewer)) or time.perf_counter() < t_end:
         app.processEvents(); time.sleep(0.002)
 t1 = time.perf_counter()
 gaps = 1000 * np.diff(ticks)

@@ -1,4 +1,4 @@
-"""Fixtures the tests share: a real SEM frame from the shared pool and blurred copies of it,
+"""Fixtures the tests share: a real SEM frame (tests/data) and blurred copies of it,
 models (a FocusNet trained for a few steps, an untrained one, the shipped one), labelled data
 (expert annotations, a labelled image folder for the gate), where screenshots go, and the
 widgets' error notifications. Helpers without state are in :mod:`tests.helpers`."""
@@ -34,7 +34,6 @@ from .helpers import (
     POOL,
     blur,
     labelled_frames,
-    need_pool,
     write_manifest,
 )
 
@@ -55,7 +54,6 @@ def screenshot_dir(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def pool_image() -> np.ndarray:
     """A real sharp SEM frame (FEI, data bar cropped), area-downscaled 2x, float32."""
-    need_pool()
     img = read_image(FEI_FILE)
     data = img.data[: img.data.shape[0] - img.databar_rows].astype(np.float32)
     return cv2.resize(data, (data.shape[1] // 2, data.shape[0] // 2), interpolation=cv2.INTER_AREA)
@@ -109,7 +107,6 @@ def default_scorer() -> FocusScorer:
 def expert_set():
     """(table, frames): 8 real pool images (one per sample folder, sharp after their downscale),
     each with 5 blurred copies scored on a lab's scale 1.5 points harsher than the project's."""
-    need_pool()
     first = {}
     for row in read_pool_manifest(POOL):
         if row["path"] not in EXCLUDED:
@@ -124,7 +121,6 @@ def labelled_folder(tmp_path_factory):
     """PNGs of three real SEM frames (2x downscaled, 240 x 320 crops) blurred by
     ``helpers.LABELLED_SIGMAS``, with a manifest path,magnification,label,series and a stack TIFF
     of one series in ``stacks/``: (folder, manifest rows)."""
-    need_pool()
 
     root = tmp_path_factory.mktemp("labelled")
     rows, stack = labelled_frames(root)

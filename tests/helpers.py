@@ -1,5 +1,6 @@
-"""What the tests share (no fixtures: those are in conftest.py): where the shared SEM pool is and
-the skips when it or the shipped model is missing, blurring, running the CLI, synthetic gate
+"""What the tests share (no fixtures: those are in conftest.py): where the real SEM files are
+(tests/data: a small copy of the pool and the vendor files), the skip when the shipped model is
+missing, blurring, running the CLI, synthetic gate
 scores and their direct count, a fake pool, and the user's layers before and after a widget ran."""
 
 from __future__ import annotations
@@ -20,25 +21,17 @@ from napari_semfocus.scoring.checkpoint import default_model_path
 from napari_semfocus.training.data import scenes
 
 REPO = Path(__file__).resolve().parents[1]
-POOL = REPO.parent / "shared" / "data" / "sem-pool"
+DATA = REPO / "tests" / "data"
+POOL = DATA / "sem-pool"  # 14 real micrographs of the pool, one or more per folder (README.md)
+VENDOR_FILES = DATA / "vendor-files"
 FEI_FILE = POOL / "lungcells_lacunarity" / "DC_v2__CS_DCs_12000x_A.tif"
 ZEISS_FILE = POOL / "fibresem" / "test.tif"
 PLAIN_PNG = POOL / "deepsem" / "125nm_03_cropped.png"
 
-needs_pool = pytest.mark.skipif(
-    not (POOL / "manifest.csv").is_file(),
-    reason=f"the shared SEM pool is not at {POOL} (clone shared/ beside the repository)",
-)
 needs_default_model = pytest.mark.skipif(
     not default_model_path().is_file(),
     reason=f"the shipped default model is not installed ({default_model_path().name})",
 )
-
-
-def need_pool():
-    """Skip (from inside a fixture or test) when the shared SEM pool is missing."""
-    if not POOL.is_dir():
-        pytest.skip(f"the shared SEM pool is not at {POOL}")
 
 
 def blur(image: np.ndarray, sigma: float) -> np.ndarray:

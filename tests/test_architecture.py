@@ -24,7 +24,7 @@ LAZY_OK = ("torch", "torchvision", "safetensors.torch", f"{PACKAGE}.scoring.mode
            "distributed")
 # the layers, bottom up: a module may import its own layer and the ones below
 LAYERS = {
-    "errors": 0, "scale": 0, "progress": 0, "io": 1, "scoring": 2, "gate": 3, "training": 4,
+    "errors": 0, "scale": 0, "progress": 0, "runtime": 0, "io": 1, "scoring": 2, "gate": 3, "training": 4,
     "jobs": 5, "cli": 6, "_widgets": 6, "_reader": 6, "_sample_data": 6,
 }
 NAPARI_FACE = {"_widgets", "_reader", "_sample_data"}  # ... and the command line: neither uses the other

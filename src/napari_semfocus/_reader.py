@@ -15,8 +15,9 @@ Each file becomes an Image layer whose
   otherwise found by :func:`napari_semfocus.io.databar.detect_databar_rows`), ``databar_source``
   ("metadata" or "detected") and ``path``.
 
-A file with a data bar also gets a Shapes layer: a rectangle over the bar, labelled as excluded
-from focus scoring (the Score focus widget leaves those rows out).
+A file with a data bar also gets a Shapes layer: a rectangle over the bar, named as excluded
+from focus scoring (the Score focus widget leaves those rows out); it is never left selected and
+it is shown and hidden with its image (:func:`tidy_databar_layers`).
 
 Why napari asks which reader opens a ``.tif``: npe2 picks the readers that *may* open a file by
 its name alone (``filename_patterns`` in ``napari.yaml``), never by its content, and napari's
@@ -36,7 +37,10 @@ import logging
 from pathlib import Path
 
 import tifffile
+from napari import current_viewer
 from napari.layers import Image
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QApplication
 
 from .io.databar import databar_rectangle
 from .io.images import TIFF_SUFFIXES, SEMImage, read_image
@@ -92,6 +96,38 @@ def read_sem_tiffs(path) -> list[tuple]:
     return layers
 
 
+def tidy_databar_layers(viewer) -> None:
+    """After napari added our layers: a data-bar layer is never the selected layer (napari
+    selects the last layer added; the image is selected instead, so the layer controls show
+    contrast, not shape settings) and it is shown and hidden with its image."""
+    layers = viewer.layers
+    for bar in [lyr for lyr in layers if (lyr.metadata or {}).get("semfocus_role") == "databar"]:
+        image_name = bar.metadata.get("image_layer")
+        if image_name not in layers:
+            continue
+        image = layers[image_name]
+        if not bar.metadata.get("linked"):
+            bar.metadata = {**bar.metadata, "linked": True}
+            image.events.visible.connect(
+                lambda event, bar=bar: setattr(bar, "visible", bool(event.source.visible)))
+            bar.visible = image.visible
+        if layers.selection.active is bar:
+            layers.selection.active = image
+
+
+def _tidy_current_viewer() -> None:
+    viewer = current_viewer()
+    if viewer is not None:
+        tidy_databar_layers(viewer)
+
+
+def _after_open() -> None:
+    """Run :func:`tidy_databar_layers` once napari has added the layers being returned (the next
+    turn of the event loop; no Qt application: nothing to tidy)."""
+    if QApplication.instance() is not None:
+        QTimer.singleShot(0, _tidy_current_viewer)
+
+
 def layer_metadata(image: SEMImage) -> dict:
     """The Image layer's ``metadata``: the file's SEM metadata plus the data bar's height and
     where it comes from (the file's metadata, or detected)."""
@@ -126,12 +162,15 @@ def sem_layer_tuples(image: SEMImage, name: str | None = None, metadata: dict | 
     if rows > 0:
         height, width = (data.shape[-3:-1] if rgb else data.shape[-2:])
         layers.append(databar_layer_tuple(height, width, rows, name, pixel_um))
+        _after_open()
     return layers
 
 
 def databar_layer_tuple(height: int, width: int, rows: int, image_name: str,
                         pixel_um: float | None = None) -> tuple:
-    """Shapes layer tuple: a labelled rectangle over the data bar of ``image_name``."""
+    """Shapes layer tuple: a rectangle over the data bar of ``image_name``, without text on the
+    canvas (a screen-sized label floated over the image and other layers): the layer's name and
+    its ``note`` feature, which napari's status bar shows under the mouse, say what it is."""
     kwargs = {
         "name": f"{image_name} data bar (excluded)",
         "shape_type": "rectangle",
@@ -139,7 +178,6 @@ def databar_layer_tuple(height: int, width: int, rows: int, image_name: str,
         "face_color": [1.0, 0.6, 0.0, 0.18],
         "edge_width": max(1.0, 0.004 * width),
         "features": {"note": [f"{DATABAR_NOTE} ({rows} rows)"]},
-        "text": {"string": "{note}", "color": "#ff9900", "size": 10, "anchor": "upper_left"},
         "metadata": {"semfocus_role": "databar", "image_layer": image_name, "rows": rows},
     }
     if pixel_um:

@@ -11,7 +11,7 @@ import tifffile
 
 from napari_semfocus.scale import magnification_error
 
-from ..helpers import FEI_FILE, PLAIN_PNG, need_pool, parse_csv, run_cli
+from ..helpers import FEI_FILE, PLAIN_PNG, parse_csv, run_cli
 
 
 @pytest.fixture()
@@ -23,7 +23,6 @@ def stack_file(tmp_path, blur_series):
 
 
 def test_score_csv_contract_stack_and_metadata(tiny_checkpoint, stack_file, capsys):
-    need_pool()
     ck = tiny_checkpoint[0]
     code, out, err = run_cli(["score", stack_file, FEI_FILE, "--checkpoint", ck,
                               "--device", "cpu", "--magnification", "4000"], capsys)
@@ -78,7 +77,6 @@ def test_bad_inputs_exit_2(tiny_checkpoint, tmp_path, capsys):
 
 
 def test_measure_csv(stack_file, capsys):
-    need_pool()
     code, out, err = run_cli(["measure", stack_file, PLAIN_PNG, "--measure", "tenengrad"], capsys)
     assert code == 0, err
     rows = parse_csv(out)

@@ -13,8 +13,9 @@ import tifffile
 
 from napari_semfocus._reader import is_sem_tiff, napari_get_reader
 from napari_semfocus.io.databar import databar_rectangle, detect_databar_rows
+from napari_semfocus.io.images import read_image
 
-from ..helpers import POOL, needs_pool
+from ..helpers import POOL
 
 FEI_DIRS = ("lungcells_lacunarity", "sem2surface")
 
@@ -29,8 +30,6 @@ KNOWN_MANIFEST_ERRORS = {"soil_sem/soil_1_after_nacetyl.tif": {"databar_rows_bot
 
 
 def _manifest_rows(dirs) -> list[dict]:
-    if not (POOL / "manifest.csv").is_file():
-        return []
     with open(POOL / "manifest.csv", newline="", encoding="utf-8") as fh:
         rows = [r for r in csv.DictReader(fh) if r["path"].split("/")[0] in dirs]
     for r in rows:
@@ -77,7 +76,6 @@ ZEISS_ROWS = [r for r in _manifest_rows(ZEISS_DIRS) if r["pixel_size"]]
 ZEISS_PLAIN = [r for r in _manifest_rows(ZEISS_DIRS) if not r["pixel_size"]]
 
 
-@needs_pool
 @pytest.mark.parametrize("row", FEI_ROWS, ids=_ids(FEI_ROWS))
 def test_fei_file_metadata_matches_manifest(row):
     path = POOL / row["path"]
@@ -113,7 +111,6 @@ def test_fei_file_metadata_matches_manifest(row):
     assert "excluded" in shapes[0][1]["name"]
 
 
-@needs_pool
 @pytest.mark.parametrize("row", ZEISS_ROWS, ids=_ids(ZEISS_ROWS))
 def test_zeiss_file_metadata_matches_manifest(row):
     layers, data, kwargs, meta = _read(POOL / row["path"])
@@ -135,7 +132,6 @@ def test_zeiss_file_metadata_matches_manifest(row):
         assert not any(layer[2] == "shapes" for layer in layers)
 
 
-@needs_pool
 @pytest.mark.parametrize("row", ZEISS_PLAIN, ids=_ids(ZEISS_PLAIN))
 def test_zeiss_folder_file_without_metadata_is_left_to_napari(row):
     """fibresem/test2-2.tif is a crop without the Zeiss tags (and without a data bar)."""
@@ -145,7 +141,6 @@ def test_zeiss_folder_file_without_metadata_is_left_to_napari(row):
     assert detect_databar_rows(data) == int(row["databar_rows_bottom"]) == 0
 
 
-@needs_pool
 @pytest.mark.parametrize("row", FEI_ROWS, ids=_ids(FEI_ROWS))
 def test_databar_detector_agrees_with_fei_metadata(row):
     """An independent check of the detector: FEI files state their bar height."""
@@ -153,7 +148,6 @@ def test_databar_detector_agrees_with_fei_metadata(row):
     assert detect_databar_rows(data) == int(row["databar_rows_bottom"])
 
 
-@needs_pool
 def test_reader_takes_a_list_of_sem_files():
     paths = [str(POOL / r["path"]) for r in FEI_ROWS[:1] + ZEISS_ROWS[:1]]
     reader = napari_get_reader(paths)
@@ -203,7 +197,6 @@ def test_databar_rectangle_covers_the_bottom_rows():
 
 
 @pytest.mark.gui
-@needs_pool
 def test_viewer_opens_a_zeiss_file_with_the_plugin(make_napari_viewer):
     row = next(r for r in ZEISS_ROWS if int(r["databar_rows_bottom"]) > 0)
     viewer = make_napari_viewer()
@@ -216,7 +209,6 @@ def test_viewer_opens_a_zeiss_file_with_the_plugin(make_napari_viewer):
 
 
 @pytest.mark.gui
-@needs_pool
 def test_why_napari_asks_which_reader_opens_a_tif(make_napari_viewer, tmp_path):
     """npe2 chooses readers by file name only: napari's own reader and this plugin's both match
     *.tif, so napari asks (MultipleReaderError; the reader dialog in the GUI) unless the caller
@@ -241,3 +233,39 @@ def test_why_napari_asks_which_reader_opens_a_tif(make_napari_viewer, tmp_path):
         viewer.open(str(FEI_FILE), plugin=None)
     (image, _bar) = viewer.open(str(FEI_FILE), plugin="napari-semfocus")  # named: no question
     assert image.metadata["magnification"] > 0 and image.scale[-1] < 1  # µm per pixel
+
+
+@pytest.mark.gui
+def test_magnification_and_data_bar_whichever_reader_opened_the_file(make_napari_viewer):
+    """A TIFF opened with napari's own reader keeps no SEM metadata: the widgets' one lookup
+    (``_widgets.layers.sem_metadata``) reads it from the layer's source file, so Score focus does
+    not ask for a magnification the file has (FEI: from the header; Zeiss: bar detected)."""
+    from napari_semfocus._widgets.layers import layer_databar_rows, layer_magnification
+
+    from ..helpers import FEI_FILE, ZEISS_FILE
+
+    viewer = make_napari_viewer()
+    for path in (FEI_FILE, ZEISS_FILE):
+        ours = read_image(path)
+        (plain,) = viewer.open(str(path), plugin="napari")
+        assert "magnification" not in plain.metadata  # napari's reader: nothing SEM
+        assert layer_magnification(plain) == pytest.approx(ours.magnification)
+        assert layer_databar_rows(plain) == ours.databar_rows > 0
+        assert "magnification" not in plain.metadata  # the layer is not changed
+
+
+@pytest.mark.gui
+def test_data_bar_layer_is_not_selected_has_no_canvas_text_and_hides_with_its_image(
+        make_napari_viewer, qtbot):
+    from ..helpers import FEI_FILE
+
+    viewer = make_napari_viewer()
+    image, bar = viewer.open(str(FEI_FILE), plugin="napari-semfocus")
+    qtbot.waitUntil(lambda: viewer.layers.selection.active is image, timeout=5_000)
+    assert bar.metadata["semfocus_role"] == "databar"
+    assert not "".join(np.atleast_1d(bar.text.values))  # no text floating over the canvas
+    assert "excluded" in bar.features["note"][0]
+    image.visible = False
+    assert not bar.visible
+    image.visible = True
+    assert bar.visible

@@ -14,7 +14,7 @@ from napari_semfocus.io.databar import detect_databar_rows
 from napari_semfocus.scale import score_from_sigma
 from napari_semfocus.scoring.measures import measure
 
-from ..helpers import POOL, REPO, needs_pool
+from ..helpers import POOL, REPO
 
 SAMPLE_FILES = (_sample_data.FOCUS_SERIES, _sample_data.SEM_IMAGE, _sample_data.HALF_FOCUSED)
 
@@ -85,7 +85,6 @@ def test_samples_are_found_in_the_checkout_top_level_folder():
 
 
 @pytest.mark.slow
-@needs_pool
 def test_make_samples_regenerates_the_shipped_files(tmp_path):
     script = REPO / "scripts" / "make_samples.py"
     run = subprocess.run([sys.executable, str(script), "--pool", str(POOL), "--out", str(tmp_path)],

@@ -1,5 +1,5 @@
 """Vendor metadata beyond FEI and Zeiss: real JEOL, Tescan, Thermo and Zeiss files from
-``../shared/data/vendor-files/`` (expected values from its SOURCES.md), and Hitachi and
+``tests/data/vendor-files/`` (expected values from tests/data/README.md), and Hitachi and
 Fibics/Atlas fixtures built byte by byte in the tests from their documented formats (no real
 file of either is available to the project), plus what the napari reader claims and why."""
 
@@ -16,13 +16,7 @@ import tifffile
 from napari_semfocus._reader import napari_get_reader
 from napari_semfocus.io.images import read_image
 
-from ..helpers import REPO
-
-VENDOR_FILES = REPO.parent / "shared" / "data" / "vendor-files"
-needs_vendor_files = pytest.mark.skipif(
-    not (VENDOR_FILES / "SOURCES.md").is_file(),
-    reason=f"the real vendor files are not at {VENDOR_FILES}",
-)
+from ..helpers import VENDOR_FILES
 
 
 def _layer(path):
@@ -33,7 +27,6 @@ def _layer(path):
     return data, kwargs, kwargs["metadata"]
 
 
-@needs_vendor_files
 def test_jeol_sidecar():
     data, kwargs, meta = _layer(VENDOR_FILES / "jeol_example_sem.tif")
     assert meta["vendor"] == "JEOL"
@@ -41,19 +34,24 @@ def test_jeol_sidecar():
     assert meta["voltage_kv"] == pytest.approx(5.0)
     assert meta["working_distance_mm"] == pytest.approx(9.07)
     assert meta["detector"] == "LED"
-    assert "pixel_size_m" not in meta  # the sidecar gives the marker's length, not in pixels
+    # 128 mm / (50 x 1280 px); checked against the burned-in 500 um marker: its white line is
+    # 250 px long in rows 896-899 (measured here independently of the reader)
+    assert meta["pixel_size_m"] == pytest.approx(2.0e-6)
+    assert kwargs["scale"] == pytest.approx((2.0, 2.0))
+    line = data[896] > 180
+    edges = np.flatnonzero(np.diff(line.astype(int)))
+    runs = edges[1::2] - edges[::2]
+    assert 500e-6 / runs.max() == pytest.approx(meta["pixel_size_m"], rel=0.01)
     assert data.shape == (960, 1280)
     assert meta["databar_source"] == "detected"
 
 
-@needs_vendor_files
 def test_jeol_tiff_without_its_sidecar_is_left_to_napari(tmp_path):
     lone = tmp_path / "jeol_alone.tif"
     shutil.copyfile(VENDOR_FILES / "jeol_example_sem.tif", lone)  # a temporary copy, no .txt
     assert napari_get_reader(str(lone)) is None
 
 
-@needs_vendor_files
 def test_tescan_tag():
     data, kwargs, meta = _layer(VENDOR_FILES / "tescan_example_sem1.tif")
     assert meta["vendor"] == "Tescan"
@@ -67,7 +65,6 @@ def test_tescan_tag():
     assert data.shape == (888, 1024) and data.dtype == np.uint16
 
 
-@needs_vendor_files
 def test_thermo_and_zeiss_files():
     _, _, tfs = _layer(VENDOR_FILES / "tfs_example.tif")
     assert tfs["vendor"] == "FEI/Thermo Fisher"
@@ -169,7 +166,6 @@ def test_reader_says_why_it_leaves_a_file_and_does_so_quickly(tmp_path, caplog):
 
 
 @pytest.mark.gui
-@needs_vendor_files
 def test_viewer_opens_a_tescan_file_with_the_plugin(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.open(str(VENDOR_FILES / "tescan_example_sem1.tif"), plugin="napari-semfocus")

@@ -114,31 +114,43 @@ def test_custom_stride_data_bar_and_bad_input():
         run_to_end(focus_map(None, np.zeros((3, 64, 64)), method="brenner"))
 
 
+@pytest.mark.parametrize("shape,stride,bar", [((688, 1024), None, 0), ((517, 731), (40, 56), 0),
+                                              ((480, 640), (240, 320), 37), ((301, 999), None, 11)])
 @pytest.mark.parametrize("scale,translate", [((1.0, 1.0), (0.0, 0.0)),
-                                             ((0.651042, 0.651042), (12.5, -40.0))])
-def test_overlay_world_extent_matches_the_image_layer(half, scale, translate):
-    """In napari's world coordinates the overlay's cells are centred on their tiles and its
-    extent is the image's to within a quarter stride at each edge, with and without a physical
-    pixel size."""
-
-    data, _ = half
-    fmap = run_to_end(focus_map(None, data, method="brenner"))
+                                             ((0.651042, 0.4), (12.5, -40.0))])
+def test_overlay_covers_the_scored_image_exactly(shape, stride, bar, scale, translate):
+    """In napari's world coordinates the overlay's extent is the image's (less the data-bar rows,
+    which are not scored), edge to edge, for any stride, odd frame sizes and non-square physical
+    pixels, and every cell lies over its tile's centre within a quarter stride."""
+    data = np.random.default_rng(0).random(shape).astype(np.float32)
+    fmap = run_to_end(focus_map(None, data, tile=(96, 128), stride=stride,
+                                exclude_bottom_rows=bar, method="brenner"))
     src = Image(data, scale=scale, translate=translate)
     kw = fmap.layer_kwargs(src.scale, src.translate)
     over = Image(fmap.scores, **{k: kw[k] for k in ("scale", "translate", "contrast_limits")})
     s_img, s_map = np.asarray(src.scale), np.asarray(over.scale)
     img_edges = src.extent.world + np.array([[-0.5], [0.5]]) * s_img  # pixel edges
+    img_edges[1, 0] -= bar * s_img[0]  # the data bar is not scored
     map_edges = over.extent.world + np.array([[-0.5], [0.5]]) * s_map
+    np.testing.assert_allclose(map_edges, img_edges, atol=1e-9)
     np.testing.assert_allclose(map_edges, fmap.world_extent(scale, translate), atol=1e-9)
-    assert np.all(np.abs(map_edges - img_edges) <= s_map / 4 + 1e-9)
-    np.testing.assert_allclose(map_edges.mean(0), img_edges.mean(0), atol=0.51 * s_img.max())
-    # every cell centre is the world position of its tile's centre pixel
     ys, xs = fmap.tile_centres()
-    for r, c in [(0, 0), (1, 2), (3, 4)]:
-        world_tile = src.data_to_world((ys[r], xs[c]))
-        world_cell = over.data_to_world((r, c))
-        np.testing.assert_allclose(world_cell, world_tile, atol=1e-9)
-    assert kw["contrast_limits"][0] < kw["contrast_limits"][1]
+    quarter = np.asarray(fmap.stride_hw) / 4 * s_img + 1e-9
+    for r in range(fmap.shape[0]):
+        for c in range(fmap.shape[1]):
+            world_tile = np.asarray(src.data_to_world((ys[r], xs[c])))
+            world_cell = np.asarray(over.data_to_world((r, c)))
+            assert np.all(np.abs(world_cell - world_tile) <= quarter), (r, c)
+
+
+def test_overlay_of_the_half_focused_sample_sits_on_it(half):
+    """The issue's case: 5 cells of 104.17 um over a 499 um frame overhung it by ~10 um."""
+    data, meta = half
+    fmap = run_to_end(focus_map(None, data, method="brenner"))
+    um = meta["pixel_size_um"]
+    (y0, x0), (y1, x1) = fmap.world_extent((um, um))
+    assert (y0, x0) == pytest.approx((-um / 2, -um / 2))
+    assert (y1, x1) == pytest.approx(((data.shape[0] - 0.5) * um, (data.shape[1] - 0.5) * um))
 
 
 # ---- methods ----------------------------------------------------------------------------------

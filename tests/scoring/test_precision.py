@@ -13,7 +13,7 @@ from napari_semfocus.errors import SemFocusError
 from napari_semfocus.scoring import devices
 from napari_semfocus.scoring.scorer import FocusScorer
 
-from ..helpers import ZEISS_FILE, blur, needs_default_model, needs_pool
+from ..helpers import ZEISS_FILE, blur, needs_default_model
 
 CPU = torch.device("cpu")
 
@@ -45,7 +45,6 @@ def test_cpu_flag_read_from_cpuinfo():
     assert devices.cpu_has_bf16() == ("avx512_bf16" in flags or "amx_bf16" in flags)
 
 
-@needs_pool
 @needs_default_model
 @pytest.mark.skipif(not devices.cpu_has_bf16(), reason="this CPU has no bf16 arithmetic")
 def test_bf16_scores_agree_with_float32_on_real_frames(pool_image):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from ..helpers import REPO, needs_default_model, needs_pool
+from ..helpers import REPO, needs_default_model
 
 _spec = importlib.util.spec_from_file_location("real_frames", REPO / "benchmarks" / "real_frames.py")
 real_frames = importlib.util.module_from_spec(_spec)
@@ -13,7 +13,6 @@ _spec.loader.exec_module(real_frames)
 ROWS = real_frames.read_rows()
 
 
-@needs_pool
 @needs_default_model
 def test_real_frames_score_in_the_ranges_judged_by_eye(default_scorer):
     """Every frame within its range, but for at most two, and none more than 1 point outside

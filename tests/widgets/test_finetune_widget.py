@@ -33,6 +33,7 @@ from napari_semfocus._widgets.score_widget import ScoreFocusWidget
 from napari_semfocus.scale import label_for_added_blur
 from napari_semfocus.scoring.checkpoint import default_model_path, read_metadata
 from napari_semfocus.training.finetune import MIN_STEPS_PER_EPOCH
+from napari_semfocus.training.loop import BatchDone, stop_point
 
 from ..helpers import (
     assert_layers_unchanged,
@@ -400,3 +401,10 @@ def test_data_that_cannot_validate_is_a_warning_notification(make_napari_viewer,
     widget._on_update(Prepared("scratch", "cpu", 8, 0, ("one",), (), 10,
                                ("all 8 annotations come from one image: no validation.",)))
     assert shown == ["All 8 annotations come from one image: no validation."]
+
+
+def test_the_stop_message_says_where_training_stopped():
+    """Stop at batch 5 of 20 of the first epoch said "after 1 epoch(s)" before."""
+    assert stop_point(BatchDone(0, 5, 20, 0.1), 1) == "stopped at batch 5 of 20 of epoch 1"
+    assert stop_point(BatchDone(2, 20, 20, 0.1), 3) == "stopped after 3 whole epoch(s)"
+    assert stop_point(None, 0) == "stopped after 0 whole epoch(s)"

@@ -28,7 +28,6 @@ from ..helpers import (
     check_screenshot,
     docked_viewer,
     labelled_frames,
-    need_pool,
     needs_default_model,
     write_manifest,
 )
@@ -51,7 +50,6 @@ def labelled_manifest(tmp_path_factory):
     """240 x 320 crops of three real SEM frames (2x downscaled) blurred by SIGMAS, labelled by
     the score scale; several near the accept score 7, where the model is not perfect (the
     frames differ in their own sharpness)."""
-    need_pool()
     root = tmp_path_factory.mktemp("gate-labelled")
     rows, _ = labelled_frames(root, POOL_FILES, SIGMAS, (slice(100, 340), slice(100, 420)), "c")
     with open(root / "manifest.csv", "w", newline="") as fh:

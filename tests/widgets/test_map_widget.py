@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_semfocus._widgets import colorbar
+from napari_semfocus._widgets.layer_list import map_layers
 from napari_semfocus._widgets.map_widget import FocusMapWidget
 from napari_semfocus.scoring.checkpoint import default_model_path
 
@@ -39,8 +39,8 @@ def map_viewer(make_napari_viewer):
 def run_map(qtbot, widget):
     widget.run()
     qtbot.waitUntil(lambda: not widget.is_running, timeout=TIMEOUT_MS)
-    # a new map layer is shown over a few event-loop turns (colorbar.reveal): hidden until then
-    qtbot.waitUntil(lambda: not colorbar.revealing(widget.viewer), timeout=10_000)
+    # a new map layer is added hidden and shown on the next event-loop turn (colorbar.reveal)
+    qtbot.waitUntil(lambda: all(m.visible for m in map_layers(widget.viewer)), timeout=10_000)
     assert widget.last_run is not None and widget.last_run.fmap is not None, \
         widget.status_label.text()
     return widget.last_run.fmap
@@ -51,10 +51,10 @@ def check_overlay(viewer, widget, fmap, model: bool):
     layer = viewer.layers[f"{SAMPLE} focus map"]
     assert layer is widget.map_layer_out
     assert src.scale[-1] != 1.0  # the sample has a physical pixel size (µm)
-    np.testing.assert_allclose(layer.scale, np.asarray(src.scale) * fmap.stride_hw)
+    np.testing.assert_allclose(layer.scale, np.asarray(src.scale) * fmap.cell_px())
     img_edges = src.extent.world + np.array([[-0.5], [0.5]]) * np.asarray(src.scale)
     map_edges = layer.extent.world + np.array([[-0.5], [0.5]]) * np.asarray(layer.scale)
-    assert np.all(np.abs(map_edges - img_edges) <= np.asarray(layer.scale) / 4 + 1e-9)
+    np.testing.assert_allclose(map_edges, img_edges, atol=1e-6)  # the overlay sits on the image
     if model:
         assert tuple(layer.contrast_limits) == (0.0, 10.0)
     assert layer.visible and layer.colorbar.visible  # shown, with its bar, after the reveal
@@ -196,3 +196,32 @@ def test_stack_map_follows_the_slider(series_map_viewer, qtbot, screenshot_dir, 
     grid = tifffile.imread(widget.export_tiff(tmp_path / "m.tif"))
     np.testing.assert_array_equal(grid, layer.data[n - 1])
     np.testing.assert_array_equal(src.data, before)  # the source was only read
+
+
+# ---- deleting layers: never a crash ---------------------------------------------------------------
+def test_map_after_every_layer_was_deleted_and_deleting_during_a_run(map_viewer, qtbot):
+    """The issue's crash (3 of 3 before): a map, then every layer deleted, another image opened
+    and mapped. Then the source deleted while its map is being made, and a map layer deleted
+    before the next run: the runs end cleanly, nothing is shown for a deleted source."""
+    viewer, widget = map_viewer
+    widget.set_layer(SAMPLE)
+    widget.set_method("model")
+    run_map(qtbot, widget)
+    viewer.layers.select_all()
+    viewer.layers.remove_selected()
+    assert len(viewer.layers) == 0 and widget.layer_combo.count() == 0
+    viewer.open_sample("napari-semfocus", "sem_image")
+    widget.refresh_layers()
+    widget.set_layer("SEM image")
+    fmap = run_map(qtbot, widget)
+    assert "SEM image focus map" in viewer.layers and np.isfinite(fmap.scores).all()
+    viewer.layers.remove("SEM image focus map")  # the map layer deleted: the next run adds one
+    widget.run()
+    viewer.layers.remove("SEM image")  # the source deleted during the run
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=TIMEOUT_MS)
+    qtbot.wait(100)
+    assert "SEM image focus map" not in viewer.layers
+    viewer.layers.select_all()
+    viewer.layers.remove_selected()
+    qtbot.wait(100)
+    assert len(viewer.layers) == 0

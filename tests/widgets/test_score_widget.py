@@ -217,6 +217,31 @@ def test_2d_rgb_and_several_layers(make_napari_viewer, qtbot):
     assert [r.magnification for r in widget.results] == [2500, 2500]
 
 
+def test_model_on_several_layers_skips_the_one_without_magnification(make_napari_viewer, qtbot,
+                                                                      untrained_checkpoint):
+    """Each layer is scored with its own magnification; one without is named and left out, the
+    others are scored; a new run clears the previous run's results first."""
+    rng = np.random.default_rng(0)
+    viewer = make_napari_viewer()
+    for name, mag in (("a", 5000), ("none", None), ("b", 20000)):
+        viewer.add_image(rng.integers(0, 255, (120, 160), dtype=np.uint8), name=name,
+                         metadata={} if mag is None else {"magnification": mag})
+    widget = ScoreFocusWidget(viewer)
+    widget.set_method("model")
+    widget.set_checkpoint(untrained_checkpoint)
+    widget.set_selected_layers(["a", "none", "b"])
+    run_and_wait(qtbot, widget)
+    assert [(r.name, r.magnification) for r in widget.results] == [("a", 5000), ("b", 20000)]
+    assert "Not scored (no magnification): 'none'" in widget.status_label.text()
+    assert "semfocus" not in viewer.layers["none"].metadata
+    widget.set_selected_layers(["b"])
+    widget.run()
+    assert widget.results == [] and widget.table.rowCount() == 0  # cleared at the start
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=120_000)
+    assert [r.name for r in widget.results] == ["b"] and "Not scored" not in \
+        widget.status_label.text()
+
+
 # ---- errors: a notification, layers untouched ------------------------------------------------
 def test_error_no_image_layer(make_napari_viewer, qtbot, errors):
     viewer = make_napari_viewer()

@@ -1,6 +1,5 @@
 """Qt pieces shared by the dock widgets: :class:`WorkerMixin` (the Run / Cancel controls, the
-progress bar and the worker thread behind them, its mirror in napari's activity dock, the
-scrolled content) and :class:`ThemedPlot` (a matplotlib canvas in napari's dark or light
+progress bar and the worker thread behind them, the scrolled content) and :class:`ThemedPlot` (a matplotlib canvas in napari's dark or light
 colours)."""
 
 from __future__ import annotations
@@ -12,13 +11,12 @@ from pathlib import Path
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from napari.qt.threading import thread_worker
-from napari.utils import cancelable_progress
 from qtpy.QtWidgets import QDockWidget, QHBoxLayout, QProgressBar, QPushButton, QVBoxLayout
 
 from ..errors import SemFocusError
 from ..io.files import write_text
 from ..progress import Progress, Status
-from . import quiet_import
+from ..runtime import import_torch_quietly
 from .forms import (
     ask_save_path,
     fit_scroll_width,
@@ -29,28 +27,13 @@ from .forms import (
     with_tip,
 )
 
-ACTIVITY_STEPS = 1000  # resolution of the progress shown in napari's activity dock
 PLUGIN_NAME = "napari-semfocus"
 
 
-class JobProgress(cancelable_progress):
-    """A run's entry in napari's activity dock; its cancel button calls ``on_cancel``."""
-
-    def __init__(self, desc: str, on_cancel: Callable[[], None]):
-        super().__init__(desc=desc, total=ACTIVITY_STEPS)
-        self.on_cancel = on_cancel
-
-    def cancel(self) -> None:
-        super().cancel()
-        self.on_cancel()
-
-    def show(self, fraction: float, text: str) -> None:
-        """Move to ``fraction`` (0..1) of the run and describe it with ``text``."""
-        n = int(round(ACTIVITY_STEPS * min(max(fraction, 0.0), 1.0)))
-        if n != self.n:
-            self.update(n - self.n)
-        if text and text != self.desc:
-            self.set_description(text)
+def _quiet_job(job: Callable, settings, cancel):
+    """The worker thread's generator: torch imported without blocking the window, then ``job``."""
+    import_torch_quietly()
+    return (yield from job(settings, cancel))
 
 
 class WorkerMixin:
@@ -64,22 +47,21 @@ class WorkerMixin:
     :mod:`napari_semfocus.jobs`) yielding ``Status`` / ``Progress`` updates; it runs in a
     ``napari.qt.threading`` worker and stops between steps once the ``threading.Event`` is set.
 
-    Every run is also an entry in napari's activity dock (``activity``, a
-    :class:`JobProgress`): it follows the widget's progress bar and status line, whatever the
-    widget shows there, and its cancel button is the widget's Cancel.
+    Progress is shown in the widget's own bar and status line only, set from the worker's
+    signals: nothing here processes Qt events re-entrantly (napari's activity-dock bars call
+    ``QApplication.processEvents`` on every update, which repainted the canvas in the middle of a
+    layer change and could crash napari). The worker imports torch quietly before its job
+    (:func:`napari_semfocus.runtime.import_torch_quietly`).
     """
 
     #: the generator function run in the worker thread, ``job(settings, cancel)``
     worker_job: Callable
     #: start of the status line when the job raised something other than SemFocusError
     failure_text: str = "Failed"
-    #: how the activity dock names a run of this widget ("": its dock's title)
-    activity_name: str = ""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.worker = None
-        self.activity: JobProgress | None = None
         self._cancel = threading.Event()
 
     # -- construction (call from the widget's ``_build``) --
@@ -131,6 +113,10 @@ class WorkerMixin:
     def _on_status(self, update) -> None:
         """Hook for a ``Status`` update (after the status line is set)."""
 
+    def on_run_started(self, settings) -> None:
+        """Hook called on the UI thread when a run starts with ``settings`` (e.g. to clear the
+        previous run's results)."""
+
     @property
     def is_running(self) -> bool:
         return self.worker is not None
@@ -150,11 +136,11 @@ class WorkerMixin:
             notify_error(str(exc))
             return
         self._cancel = threading.Event()
+        self.on_run_started(settings)
         # errors are shown by _on_error as one-sentence notifications, not re-raised
-        job = thread_worker(type(self).worker_job, start_thread=False, ignore_errors=True)
-        self.worker = job(settings, self._cancel)
+        job = thread_worker(_quiet_job, start_thread=False, ignore_errors=True)
+        self.worker = job(type(self).worker_job, settings, self._cancel)
         self.worker.yielded.connect(self._on_update)
-        self.worker.yielded.connect(self._show_activity)  # after the widget's own slot
         self.worker.returned.connect(self._on_returned)
         self.worker.errored.connect(self._on_error)
         self.worker.finished.connect(self._on_finished)
@@ -162,23 +148,7 @@ class WorkerMixin:
         self.cancel_button.setEnabled(True)
         self.progress_bar.setValue(self.progress_bar.minimum())
         self.status_label.setText("Starting…")
-        self.activity = JobProgress(f"{self.activity_title()}: starting", self.cancel)
-        quiet_import.acquire()  # the worker's first import of torch keeps the window responsive
         self.worker.start()
-
-    def _show_activity(self, _update=None) -> None:
-        """The activity dock's entry follows the progress bar and the status line."""
-        if self.activity is None:
-            return
-        bar = self.progress_bar
-        span = bar.maximum() - bar.minimum()
-        self.activity.show((bar.value() - bar.minimum()) / span if span > 0 else 0.0,
-                           f"{self.activity_title()}: {self.status_label.text()}")
-
-    def activity_title(self) -> str:
-        """The widget's name in the activity dock: ``activity_name``, else its dock's title."""
-        dock = enclosing_dock(self)
-        return self.activity_name or (dock.windowTitle() if dock is not None else "SEM focus")
 
     def cancel(self) -> None:
         """Ask the running worker to stop after its current step."""
@@ -203,13 +173,9 @@ class WorkerMixin:
         notify_error(message)
 
     def _on_finished(self) -> None:
-        quiet_import.release()
         self.worker = None
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
-        if self.activity is not None:
-            self.activity.close()
-            self.activity = None
 
     # -- exports --
     def save_text(self, path, text: str, caption: str, default: str, file_filter: str,

@@ -46,7 +46,7 @@ from ..training.finetune import (
     Prepared,
     finetune_config,
 )
-from ..training.loop import BatchDone, EpochDone, Finished
+from ..training.loop import BatchDone, EpochDone, Finished, stop_point
 from . import active_model
 from .annotation_panel import SHORTCUT, AnnotationPanel, bind_shortcut
 from .controls import WorkerMixin
@@ -118,6 +118,7 @@ class FineTuneWidget(WorkerMixin, QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.result: FineTuneResult | None = None
+        self._last_batch: BatchDone | None = None  # the last batch of the run, for Stop's message
         self.saved_path: Path | None = None
         self._build()
         self._connect_viewer()
@@ -268,6 +269,7 @@ class FineTuneWidget(WorkerMixin, QWidget):
     def run(self) -> None:
         if not self.is_running:
             self.result = None
+            self._last_batch = None
             self.saved_path = None
             self.save_model_button.setEnabled(False)
             self.use_button.setEnabled(False)
@@ -300,6 +302,7 @@ class FineTuneWidget(WorkerMixin, QWidget):
             before = "n/a" if update.val_rmse is None else f"{update.val_rmse:.3f}"
             self.status_label.setText(f"Validation RMSE before fine-tuning: {before}. Training…")
         elif isinstance(update, BatchDone):
+            self._last_batch = update
             self.batch_bar.setRange(0, update.steps)
             self.batch_bar.setValue(update.step)
             self.plot.add_batch(update.epoch + update.step / update.steps, update.loss)
@@ -319,7 +322,7 @@ class FineTuneWidget(WorkerMixin, QWidget):
             self.result_label.setText("Stopped before the first batch: nothing to save.")
             self.status_label.setText("Stopped; no model was trained.")
             return
-        how = f"stopped after {len(result.history)} epoch(s)" if result.stopped else "finished"
+        how = stop_point(self._last_batch, len(result.history)) if result.stopped else "finished"
         if result.kept_parent:
             why = result.why_parent_kept
             text = (f"Kept the parent: {why}, so the result is {self._parent_name()} itself; "

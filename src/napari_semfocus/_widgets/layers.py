@@ -1,12 +1,22 @@
 """The viewer's image layers as the jobs need them (no Qt): which layers can be scored, what
 their metadata says (magnification, data bar, file), which slice the viewer shows, and a layer
-as an :class:`~napari_semfocus.jobs.inputs.ImageInput` for a worker thread."""
+as an :class:`~napari_semfocus.jobs.inputs.ImageInput` for a worker thread.
+
+:func:`sem_metadata` is the one place a widget learns a layer's SEM metadata: the layer's own
+``metadata`` (our reader, the samples), else the header of the file the layer was read from
+(napari's own TIFF reader keeps no SEM metadata), so a magnification is found whichever reader
+opened the file."""
 
 from __future__ import annotations
+
+import os
+from functools import lru_cache
 
 import numpy as np
 from napari.layers import Image
 
+from ..io.databar import detect_databar_rows
+from ..io.images import read_file_metadata
 from ..jobs.inputs import ImageInput
 
 
@@ -27,9 +37,36 @@ def lead_shape(layer) -> tuple:
     return tuple(int(n) for n in np.shape(layer_array(layer))[: layer.ndim - 2])
 
 
+def sem_metadata(layer) -> dict:
+    """The layer's SEM metadata: ``layer.metadata`` when it names a magnification, else the
+    fields read from the header of the layer's source file (cached per file and modification
+    time) under the layer's own."""
+    own = dict(layer.metadata or {})
+    if own.get("magnification") is not None:
+        return own
+    path = _source_file(layer)
+    if path is None:
+        return own
+    try:
+        stamp = os.stat(path).st_mtime_ns
+    except OSError:
+        return own
+    return {**_file_metadata(path, stamp), **own}
+
+
+@lru_cache(maxsize=64)
+def _file_metadata(path: str, _mtime_ns: int) -> dict:
+    return read_file_metadata(path)
+
+
+def _source_file(layer) -> str | None:
+    path = getattr(getattr(layer, "source", None), "path", None)
+    return str(path) if path and os.path.isfile(str(path)) else None
+
+
 def layer_magnification(layer) -> float | None:
-    """Magnification the SEM reader or the sample data put into ``layer.metadata``."""
-    value = (layer.metadata or {}).get("magnification")
+    """Magnification of the layer's frames (:func:`sem_metadata`), or ``None``."""
+    value = sem_metadata(layer).get("magnification")
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -40,7 +77,13 @@ def layer_magnification(layer) -> float | None:
 def layer_databar_rows(layer) -> int:
     """Rows of the data bar at the bottom of the layer's frames (0 when none is known)."""
     try:
-        return max(0, int((layer.metadata or {}).get("databar_rows") or 0))
+        rows = sem_metadata(layer).get("databar_rows")
+        if rows is None and _source_file(layer) is not None and isinstance(layer.data, np.ndarray):
+            # a file napari's own reader opened whose header does not give the bar (Zeiss):
+            # detected on the frame as our reader does
+            frame = layer.data if layer.ndim == 2 else layer.data.reshape((-1,) + layer.data.shape[-2:])[0]
+            rows = detect_databar_rows(frame, layer.name) if not layer.rgb else 0
+        return max(0, int(rows or 0))
     except (TypeError, ValueError):
         return 0
 

@@ -3,7 +3,7 @@
 Thin over the core: its fields are read once into a
 :class:`~napari_semfocus.jobs.map.SliceMapSettings` snapshot,
 :func:`~napari_semfocus.jobs.map.map_slices` (``scoring.focus_map.focus_map`` per slice) runs in a
-``napari.qt.threading`` worker with progress (here and in napari's activity dock) and Cancel, and
+``napari.qt.threading`` worker with progress and Cancel, and
 the maps become one Image layer over the source layer: ``scale``/``translate`` from
 ``FocusMap.napari_scale/napari_translate`` put each cell over its tile (also with a physical
 pixel size), contrast limits 0-10 for the model, one labelled colour bar (:mod:`.colorbar`), the
@@ -78,7 +78,6 @@ class FocusMapWidget(WorkerMixin, QWidget):
 
     worker_job = staticmethod(map_slices)
     failure_text = "Focus map failed"
-    activity_name = "Focus map"
 
     def __init__(self, napari_viewer):
         super().__init__()
@@ -137,8 +136,7 @@ class FocusMapWidget(WorkerMixin, QWidget):
             "Stop after the current window or batch of tiles (slices already mapped are kept).")
         stack_row = QHBoxLayout()
         self.all_button = with_tip(QPushButton("Map all slices"), (
-            "Map every slice of the stack not mapped yet with these settings (progress below "
-            "and in napari's activity dock)."))
+            "Map every slice of the stack not mapped yet with these settings (progress below)."))
         self.follow_check = with_tip(QCheckBox("Follow the slider"), (
             "Once a stack has a map: when the slider shows a slice not mapped yet, map it."))
         self.follow_check.setChecked(True)

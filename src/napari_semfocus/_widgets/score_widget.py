@@ -77,12 +77,12 @@ class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
 
     worker_job = staticmethod(score_images)
     failure_text = "Scoring failed"
-    activity_name = "Score focus"
 
     def __init__(self, napari_viewer):
         super().__init__()
         self.viewer = napari_viewer
         self.results: list[ImageScores] = []
+        self._skipped: list[str] = []  # ticked layers the last run left out (no magnification)
         self.last_run: ScoreRun | None = None
         self._auto_magnification = ""  # what the field was filled with from metadata
         self._build()
@@ -272,8 +272,14 @@ class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
             checkpoint = existing_checkpoint(self.checkpoint_edit.text())
             if checkpoint is None:
                 raise SemFocusError("No checkpoint file chosen: pick one or use the default model.")
-        inputs = tuple(layer_input(lyr, typed if typed is not None else layer_magnification(lyr))
-                       for lyr in layers)
+        mags = [(lyr, typed if typed is not None else layer_magnification(lyr)) for lyr in layers]
+        if method == MODEL_METHOD:  # the model needs one: layers without are named and skipped
+            missing = [lyr.name for lyr, m in mags if m is None]
+            mags = [(lyr, m) for lyr, m in mags if m is not None]
+            if not mags:
+                raise SemFocusError(f"No magnification is known for {names(missing)}: type it in "
+                                    "the Magnification field (the model needs it).")
+        inputs = tuple(layer_input(lyr, m) for lyr, m in mags)
         return ScoreSettings(images=inputs, method=method, checkpoint=checkpoint,
                              device=self.device_combo.currentText(),
                              region=self.region_combo.currentText(),
@@ -283,6 +289,21 @@ class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
     def _on_status(self, update: Status) -> None:
         if update.device_name:
             self.device_label.setText(update.device_name)
+
+    def on_run_started(self, settings: ScoreSettings) -> None:
+        """A new run clears the previous run's results; ticked layers left out (no
+        magnification) are named."""
+        self.results = []
+        self.table.set_results([])
+        self.plot.clear()
+        self.curve_combo.clear()
+        self.best_button.setEnabled(False)
+        self.export_button.setEnabled(False)
+        scored = {im.name for im in settings.images}
+        self._skipped = [lyr.name for lyr in self.selected_layers() if lyr.name not in scored]
+        if self._skipped:
+            notify_info(f"Not scored: {names(self._skipped)} (no magnification known; type one "
+                        "to score them).")
 
     def _progress_text(self, update: Progress) -> str:
         return (f"Scoring '{update.name}' ({update.index + 1}/{update.count}): "
@@ -315,7 +336,10 @@ class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
         best = "; ".join(f"'{r.name}': best slice {r.best_index} "
                          f"(score {r.scores[r.best_index]:.3g})" if len(r.scores) > 1 else
                          f"'{r.name}': {r.scores[0]:.3g}" for r in self.results)
-        self.status_label.setText(f"Done ({result.model_name} on {result.device_name}). {best}")
+        skipped = (f" Not scored (no magnification): {names(self._skipped)}."
+                   if self._skipped else "")
+        self.status_label.setText(
+            f"Done ({result.model_name} on {result.device_name}). {best}{skipped}")
 
     def _store_in_layer(self, res: ImageScores, result: ScoreRun) -> None:
         """``layer.metadata["semfocus"]``. (Image layers have no ``features`` table in napari,

@@ -71,6 +71,20 @@ def read_image(path) -> SEMImage:
     return SEMImage(data=data, metadata=meta, path=path)
 
 
+def read_file_metadata(path) -> dict:
+    """The SEM metadata of an image file without reading its pixels (``{}`` when the file has
+    none, is not a TIFF, or cannot be read): what :func:`read_image` would put into
+    ``SEMImage.metadata``. For layers that another reader (napari's own) opened."""
+    path = Path(path)
+    if path.suffix.lower() not in TIFF_SUFFIXES or not path.is_file():
+        return {}
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return read_sem_metadata(tif, path) or _json_metadata(tif)
+    except Exception:
+        return {}
+
+
 def read_frames(path) -> np.ndarray:
     """The grey float32 frames (N, H, W) of an image file, its data bar left out."""
     img = read_image(path)

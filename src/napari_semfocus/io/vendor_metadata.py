@@ -93,6 +93,7 @@ def _jeol_fields(text: str) -> dict:
 
 
 _MARKER_UNITS = {"nm": 1e-9, "um": 1e-6, "µm": 1e-6, "mm": 1e-3}
+JEOL_DISPLAY_WIDTH_M = 0.128  # the display width JEOL's magnification refers to
 
 
 def from_jeol_text(text: str, width: int | None = None) -> dict:
@@ -103,8 +104,14 @@ def from_jeol_text(text: str, width: int | None = None) -> dict:
            "detector": f.get("CM_DETECTOR_NAME") or f.get("CM_SIGNAL_NAME")}
     marker = re.fullmatch(r"([0-9.]+)\s*(nm|um|µm|mm)", f.get("SM_MICRON_MARKER", ""))
     bar_px = _num(f.get("SM_MICRON_BAR"))
+    full_width = _num((f.get("CM_FULL_SIZE") or "").split(" ")[0]) or width
     if marker and bar_px:
         out["pixel_size_m"] = float(marker.group(1)) * _MARKER_UNITS[marker.group(2)] / bar_px
+    elif out["magnification"] and full_width:
+        # JEOL's magnification is that of a 128 mm wide display of the full scan: on the real
+        # 4700F file its burned-in 500 um marker ($$SM_MICRON_MARKER) is 250 px long at x50
+        # over 1280 px, i.e. 128 mm / (50 x 1280 px) = 2.000 um per pixel
+        out["pixel_size_m"] = JEOL_DISPLAY_WIDTH_M / (out["magnification"] * full_width)
     return _finish(out, width)
 
 

@@ -6,9 +6,11 @@
 
 Grid. Tiles of ``tile_hw`` pixels start at ``origin + k * stride`` (default stride: half a tile).
 There are ``round(length / stride)`` tiles along each axis and the grid is centred on the scored
-part of the frame (the frame minus its data-bar rows), so the overlay's cells (one stride each,
-centred on their tiles) cover that part to within a quarter stride at each edge; a tile is scored on the part of its footprint
-that lies inside the image. A tile with less than :data:`MIN_INSIDE` of its height or of its
+part of the frame (the frame minus its data-bar rows). The overlay divides that part evenly among
+the tiles (:meth:`FocusMap.cell_px`, within a quarter stride of the stride), so it covers the
+scored image exactly, edge to edge, for any stride and pixel size, and each cell lies over its
+tile's centre to within a quarter stride. A tile is scored on the part of its footprint that
+lies inside the image. A tile with less than :data:`MIN_INSIDE` of its height or of its
 width inside would not be scored (NaN); the grid rule keeps at least that much of every tile
 inside along each axis, so every tile is scored, corners included (a corner tile may have less than
 half its *area* inside: 5/8 x 5/8 at the default stride).
@@ -95,31 +97,35 @@ class FocusMap:
         return (oy + sy * np.arange(rows) + (th - 1) / 2.0,
                 ox + sx * np.arange(cols) + (tw - 1) / 2.0)
 
+    def cell_px(self) -> np.ndarray:
+        """Size in image pixels (h, w) of one overlay cell: the scored part of the frame divided
+        evenly among the tiles, so the cells cover it exactly (within a quarter stride of the
+        stride itself: the grid has ``round(length / stride)`` tiles per axis)."""
+        return np.asarray(self.scored_hw, dtype=float) / np.asarray(self.shape, dtype=float)
+
     def napari_scale(self, layer_scale=(1.0, 1.0)) -> tuple[float, float]:
         """``scale`` of the overlay for a source layer with ``layer_scale`` (last two axes)."""
         s = np.asarray(layer_scale, dtype=float)[-2:]
-        return tuple(float(v) for v in s * np.asarray(self.stride_hw, dtype=float))
+        return tuple(float(v) for v in s * self.cell_px())
 
     def napari_translate(self, layer_scale=(1.0, 1.0), layer_translate=(0.0, 0.0)
                          ) -> tuple[float, float]:
-        """``translate`` of the overlay so that grid cell (r, c) is centred on tile (r, c).
-
-        napari puts pixel i of a layer at world ``translate + i * scale`` (pixel centres), so the
-        centre of a tile starting at pixel ``o`` is ``o + (t - 1) / 2`` and the overlay's
-        translate is ``layer.translate + (origin + (tile - 1) / 2) * layer.scale``. (Written as
-        ``origin + tile/2 - stride/2`` it would be right for corner-based pixels only.)
-        """
+        """``translate`` of the overlay so that its cells tile the scored part of the image edge
+        to edge: napari puts pixel i of a layer at world ``translate + i * scale`` (pixel
+        centres), so the image's top-left edge is ``translate - scale / 2`` and the first cell's
+        centre lies half a cell inside it. Each cell stays within a quarter stride of its tile's
+        centre (the grid is centred, its tiles ``stride`` apart)."""
         s = np.asarray(layer_scale, dtype=float)[-2:]
         t = np.asarray(layer_translate, dtype=float)[-2:]
-        off = np.asarray(self.origin_yx, dtype=float) + (np.asarray(self.tile_hw, float) - 1) / 2
-        return tuple(float(v) for v in t + off * s)
+        return tuple(float(v) for v in t + s * (self.cell_px() - 1.0) / 2.0)
 
     def world_extent(self, layer_scale=(1.0, 1.0), layer_translate=(0.0, 0.0)) -> np.ndarray:
-        """[[y0, x0], [y1, x1]] world corners of the overlay (cell edges, not centres)."""
-        scale = np.asarray(self.napari_scale(layer_scale))
-        trans = np.asarray(self.napari_translate(layer_scale, layer_translate))
-        n = np.asarray(self.shape, dtype=float)
-        return np.stack([trans - scale / 2, trans + (n - 0.5) * scale])
+        """[[y0, x0], [y1, x1]] world corners of the overlay (cell edges): the scored part of
+        the image, ``translate - scale/2`` to ``translate + (scored - 1/2) * scale``."""
+        s = np.asarray(layer_scale, dtype=float)[-2:]
+        t = np.asarray(layer_translate, dtype=float)[-2:]
+        scored = np.asarray(self.scored_hw, dtype=float)
+        return np.stack([t - s / 2, t + (scored - 0.5) * s])
 
     def layer_kwargs(self, layer_scale=(1.0, 1.0), layer_translate=(0.0, 0.0)) -> dict:
         """Keyword arguments for ``viewer.add_image(fmap.scores, **kwargs)``."""

@@ -13,9 +13,9 @@ import torch
 from torch import nn
 
 from ..errors import SemFocusError
+from ..runtime import triton_import_guarded
 from ..scale import SCORE_MAX
 from .checkpoint_schema import BACKBONES
-from .llvm_guard import triton_import_guarded
 
 HEAD_HIDDEN = (256, 64)
 
@@ -26,7 +26,7 @@ def build_trunk(backbone: str) -> tuple[nn.Module, int]:
     if backbone not in BACKBONES:
         raise SemFocusError(f"backbone {backbone!r} is not one of {', '.join(BACKBONES)}.")
     with triton_import_guarded():  # torchvision pulls in triton: beside a system LLVM, safely
-        import torchvision.models as tvm  # lazily, inside the guard (scoring/llvm_guard.py)
+        import torchvision.models as tvm  # lazily, inside the guard (napari_semfocus/runtime.py)
 
     net = getattr(tvm, backbone)(weights=None)
     if backbone.startswith("resnet"):

@@ -110,6 +110,14 @@ class BatchDone:
     loss: float
 
 
+def stop_point(batch: BatchDone | None, epochs_done: int) -> str:
+    """Where a stop ended training: "stopped at batch 5 of 20 of epoch 1" (the last batch that
+    ran), or "stopped after N whole epoch(s)" when it came between epochs."""
+    if batch is None or batch.step >= batch.steps:
+        return f"stopped after {epochs_done} whole epoch(s)"
+    return f"stopped at batch {batch.step} of {batch.steps} of epoch {batch.epoch + 1}"
+
+
 @dataclass
 class EpochDone:
     epoch: int

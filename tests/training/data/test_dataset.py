@@ -17,7 +17,7 @@ from napari_semfocus.training.data import dataset as ds
 from napari_semfocus.training.data import degrade, scenes
 from napari_semfocus.training.data.pool import EXCLUDED, load_pool
 
-from ...helpers import POOL, SIZE, make_fake_pool, needs_pool
+from ...helpers import POOL, SIZE, make_fake_pool
 
 
 def second_moment_sigma(k):
@@ -232,7 +232,6 @@ def test_same_seed_same_data_whatever_the_workers(tiny):
 
 
 # ---- the real pool (when the shared folder is there) ----------------------------------------------
-@needs_pool
 def test_real_pool_split_is_by_group_and_holds_out_a_type():
     images = load_pool(POOL)
     assert not {im.path for im in images} & set(EXCLUDED)

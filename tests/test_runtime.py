@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from napari_semfocus.scoring import llvm_guard
+from napari_semfocus import runtime as llvm_guard
 
 
 def test_llvm_guard_blocks_triton_only_when_needed(tmp_path, monkeypatch):
@@ -61,7 +61,7 @@ SCRIPT = textwrap.dedent("""
         print("triton imported", flush=True)
     {teardown}
 """)
-FAKE_LLVM = ("from napari_semfocus.scoring import llvm_guard\n"
+FAKE_LLVM = ("from napari_semfocus import runtime as llvm_guard\n"
              "llvm_guard.foreign_llvm_loaded = lambda maps_path=None: True")
 HAS_TRITON = importlib.util.find_spec("triton") is not None
 
@@ -97,7 +97,7 @@ def test_triton_imports_beside_napari_mesa_llvm():
     setup = ("import napari\nviewer = napari.Viewer(show=True)\n"
              "viewer.add_image(np.zeros((32, 32)))\n"
              "from qtpy.QtWidgets import QApplication\nQApplication.processEvents()\n"
-             "from napari_semfocus.scoring import llvm_guard\n"
+             "from napari_semfocus import runtime as llvm_guard\n"
              "print('system llvm:', llvm_guard.foreign_llvm_loaded())")
     out = _run(setup, teardown="viewer.close()")
     if "system llvm: True" not in out:

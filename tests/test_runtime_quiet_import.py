@@ -1,7 +1,8 @@
-"""The widgets' quiet import of torch (``_widgets/quiet_import.py``): the same libraries are
-loaded with the same ``dlopen`` flags (llvm_guard's RTLD_DEEPBIND for triton included), no full
-cycle collection runs inside the import, collection is back on afterwards and nothing is left
-frozen, and the model still scores. Each case is a fresh process (this one imported torch)."""
+"""The widgets' workers' quiet import of torch (``runtime.import_torch_quietly``): the same
+libraries are loaded with the same ``dlopen`` flags (the LLVM guard's RTLD_DEEPBIND for triton
+included), no full cycle collection runs inside the import, collection is back on afterwards and
+nothing is left frozen, and the model still scores. Each case is a fresh process (this one
+imported torch)."""
 
 from __future__ import annotations
 
@@ -15,28 +16,28 @@ import textwrap
 import pytest
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                reason="the finder acts on Linux only")
+                                reason="the libraries are loaded ahead on Linux only")
 HAS_TRITON = importlib.util.find_spec("triton") is not None
 
 CHILD = textwrap.dedent("""
     import gc, json, os, sys
     import numpy as np
-    from napari_semfocus.scoring import llvm_guard
-    llvm_guard.foreign_llvm_loaded = lambda maps_path=None: True  # as beside Mesa: deep-bind triton
-    from napari_semfocus._widgets import quiet_import
+    from napari_semfocus import runtime
+    runtime.foreign_llvm_loaded = lambda maps_path=None: True  # as beside Mesa: deep-bind triton
     calls = []
-    if sys.argv[1] == "quiet":
-        real = quiet_import.dlopen_releasing_gil
-        def recording(path, flags):
-            calls.append((path, flags))
-            return real(path, flags)
-        quiet_import.dlopen_releasing_gil = recording
-        quiet_import.acquire()
     full = []
     gc.callbacks.append(lambda phase, info: full.append(1)
                         if phase == "start" and info["generation"] == 2 else None)
     assert "torch" not in sys.modules
     flags = sys.getdlopenflags()
+    if sys.argv[1] == "quiet":
+        real = runtime.dlopen_releasing_gil
+        def recording(path, flags):
+            loaded = real(path, flags)
+            calls.append((path, flags, loaded))
+            return loaded
+        runtime.dlopen_releasing_gil = recording
+        runtime.import_torch_quietly()
     from napari_semfocus.scoring.model import FocusNet
     from napari_semfocus.scoring.scorer import FocusScorer
     import torch
@@ -66,8 +67,9 @@ def test_quiet_import_loads_the_same_libraries_without_a_full_collection():
     # the same shared libraries end up mapped, and the model scores the same
     assert quiet["libs"] == plain["libs"] and quiet["libs"]
     assert quiet["score"] == pytest.approx(plain["score"], abs=1e-6)
-    # torch._C's file was opened first, GIL released, with the import's own flags
-    calls = {os.path.realpath(p): f for p, f in quiet["calls"]}
+    # torch._C's file was loaded first, GIL released, with the import's own flags
+    assert all(loaded for _p, _f, loaded in quiet["calls"]), quiet["calls"]
+    calls = {os.path.realpath(p): f for p, f, _loaded in quiet["calls"]}
     assert calls[os.path.realpath(quiet["torch_c"])] == quiet["default_flags"]
     if HAS_TRITON:  # triton's library: with llvm_guard's RTLD_DEEPBIND, as the import uses
         (triton_flags,) = [f for p, f in calls.items() if p.endswith("libtriton.so")]
@@ -81,7 +83,7 @@ def test_quiet_import_loads_the_same_libraries_without_a_full_collection():
 def test_collection_paused_nests_and_restores(monkeypatch):
     import gc
 
-    from napari_semfocus._widgets import quiet_import
+    from napari_semfocus import runtime as quiet_import
 
     assert gc.isenabled()
     with quiet_import.collection_paused():
