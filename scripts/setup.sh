@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Create .venv (if needed) and install napari-semfocus with its testing extra (napari[pyqt6]).
-# Idempotent: a second run only re-installs the package itself.
+# Create .venv (if needed) and install napari-semfocus with its testing extra (napari[pyqt6]) at
+# the versions the test suite passed with (constraints.txt, updated on purpose by
+# scripts/update_constraints.sh), so a new release on the registry cannot break a fresh install.
+# Idempotent: a second run installs nothing new, and repairs a .venv whose versions drifted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -9,8 +11,7 @@ if [ ! -x .venv/bin/python ]; then
   .venv/bin/python -m pip install -q --upgrade pip
 fi
 if ! .venv/bin/python -c "import napari_semfocus, torch, torchvision, napari, pytest, PyQt6, distributed" 2>/dev/null; then
-  echo "setup: installing napari-semfocus and its dependencies into .venv (torch is large; this takes a while)" >&2
-  .venv/bin/python -m pip install -q -e ".[testing]"
-else
-  .venv/bin/python -m pip install -q --no-deps -e .
+  echo "setup: installing napari-semfocus and its dependencies into .venv (pinned by" \
+       "constraints.txt; torch is large, this takes a while)" >&2
 fi
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[testing]"
