@@ -42,7 +42,7 @@ TIMEOUT_MS = 300_000
 SIGMAS = (0.0, 0.5, 1.0, 1.5, 1.7, 1.9, 2.1, 2.5, 4.0, 6.0)  # labels 10 .. 7.3, 7.0, 6.8 .. 4.5
 POOL_FILES = ("lungcells_lacunarity/DC_v2__CS_DCs_12000x_A.tif",
               "lungcells_lacunarity/DC_v2__CS_DCs_2500x_B.tif",
-              "lungcells_lacunarity/DC_v2__CS_DCs_3500x_A.tif")
+              "lungcells_lacunarity/DC_v2__CS_DCs_2500x_A.tif")
 
 
 @pytest.fixture(scope="module")
