@@ -25,7 +25,6 @@ from qtpy.QtWidgets import (
     QSpinBox,
 )
 
-from napari_semfocus._widgets import active_model
 from napari_semfocus._widgets.finetune_widget import SHORTCUT, FineTuneWidget
 from napari_semfocus._widgets.forms import CHECKPOINT_MODEL
 from napari_semfocus._widgets.map_widget import FocusMapWidget
@@ -48,14 +47,6 @@ pytestmark = pytest.mark.gui
 SCREENSHOT = "finetune-widget.png"
 SERIES, SEM = "SEM focus series", "SEM image"
 TIMEOUT_MS = 300_000
-
-
-@pytest.fixture(autouse=True)
-def fresh_active_model():
-    """"Use for scoring" is session-wide: start and end every test with the default model."""
-    active_model.reset()
-    yield
-    active_model.reset()
 
 
 @pytest.fixture
@@ -250,7 +241,7 @@ def test_a_worse_model_keeps_the_parent_or_asks_before_scoring_with_it(make_napa
     table, frames = expert_set  # two real images, each blurred 5 ways, scored by a harsher lab
     for image in table.images()[:2]:
         rows = [r for r in table.rows if r.layer == image]
-        viewer.add_image(np.stack([frames[r.key] for r in rows]), name=image,
+        viewer.add_image(np.stack([frames[r.key][0] for r in rows]), name=image,
                          metadata={"magnification": rows[0].magnification})
         widget.set_layer(image)
         for r in rows:

@@ -9,7 +9,7 @@ them; what it would put on a status line it emits as :attr:`AnnotationPanel.stat
 
 The layer combo follows the viewer's layer list by itself; the owner wires the viewer's events to
 :meth:`~AnnotationPanel.follow_active_layer` and :meth:`~AnnotationPanel.show_slice`, and binds
-the shortcut with :func:`bind_shortcut`.
+the shortcut to :func:`shortcut_callback`.
 """
 
 from __future__ import annotations
@@ -71,9 +71,10 @@ class AnnotationPanel(QWidget):
     #: a one-line message for the owner's status line
     status = Signal(str)
 
-    def __init__(self, napari_viewer, parent=None):
+    def __init__(self, links, parent=None):
         super().__init__(parent)
-        self.viewer = napari_viewer
+        self.viewer = links.viewer
+        self._links = links
         self.annotations = AnnotationTable()
         col = QVBoxLayout(self)
         col.setContentsMargins(0, 0, 0, 0)
@@ -86,7 +87,7 @@ class AnnotationPanel(QWidget):
     def _build_annotate(self) -> QGroupBox:
         box = QGroupBox("Annotate")
         form = QFormLayout(box)
-        self.layer_combo = LayerCombo(self.viewer)
+        self.layer_combo = LayerCombo(self._links)
         form_row(form, "Image layer", self.layer_combo,
                  "The layer to annotate; for a stack, the slice shown in the viewer.")
         self.slice_label = with_tip(QLabel(), "The slice of the layer shown in the viewer.")
@@ -176,7 +177,7 @@ class AnnotationPanel(QWidget):
         """Show slice ``index`` (flat) of ``layer`` (default: the chosen one) in the viewer."""
         go_to_slice(self.viewer, layer or self.source_layer(), index)
 
-    def show_slice(self) -> None:
+    def show_slice(self, _event=None) -> None:
         """Show which slice of the chosen layer the viewer shows."""
         layer = self.source_layer()
         lead = lead_shape(layer) if layer is not None else ()
@@ -295,21 +296,18 @@ class AnnotationPanel(QWidget):
                 raise SemFocusError(f"Layer '{r.layer}' has no slice {r.slice}.")
             data = layer_array(layer)
             frame = np.asarray(data[np.unravel_index(r.slice, lead)] if lead else data)
-            bar = layer_databar_rows(layer)
-            frames[r.key] = frame[: frame.shape[0] - bar] if bar else frame
+            frames[r.key] = (frame, layer_databar_rows(layer))
         return frames
 
 
-def bind_shortcut(viewer, panel: AnnotationPanel) -> None:
-    """``Shift-S`` over the canvas adds an annotation (the newest Fine-tune widget's)."""
+def shortcut_callback(panel: AnnotationPanel):
+    """What ``Shift-S`` over the canvas does: add an annotation in ``panel`` (bound by the newest
+    Fine-tune widget, released when it is closed)."""
     ref = weakref.ref(panel)
 
     def add_annotation(_viewer):
         p = ref()
         if p is not None:
-            try:
-                p.add_annotation()
-            except RuntimeError:  # the panel's Qt object is gone
-                pass
+            p.add_annotation()
 
-    viewer.bind_key(SHORTCUT, add_annotation, overwrite=True)
+    return add_annotation

@@ -47,9 +47,8 @@ from ..training.finetune import (
     finetune_config,
 )
 from ..training.loop import BatchDone, EpochDone, Finished, stop_point
-from . import active_model
-from .annotation_panel import SHORTCUT, AnnotationPanel, bind_shortcut
-from .controls import WorkerMixin
+from .annotation_panel import SHORTCUT, AnnotationPanel, shortcut_callback
+from .dock import PluginDock
 from .forms import (
     CHECKPOINT_MODEL,
     DEFAULT_MODEL,
@@ -71,7 +70,9 @@ from .forms import (
     spin_box,
     with_tip,
 )
-from .training_plot import TrainingPlot
+from .job_runner import JobRunner
+from .plots import TrainingPlot
+from .viewer_state import state_of
 
 __all__ = ["SHORTCUT", "FineTuneWidget"]
 
@@ -82,7 +83,7 @@ def _panel_api(name: str) -> property:
                     doc=f"``annotation_panel.{name}``")
 
 
-class FineTuneWidget(WorkerMixin, QWidget):
+class FineTuneWidget(JobRunner, PluginDock):
     """Dock widget: annotate images with expert scores, fine-tune, save, use for scoring."""
 
     worker_job = staticmethod(finetune_job)
@@ -115,8 +116,7 @@ class FineTuneWidget(WorkerMixin, QWidget):
     load_folder = _panel_api("load_folder")
 
     def __init__(self, napari_viewer):
-        super().__init__()
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer)
         self.result: FineTuneResult | None = None
         self._last_batch: BatchDone | None = None  # the last batch of the run, for Stop's message
         self.saved_path: Path | None = None
@@ -127,7 +127,7 @@ class FineTuneWidget(WorkerMixin, QWidget):
     def _build(self) -> None:
         content = QWidget()
         col = QVBoxLayout(content)
-        self.annotation_panel = AnnotationPanel(self.viewer)
+        self.annotation_panel = AnnotationPanel(self.links)
         col.addWidget(self.annotation_panel)
         col.addWidget(self._build_training())
         self.add_run_controls(col, "Train", "Fine-tune the model on the annotations.",
@@ -150,13 +150,11 @@ class FineTuneWidget(WorkerMixin, QWidget):
 
     def _connect_viewer(self) -> None:
         """Keep the annotation panel in step with the viewer (its layer combo follows the layer
-        list by itself); the slice callback holds the widget, so it lives as long as the viewer
-        does."""
+        list by itself) and bind Shift-S to it, until the widget is closed."""
         panel = self.annotation_panel
-        self.viewer.layers.selection.events.active.connect(panel.follow_active_layer)
-        self.viewer.dims.events.current_step.connect(
-            lambda _e: self.annotation_panel.show_slice())
-        bind_shortcut(self.viewer, panel)
+        self.links.connect(self.viewer.layers.selection.events.active, panel.follow_active_layer)
+        self.links.connect(self.viewer.dims.events.current_step, panel.show_slice)
+        self.links.bind_key(SHORTCUT, shortcut_callback(panel))
 
     def _build_training(self) -> QGroupBox:
         box = QGroupBox("Training")
@@ -182,7 +180,7 @@ class FineTuneWidget(WorkerMixin, QWidget):
         form_row(form, "Validation fraction", self.val_spin, (
             "Share of the annotated images held out to validate (split by image: all slices "
             "of a stack stay on one side, never by crop). 0: no validation."))
-        self.paper_aug = with_tip(QCheckBox("Random 320 × 240 crops, flips (the paper's)"), (
+        self.paper_aug = with_tip(QCheckBox("Random 240 × 320 (h × w) crops, flips (the paper's)"), (
             "The paper's augmentation. Untick to choose another crop size or no flips."))
         self.paper_aug.setChecked(True)
         form.addRow("Augmentation", self.paper_aug)
@@ -247,7 +245,7 @@ class FineTuneWidget(WorkerMixin, QWidget):
             self.crop_w.setValue(320)
             self.flips_check.setChecked(True)
 
-    # ---- training (run, cancel, is_running: WorkerMixin) ---------------------------------------
+    # ---- training (run, cancel, is_running: JobRunner) ---------------------------------------
     def snapshot_settings(self) -> FineTuneSettings:
         """Read every field and the annotated frames of open layers (on the UI thread)."""
         init = DEFAULT_MODEL  # "default", as the job takes it
@@ -378,7 +376,7 @@ class FineTuneWidget(WorkerMixin, QWidget):
         path = self.saved_path or self.save_model()
         if path is None:
             return None
-        n = active_model.use_for_scoring(path)
+        n = state_of(self.viewer).use_model(path)
         notify_info(f"{path.name} ({self._figures()}) is now used for scoring "
                     f"({n} open widget(s) switched).")
         self.status_label.setText(f"Score focus and Focus map now use {path.name} "

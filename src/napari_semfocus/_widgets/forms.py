@@ -1,7 +1,7 @@
 """The small Qt pieces of the dock widgets' forms: notifications, tooltipped fields, combo boxes
-(method, model), spin boxes, scroll areas, plot colours and file dialogs. The run / cancel
-plumbing of a worker thread (``WorkerMixin``) and the themed plot canvas are in :mod:`.controls`,
-the layer pickers in :mod:`.layer_list`, the layers as job inputs in :mod:`.layers`.
+(method, model), spin boxes, scroll areas, plot colours and file dialogs. The base of the docks
+is :mod:`.dock`, running a job :mod:`.job_runner`, the plots :mod:`.plots`, saving results
+:mod:`.exports`, the viewer's shared state :mod:`.viewer_state`, the layer pickers in :mod:`.layer_list`, the layers as job inputs in :mod:`.layers`.
 """
 
 from __future__ import annotations
@@ -158,6 +158,14 @@ def method_combo():
     """The focus model or one of the classical measures (data: ``MODEL_METHOD`` or its name)."""
     return combo_box([("FocusNet model (score 0–10)", MODEL_METHOD)]
                      + [(f"{name} (classical measure)", name) for name in MEASURES])
+
+
+def select_method(combo, method: str) -> None:
+    """Choose ``method`` (``"model"`` or a classical measure's name) in a :func:`method_combo`."""
+    index = combo.findData(method)
+    if index < 0:
+        raise ValueError(f"unknown method {method!r}")
+    combo.setCurrentIndex(index)
 
 
 def model_combo():

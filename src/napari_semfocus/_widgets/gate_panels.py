@@ -126,10 +126,10 @@ def build_calibrate_section(w) -> QCollapsible:
 
 
 def build_apply_box(w) -> QGroupBox:
-    """The layers to accept/reject, Reuse scores, and the run controls (``WorkerMixin``)."""
+    """The layers to accept/reject, Reuse scores, and the run controls (``JobRunner``)."""
     box = QGroupBox("Apply to image layers")
     alay = QVBoxLayout(box)
-    w.layer_list = LayerChecklist(w.viewer, (
+    w.layer_list = LayerChecklist(w.links, (
         "Tick the image layers to accept/reject: one decision per 2-D image or stack slice."), 64)
     alay.addWidget(w.layer_list)
     w.reuse_check = with_tip(QCheckBox("Reuse scores already in the layer"), (

@@ -30,7 +30,6 @@ from qtpy.QtWidgets import QVBoxLayout, QWidget
 from ..errors import SemFocusError
 from ..gate.calibrate import Calibration
 from ..gate.file import Gate, resolve_checkpoint
-from ..io.tables import decisions_csv
 from ..jobs.gate import (
     ApplyResult,
     ApplySettings,
@@ -39,6 +38,7 @@ from ..jobs.gate import (
     ImageDecisions,
     apply_gate,
     calibrate_gate,
+    decisions_table,
 )
 from ..jobs.records import (
     GATE_KEY,
@@ -48,7 +48,8 @@ from ..jobs.records import (
     stored_scores,
     with_records,
 )
-from .controls import WorkerMixin
+from .dock import PluginDock
+from .exports import save_text
 from .forms import (
     WARN_STYLE,
     ask_open_path,
@@ -65,6 +66,7 @@ from .gate_panels import (
     build_gate_box,
     fill_rejected_list,
 )
+from .job_runner import JobRunner
 from .layer_list import ChecklistMixin
 from .layers import go_to_slice, image_layers, layer_input, layer_magnification
 
@@ -75,24 +77,15 @@ def gate_job(settings, cancel):
     return (yield from job(settings, cancel))
 
 
-def decisions_text(results) -> str:
-    """The decisions of ``results`` (:class:`ImageDecisions` of layers) as the CLI's CSV;
-    ``path`` is the layer's file, or its name."""
-    rows = [row for res in results for row in res.rows(res.path or res.name)]
-    accepted = [bool(v) for res in results for v in res.accepted]
-    return decisions_csv(rows, accepted)
-
-
 # ---- the widget -------------------------------------------------------------------------------
-class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
+class AcceptanceGateWidget(ChecklistMixin, JobRunner, PluginDock):
     """Dock widget: calibrate or load a gate, apply it to layers, find the rejected slices."""
 
     worker_job = staticmethod(gate_job)
     failure_text = "Gate failed"
 
     def __init__(self, napari_viewer):
-        super().__init__()
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer)
         self.gate: Gate | None = None
         self.calibration_result: CalibrateResult | None = None
         self.results: list[ImageDecisions] = []
@@ -356,7 +349,7 @@ class AcceptanceGateWidget(ChecklistMixin, WorkerMixin, QWidget):
         """Write the decisions as CSV (the CLI's columns); asks for a file when ``path`` is None."""
         if not self.results:
             return None
-        return self.save_text(path, decisions_text(self.results), "Export decisions",
+        return save_text(self, path, decisions_table(self.results, by_file=True), "Export decisions",
                                "decisions.csv", "CSV files (*.csv)", "Decisions")
 
     # ---- the precision-recall plot --------------------------------------------------------------

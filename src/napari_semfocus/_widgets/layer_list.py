@@ -25,11 +25,12 @@ def input_layers(viewer) -> list:
     return [lyr for lyr in image_layers(viewer) if lyr not in maps]
 
 
-def _follow_layer_list(viewer, callback) -> None:
-    """Call ``callback(event)`` whenever the viewer's layers are inserted, removed or moved."""
-    events = viewer.layers.events
+def _follow_layer_list(links, callback) -> None:
+    """Call ``callback(event)`` whenever the viewer's layers are inserted, removed or moved
+    (until ``links``, a :class:`.viewer_state.ViewerLinks`, are released)."""
+    events = links.viewer.layers.events
     for ev in (events.inserted, events.removed, events.moved):
-        ev.connect(callback)
+        links.connect(ev, callback)
 
 
 class LayerChecklist(QListWidget):
@@ -38,20 +39,21 @@ class LayerChecklist(QListWidget):
     #: the ticks may have changed: by the user, :meth:`refresh` or :meth:`set_ticked`
     ticks_changed = Signal()
 
-    def __init__(self, viewer, tip: str, max_height: int, parent=None):
+    def __init__(self, links, tip: str, max_height: int, parent=None):
         super().__init__(parent)
-        self.viewer = viewer
+        self.viewer = links.viewer
+        self._links = links
         self.setToolTip(tip)
         self.setMaximumHeight(max_height)
         self.itemChanged.connect(lambda _item: self.ticks_changed.emit())
-        _follow_layer_list(viewer, self._on_layers_changed)
-        for layer in viewer.layers:
-            layer.events.name.connect(self.refresh)
+        _follow_layer_list(links, self._on_layers_changed)
+        for layer in self.viewer.layers:
+            links.connect(layer.events.name, self.refresh)
 
     def _on_layers_changed(self, event=None) -> None:
         layer = getattr(event, "value", None)
         if layer is not None and hasattr(layer, "events") and hasattr(layer.events, "name"):
-            layer.events.name.connect(self.refresh)
+            self._links.connect(layer.events.name, self.refresh)
         self.refresh()
 
     def refresh(self) -> None:
@@ -120,12 +122,12 @@ class LayerCombo(QComboBox):
     #: the chosen layer may have changed: another choice, or after :meth:`refresh`
     changed = Signal()
 
-    def __init__(self, viewer, parent=None):
+    def __init__(self, links, parent=None):
         super().__init__(parent)
-        self.viewer = viewer
+        self.viewer = links.viewer
         compact_combo(self)
         self.currentIndexChanged.connect(lambda _i: self.changed.emit())
-        _follow_layer_list(viewer, self.refresh)
+        _follow_layer_list(links, self.refresh)
 
     def refresh(self) -> None:
         """Rebuild the choices from the viewer, keeping the chosen layer when it is still there."""

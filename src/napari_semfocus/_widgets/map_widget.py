@@ -39,15 +39,24 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import SemFocusError
-from ..jobs.map import MapSettings, SliceMapResult, SliceMapSettings, StackMap, map_slices
+from ..jobs.map import (
+    MapBook,
+    MapSettings,
+    SliceMapResult,
+    SliceMapSettings,
+    StackMap,
+    map_layer_kwargs,
+    map_layer_name,
+    map_slices,
+)
 from ..jobs.score import MODEL_METHOD
 from ..progress import Progress
 from ..scale import parse_magnification
-from ..scoring.focus_map import FocusMap, finite_range
+from ..scoring.focus_map import FocusMap
 from ..scoring.map_files import write_tiff
 from . import colorbar
-from .active_model import follow as follow_active_model
-from .controls import WorkerMixin
+from .dock import PluginDock
+from .exports import save_text
 from .forms import (
     ask_save_path,
     combo_box,
@@ -58,9 +67,11 @@ from .forms import (
     method_combo,
     notify_info,
     row_widget,
+    select_method,
     spin_box,
     with_tip,
 )
+from .job_runner import JobRunner
 from .layer_list import LayerCombo
 from .layers import (
     layer_array,
@@ -69,36 +80,35 @@ from .layers import (
     lead_shape,
     shown_slice,
 )
+from .viewer_state import follow_model_choice
 
 COLORMAPS = ("magma", "viridis", "inferno", "turbo", "plasma")
 
 
-class FocusMapWidget(WorkerMixin, QWidget):
+class FocusMapWidget(JobRunner, PluginDock):
     """Dock widget: a tile-wise focus map of one image layer, as an overlay Image layer."""
 
     worker_job = staticmethod(map_slices)
     failure_text = "Focus map failed"
 
     def __init__(self, napari_viewer):
-        super().__init__()
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer)
         self.last_run: SliceMapResult | None = None
         self.map_layer_out = None
-        # per source layer: (the settings the maps were made with, the slice maps)
-        self._stacks: dict[str, tuple[tuple, StackMap]] = {}
+        self.book = MapBook()  # the slice maps made per source layer
         self._follow_pending = False
         self._build()
         self.refresh_layers()
-        follow_active_model(self)  # "Use for scoring" in the Fine-tune widget
+        follow_model_choice(self)  # "Use for scoring" in the Fine-tune widget
         colorbar.follow(self.viewer)
-        self.viewer.dims.events.current_step.connect(self._on_slider)
+        self.links.connect(self.viewer.dims.events.current_step, self._on_slider)
 
     # ---- construction ----------------------------------------------------------------------
     def _build(self) -> None:
         content = QWidget()
         col = QVBoxLayout(content)
         form = QFormLayout()
-        self.layer_combo = LayerCombo(self.viewer)
+        self.layer_combo = LayerCombo(self.links)
         form_row(form, "Image layer", self.layer_combo,
                  "The layer to map (the plugin's own focus maps are not offered); for a stack, "
                  "the slice shown in the viewer, or all slices.")
@@ -195,6 +205,10 @@ class FocusMapWidget(WorkerMixin, QWidget):
     def set_layer(self, name: str) -> None:
         self.layer_combo.setCurrentText(name)
 
+    def set_method(self, method: str) -> None:
+        """``"model"`` or the name of a classical measure (``measures.MEASURES``)."""
+        select_method(self.method_combo, method)
+
     def set_checkpoint(self, path) -> None:
         """Map with the checkpoint at ``path`` (``None``: the shipped default model)."""
         self.checkpoint_edit.setText("" if path is None else str(path))
@@ -217,9 +231,8 @@ class FocusMapWidget(WorkerMixin, QWidget):
                            tile_hw=tile, stride_hw=stride)
         slices = (shown_slice(self.viewer, layer),)
         if all_slices:
-            stack = self._stack_for(base)
-            slices = (stack.unmapped() if stack is not None
-                      else tuple(tuple(int(v) for v in i) for i in np.ndindex(lead_shape(layer))))
+            self._forget_removed_map(layer.name)
+            slices = self.book.slices_to_map(base, lead_shape(layer))
             if not slices:
                 raise SemFocusError(f"Every slice of layer '{layer.name}' is mapped already with "
                                     "these settings.")
@@ -229,24 +242,20 @@ class FocusMapWidget(WorkerMixin, QWidget):
         """Map every slice of the stack not mapped yet (one worker, progress over all)."""
         self.start_with(lambda: self.snapshot_settings(all_slices=True))
 
-    def _stack_for(self, base: MapSettings) -> StackMap | None:
-        """The slice maps of ``base``'s layer made with the same settings, if its map layer is
-        still in the viewer."""
-        key, stack = self._stacks.get(base.image.name, (None, None))
-        if stack is None or key != _settings_key(base) or \
-                f"{base.image.name} focus map" not in self.viewer.layers:
-            return None
-        return stack
+    def _forget_removed_map(self, source: str) -> None:
+        """Forget the maps of ``source`` when the user deleted its map layer."""
+        if map_layer_name(source) not in self.viewer.layers:
+            self.book.forget(source)
 
     def _on_slider(self, _event=None) -> None:
         """Follow the slider: map the shown slice when its stack has a map but not this slice."""
         layer = self.source_layer()
         if layer is None or not lead_shape(layer):
             return
-        _key, stack = self._stacks.get(layer.name, (None, None))
+        self._forget_removed_map(layer.name)
+        stack = self.book.any_stack(layer.name)
         index = shown_slice(self.viewer, layer)
-        if stack is None or f"{layer.name} focus map" not in self.viewer.layers or \
-                stack.mapped[index]:
+        if stack is None or stack.mapped[index]:
             return
         if not self.follow_check.isChecked():
             self.status_label.setText(f"Slice {list(index)} is not mapped: Map this slice, or "
@@ -263,7 +272,7 @@ class FocusMapWidget(WorkerMixin, QWidget):
             self._follow_pending = False
             self._on_slider()
 
-    # ---- running (run, cancel, is_running: WorkerMixin) -------------------------------------
+    # ---- running (run, cancel, is_running: JobRunner) -------------------------------------
     def _progress_text(self, update: Progress) -> str:
         where = f", slice {update.index + 1} of {update.count}" if update.count > 1 else ""
         return f"Mapping '{update.name}'{where}: {update.done}/{update.total} tiles"
@@ -284,19 +293,14 @@ class FocusMapWidget(WorkerMixin, QWidget):
     def show_map(self, result: SliceMapResult) -> None:
         """Put the new slice maps into the overlay layer ``<source> focus map`` (made, or
         replaced when the grid or the settings changed) over the source layer."""
-        base = result.settings.base
-        name = base.image.name
+        name = result.settings.base.image.name
         if name not in self.viewer.layers:
             return
         src = self.viewer.layers[name]
-        stack = self._stack_for(base)
+        self._forget_removed_map(name)
+        stack = self.book.add(result, lead_shape(src))
         last = result.fmap
-        if stack is None or not stack.fits(last):
-            stack = StackMap(lead_shape(src), last)
-            self._stacks[name] = (_settings_key(base), stack)
-        for index, fmap in result.maps.items():
-            stack.add(index, fmap)
-        self.map_layer_out = self._put_layer(src, stack, last, result)
+        self.map_layer_out = self._put_layer(src, stack, result)
         self.tiff_button.setEnabled(True)
         self.csv_button.setEnabled(True)
         finite = stack.scores[np.isfinite(stack.scores)]
@@ -306,24 +310,13 @@ class FocusMapWidget(WorkerMixin, QWidget):
             f"Done ({result.model_name} on {result.device_name}): {last.shape[0]} × "
             f"{last.shape[1]} tiles{slices}, scores {finite.min():.3g}–{finite.max():.3g}.")
 
-    def _put_layer(self, src, stack: StackMap, last: FocusMap, result: SliceMapResult):
+    def _put_layer(self, src, stack: StackMap, result: SliceMapResult):
         """The map layer of ``src`` showing ``stack`` (its data and metadata updated in place
         when it is already there with that shape)."""
-        lead = len(stack.lead_shape)
-        kwargs = last.layer_kwargs(src.scale[-2:], src.translate[-2:])
+        kwargs = map_layer_kwargs(stack, result, src.scale, src.translate,
+                                  getattr(src, "units", None))
         meta = kwargs["metadata"]
-        meta["semfocus_map"].update(
-            source_layer=src.name, slice_index=list(next(reversed(result.maps))),
-            device=result.device_name, databar_rows_excluded=result.settings.base.image.databar_rows,
-            **stack.summary())
-        meta.update(scores=stack.scores, certainty=stack.certainty)
-        if meta["semfocus_map"]["score_scale"] != "focus score 0-10":
-            kwargs["contrast_limits"] = finite_range(stack.scores)
-        kwargs["scale"] = tuple(src.scale[:lead]) + tuple(kwargs["scale"])
-        kwargs["translate"] = tuple(src.translate[:lead]) + tuple(kwargs["translate"])
-        if getattr(src, "units", None) is not None:  # napari >= 0.5: physical units (e.g. µm)
-            kwargs["units"] = tuple(src.units)[-2 - lead:]
-        name = f"{src.name} focus map"
+        name = map_layer_name(src.name)
         layer = self.viewer.layers[name] if name in self.viewer.layers else None
         if layer is not None and layer.data.shape == stack.scores.shape and \
                 np.allclose(layer.scale, kwargs["scale"]):
@@ -344,7 +337,7 @@ class FocusMapWidget(WorkerMixin, QWidget):
     def shown_map(self) -> FocusMap | None:
         """The map of the slice the viewer shows (a 2-D image: its map), else the last one made."""
         layer = self.source_layer()
-        _key, stack = self._stacks.get(layer.name, (None, None)) if layer is not None else (0, None)
+        stack = self.book.any_stack(layer.name) if layer is not None else None
         if stack is not None:
             fmap = stack.maps.get(shown_slice(self.viewer, layer))
             if fmap is not None:
@@ -368,11 +361,6 @@ class FocusMapWidget(WorkerMixin, QWidget):
         fmap = self.shown_map()
         if fmap is None:
             return None
-        return self.save_text(path, fmap.to_csv(), "Export focus map",
+        return save_text(self, path, fmap.to_csv(), "Export focus map",
                                "focus-map.csv", "CSV (*.csv)", "Focus map")
 
-
-def _settings_key(settings: MapSettings) -> tuple:
-    """What makes two maps of a layer comparable: method, model, magnification, tiles."""
-    return (settings.method, settings.checkpoint, settings.mode, settings.tile_hw,
-            settings.stride_hw, settings.image.magnification, settings.image.databar_rows)

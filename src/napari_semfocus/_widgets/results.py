@@ -13,7 +13,7 @@ from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableW
 
 from ..io.tables import MEASURE_COLUMNS, SCORE_COLUMNS, ScoreRow, scores_csv
 from ..jobs.score import ImageScores
-from .controls import ThemedPlot
+from .plots import ThemedPlot
 
 TABLE_HEADERS = ("Layer", "Slice", "Mag.", "Score", "Worst region")
 

@@ -38,8 +38,8 @@ from ..progress import Progress, Status
 from ..scale import parse_magnification
 from ..scoring.devices import DEVICE_CHOICES
 from ..scoring.preprocess import REGIONS
-from .active_model import follow as follow_active_model
-from .controls import WorkerMixin
+from .dock import PluginDock
+from .exports import save_text
 from .forms import (
     CHECKPOINT_MODEL,
     DEFAULT_MODEL,
@@ -58,9 +58,11 @@ from .forms import (
     note_label,
     notify_info,
     row_widget,
+    select_method,
     spin_box,
     with_tip,
 )
+from .job_runner import JobRunner
 from .layer_list import ChecklistMixin, LayerChecklist
 from .layers import (
     go_to_slice,
@@ -70,24 +72,24 @@ from .layers import (
     layer_magnification,
 )
 from .results import FocusCurvePlot, ScoreTable
+from .viewer_state import follow_model_choice
 
 
-class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
+class ScoreFocusWidget(ChecklistMixin, JobRunner, PluginDock):
     """Dock widget: per-slice focus scores of image layers, table, focus curve, best slice."""
 
     worker_job = staticmethod(score_images)
     failure_text = "Scoring failed"
 
     def __init__(self, napari_viewer):
-        super().__init__()
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer)
         self.results: list[ImageScores] = []
         self._skipped: list[str] = []  # ticked layers the last run left out (no magnification)
         self.last_run: ScoreRun | None = None
         self._auto_magnification = ""  # what the field was filled with from metadata
         self._build()
         self.refresh_layers()
-        follow_active_model(self)  # "Use for scoring" in the Fine-tune widget
+        follow_model_choice(self)  # "Use for scoring" in the Fine-tune widget
 
     # ---- construction ----------------------------------------------------------------------
     def _build(self) -> None:
@@ -97,7 +99,7 @@ class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
         # layers
         box = QGroupBox("Image layers")
         box_layout = QVBoxLayout(box)
-        self.layer_list = LayerChecklist(self.viewer, (
+        self.layer_list = LayerChecklist(self.links, (
             "Tick the image layers to score: 2-D images get one score, stacks (focus series, "
             "time series) one score per slice. RGB layers are converted to grey."), 72)
         box_layout.addWidget(self.layer_list)
@@ -149,8 +151,8 @@ class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
         adv_form.addRow("Using", self.device_label)
         self.region_combo = combo_box(REGIONS)
         form_row(adv_form, "Region", self.region_combo, (
-            "whole: mean score of 320 x 240 tiles covering the frame (default); centre: one "
-            "320 x 240 crop from the centre, as in the reference paper."))
+            "whole: mean score of 240 x 320 (h x w) tiles covering the frame (default); centre: one "
+            "240 x 320 (h x w) crop from the centre, as in the reference paper."))
         self.batch_spin = spin_box(1, 1024, 32)
         form_row(adv_form, "Batch size", self.batch_spin, (
             "Tiles per model batch; smaller uses less memory, and Cancel reacts between batches."))
@@ -239,6 +241,10 @@ class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
         self.magnification_hint.setVisible(bool(text))
 
     # ---- settings ----------------------------------------------------------------------------
+    def set_method(self, method: str) -> None:
+        """``"model"`` or the name of a classical measure (``measures.MEASURES``)."""
+        select_method(self.method_combo, method)
+
     def set_checkpoint(self, path) -> None:
         """Score with the checkpoint at ``path`` (``None``: the shipped default model)."""
         if path is None:
@@ -285,7 +291,7 @@ class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
                              region=self.region_combo.currentText(),
                              batch_size=int(self.batch_spin.value()))
 
-    # ---- running (run, cancel, is_running: WorkerMixin) -------------------------------------
+    # ---- running (run, cancel, is_running: JobRunner) -------------------------------------
     def _on_status(self, update: Status) -> None:
         if update.device_name:
             self.device_label.setText(update.device_name)
@@ -351,7 +357,7 @@ class ScoreFocusWidget(ChecklistMixin, WorkerMixin, QWidget):
 
     def export_csv(self, path=None) -> Path | None:
         """Write the table to ``path`` (asks for a file when ``None``); returns the path."""
-        return self.save_text(path, self.table.csv_text(), "Export focus scores",
+        return save_text(self, path, self.table.csv_text(), "Export focus scores",
                                "focus-scores.csv", "CSV files (*.csv)", "Scores")
 
     def go_to_best_slice(self, layer_name: str | None = None) -> int | None:

@@ -21,13 +21,14 @@ from ..gate.labels import DEFAULT_ACCEPT_SCORE
 from ..gate.plot import plot_pr_curve
 from ..io.files import write_text
 from ..io.tables import labelled_scores_csv
-from ..jobs.distributed import GateTable, decisions_table
+from ..jobs.distributed import GateTable
 from ..jobs.gate import (
     ApplySettings,
     CalibrateSettings,
     CalibrationScored,
     apply_gate,
     calibrate_gate,
+    decisions_table,
 )
 from ..progress import run_to_end
 from .common import (
@@ -156,7 +157,7 @@ def cmd_apply(args) -> int:
     result = run_to_end(apply_gate(settings), progress_printer(
         lambda s: f"semfocus gate: model {s.model_name} on {s.device_name}, gate {args.gate}: "
                   f"accept when {gate.rule_score} >= {gate.threshold:.4f}"))
-    table = decisions_table(result)
+    table = decisions_table(result.images)
     write_output(table, args.output)
     _report(*_count_accepted(table.split("\n", 1)[1]))
     return 0

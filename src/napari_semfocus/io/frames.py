@@ -31,6 +31,12 @@ def as_frames(array, name: str = "image") -> np.ndarray:
     return a.astype(np.float32, copy=False)
 
 
+def without_databar(frames: np.ndarray, rows: int) -> np.ndarray:
+    """Grey ``frames`` ((N, H, W) or (H, W)) without the instrument's data bar, its ``rows``
+    bottom rows (the one place every path cuts it: files, layers, annotations)."""
+    return frames[..., : frames.shape[-2] - int(rows), :] if rows else frames
+
+
 def grey_frames(array, name: str = "image") -> np.ndarray:
     """The data as an (N, H, W) stack of grey frames, checked as :func:`as_frames` checks it
     except for its values, in its own dtype (no float copy of grey data; RGB becomes float32

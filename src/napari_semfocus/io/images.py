@@ -17,7 +17,7 @@ import tifffile
 
 from ..errors import ImageReadError, SemFocusError, SemFocusWarning
 from .databar import detect_databar_rows
-from .frames import as_frames
+from .frames import as_frames, without_databar
 from .sem_metadata import read_sem_metadata
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -88,10 +88,7 @@ def read_file_metadata(path) -> dict:
 def read_frames(path) -> np.ndarray:
     """The grey float32 frames (N, H, W) of an image file, its data bar left out."""
     img = read_image(path)
-    frames = as_frames(img.data, str(path))
-    if img.databar_rows:
-        frames = frames[:, : frames.shape[1] - img.databar_rows]
-    return frames
+    return without_databar(as_frames(img.data, str(path)), img.databar_rows)
 
 
 def expand_folders(paths) -> list[str]:

@@ -36,7 +36,7 @@ from ..io.tables import csv_text, decisions_csv, scores_csv
 from ..progress import Status, run_to_end
 from ..scale import parse_magnification
 from ..scoring.focus_map import CSV_COLUMNS
-from .gate import ApplyResult, ApplySettings, apply_gate
+from .gate import ApplySettings, apply_gate, decisions_table
 from .inputs import FileInput, ImageInput
 from .map import MapSettings, map_image
 from .score import MODEL_METHOD, ScoreSettings, score_images, score_rows
@@ -112,7 +112,7 @@ class GateTable:
 
     def __call__(self, part: Partition) -> PartResult:
         result = run_to_end(apply_gate(dataclasses.replace(self.settings, images=part.files)))
-        return _result(part, decisions_table(result),
+        return _result(part, decisions_table(result.images),
                        f"model {result.model_name} on {result.device_name}")
 
 
@@ -143,13 +143,6 @@ class MapTable:
 def _result(part: Partition, table: str, model: str) -> PartResult:
     """The partition's rows: ``table`` without its header line."""
     return PartResult(part.index, len(part.files), table.split("\n", 1)[1], model)
-
-
-def decisions_table(result: ApplyResult) -> str:
-    """The gate decisions of every image and slice of ``result`` as CSV."""
-    rows = [row for res in result.images for row in res.rows()]
-    accepted = [ok for res in result.images for ok in res.accepted]
-    return decisions_csv(rows, np.asarray(accepted, dtype=bool))
 
 
 def map_input(file: FileInput, slice_index: int, method: str) -> ImageInput:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from ..gate.calibrate import (
 )
 from ..gate.file import Gate, check_score_rule, gate_model_record, gated_scores
 from ..gate.labels import DEFAULT_ACCEPT_SCORE, labels_from_column, read_calibration_manifest
-from ..io.tables import ScoreRow, slice_rows
+from ..io.tables import ScoreRow, decisions_csv, slice_rows
 from ..progress import Progress, Status
 from ..scoring.checkpoint import model_fingerprint
 from .inputs import FileInput
@@ -229,6 +229,16 @@ class ImageDecisions:
     def rows(self, path: str | None = None) -> list[ScoreRow]:
         """The CSV rows of this image; ``path`` column: ``path`` (default: the name)."""
         return slice_rows(path or self.name, self.scores, self.magnification, self.worst_region)
+
+
+def decisions_table(images: Iterable[ImageDecisions], by_file: bool = False) -> str:
+    """The decisions of every image and slice as CSV: the one writer of ``semfocus gate apply``,
+    its Dask runs and the Acceptance gate widget. The ``path`` column holds each image's name,
+    or with ``by_file`` its file where it has one (layers opened from a file)."""
+    images = list(images)
+    rows = [row for res in images for row in res.rows(res.path if by_file else None)]
+    accepted = [bool(ok) for res in images for ok in res.accepted]
+    return decisions_csv(rows, np.asarray(accepted, dtype=bool))
 
 
 @dataclass

@@ -8,7 +8,9 @@
 
 Stacks: :func:`map_slices` maps the slices named in :class:`SliceMapSettings` one after the
 other (the shown one, or all); :class:`StackMap` gathers slice maps into one
-``(*slice axes, rows, cols)`` grid, NaN where a slice is not mapped yet, and says which are.
+``(*slice axes, rows, cols)`` grid, NaN where a slice is not mapped yet, and says which are;
+:class:`MapBook` keeps them per source layer with the settings they were made with, and
+:func:`map_layer_kwargs` gives the map layer's arguments (the Focus map widget's bookkeeping).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..progress import CANCELLED, Progress, Status, relay
-from ..scoring.focus_map import FocusMap, focus_map
+from ..scoring.focus_map import FocusMap, finite_range, focus_map
 from ..scoring.preprocess import TILE_HW
 from .inputs import ImageInput
 from .score import MODEL_METHOD, load_method, method_names, model_status
@@ -175,3 +177,79 @@ class StackMap:
 def _grid_key(fmap: FocusMap) -> tuple:
     return (fmap.tile_hw, fmap.stride_hw, fmap.origin_yx, fmap.image_hw, fmap.scored_hw,
             fmap.mode, fmap.method, fmap.model)
+
+
+# ---- the maps of a session: which slices of which layer are mapped, and their layer -----------
+def map_layer_name(source: str) -> str:
+    """The name of the focus-map layer of the layer named ``source``."""
+    return f"{source} focus map"
+
+
+def settings_key(settings: MapSettings) -> tuple:
+    """What makes two maps of a layer comparable: method, model, magnification, tiles."""
+    return (settings.method, settings.checkpoint, settings.mode, settings.tile_hw,
+            settings.stride_hw, settings.image.magnification, settings.image.databar_rows)
+
+
+class MapBook:
+    """The slice maps made of each source layer (by name), with the settings they were made
+    with: which slices a new run must map, and where a run's maps go."""
+
+    def __init__(self):
+        self._stacks: dict[str, tuple[tuple, StackMap]] = {}
+
+    def stack(self, base: MapSettings) -> StackMap | None:
+        """The slice maps of ``base``'s layer made with the same settings (None when there are
+        none)."""
+        key, stack = self._stacks.get(base.image.name, (None, None))
+        return stack if stack is not None and key == settings_key(base) else None
+
+    def any_stack(self, source: str) -> StackMap | None:
+        """The slice maps of the layer named ``source``, whatever their settings."""
+        return self._stacks.get(source, (None, None))[1]
+
+    def slices_to_map(self, base: MapSettings, lead_shape: tuple[int, ...]) -> tuple:
+        """Every slice of a ``lead_shape`` stack not mapped yet with ``base``'s settings."""
+        stack = self.stack(base)
+        if stack is not None:
+            return stack.unmapped()
+        return tuple(tuple(int(v) for v in i) for i in np.ndindex(tuple(lead_shape)))
+
+    def add(self, result: SliceMapResult, lead_shape: tuple[int, ...]) -> StackMap:
+        """Put ``result``'s maps into its layer's slice maps (new ones when the grid or the
+        settings changed) and return them."""
+        base = result.settings.base
+        stack = self.stack(base)
+        if stack is None or not stack.fits(result.fmap):
+            stack = StackMap(lead_shape, result.fmap)
+            self._stacks[base.image.name] = (settings_key(base), stack)
+        for index, fmap in result.maps.items():
+            stack.add(index, fmap)
+        return stack
+
+    def forget(self, source: str) -> None:
+        """Drop the maps of the layer named ``source`` (its map layer is gone)."""
+        self._stacks.pop(source, None)
+
+
+def map_layer_kwargs(stack: StackMap, result: SliceMapResult, source_scale, source_translate,
+                     source_units=None) -> dict:
+    """Keyword arguments for ``viewer.add_image(stack.scores, **kwargs)``: the map layer over a
+    source layer with ``source_scale`` / ``source_translate`` (all its axes) and ``units``,
+    its slice axes included, with the settings and slice bookkeeping in its metadata."""
+    last, lead = result.fmap, len(stack.lead_shape)
+    kwargs = last.layer_kwargs(tuple(source_scale)[-2:], tuple(source_translate)[-2:])
+    base = result.settings.base
+    meta = kwargs["metadata"]
+    meta["semfocus_map"].update(
+        source_layer=base.image.name, slice_index=list(next(reversed(result.maps))),
+        device=result.device_name, databar_rows_excluded=base.image.databar_rows,
+        **stack.summary())
+    meta.update(scores=stack.scores, certainty=stack.certainty)
+    if meta["semfocus_map"]["score_scale"] != "focus score 0-10":
+        kwargs["contrast_limits"] = finite_range(stack.scores)
+    kwargs["scale"] = tuple(source_scale)[:lead] + tuple(kwargs["scale"])
+    kwargs["translate"] = tuple(source_translate)[:lead] + tuple(kwargs["translate"])
+    if source_units is not None:  # napari >= 0.5: physical units (e.g. µm)
+        kwargs["units"] = tuple(source_units)[-2 - lead:]
+    return kwargs

@@ -67,13 +67,15 @@ def test_folder_of_images_and_csv(tmp_path):
     assert list(data.groups) == [r.path for r in t]  # one group per image file
     # a layer that is open replaces the file's frame
     own = rng.random((50, 60)).astype(np.float32)
-    assert t.labelled_set({("a.png", 0): own}).images[0] is not None
-    np.testing.assert_array_equal(t.labelled_set({("a.png", 0): own}).images[0], own)
+    np.testing.assert_array_equal(t.labelled_set({("a.png", 0): (own, 0)}).images[0], own)
+    # its data bar (the layer's rows) is left out by the core, as for files
+    assert t.labelled_set({("a.png", 0): (own, 12)}).images[0].shape == (38, 60)
 
 
 def test_labelled_set_groups_by_image_so_the_split_is_by_image():
-    frames = {("series", i): np.random.default_rng(i).random((40, 50)) for i in range(6)}
-    frames.update({("other", i): np.random.default_rng(9 + i).random((40, 50)) for i in range(3)})
+    frames = {("series", i): (np.random.default_rng(i).random((40, 50)), 0) for i in range(6)}
+    frames.update({("other", i): (np.random.default_rng(9 + i).random((40, 50)), 0)
+                   for i in range(3)})
     t = AnnotationTable(Annotation(layer, i, 5000, i) for layer, i in frames)
     data = t.labelled_set(frames)
     assert set(data.groups) == {"series", "other"}

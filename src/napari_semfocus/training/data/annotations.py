@@ -28,7 +28,7 @@ import numpy as np
 
 from ...errors import SemFocusError
 from ...io.files import write_text
-from ...io.frames import as_frames
+from ...io.frames import as_frames, without_databar
 from ...io.images import read_frames
 from ...scale import parse_magnification
 from .labelled import LabelledSet
@@ -217,13 +217,14 @@ class AnnotationTable:
 
     def labelled_set(self, frames: Mapping | None = None):
         """A LabelledSet of the annotated frames, grouped by image. ``frames`` maps
-        (layer, slice) to a 2-D (or RGB) frame, e.g. taken from napari layers; other rows are read
-        from their ``path`` (data bar left out)."""
+        (layer, slice) to ``(frame, databar_rows)``: a 2-D (or RGB) frame taken from a napari
+        layer and the rows of its data bar; other rows are read from their ``path``. The data
+        bar is left out of both."""
         frames = frames or {}
         files: dict[str, np.ndarray] = {}
         images = []
         for r in self.rows:
-            frame = frames.get(r.key)
+            frame, bar = frames.get(r.key, (None, 0))
             if frame is None:
                 if not r.path:
                     raise SemFocusError(f"annotation of '{r.layer}' slice {r.slice}: the layer is not "
@@ -235,7 +236,7 @@ class AnnotationTable:
                     raise SemFocusError(f"annotation of {r.path}: slice {r.slice} does not exist "
                                         f"(the file has {len(stack)}).")
                 frame = stack[r.slice]
-            images.append(as_frames(frame, f"annotation of '{r.layer}'")[0])
+            images.append(without_databar(as_frames(frame, f"annotation of '{r.layer}'"), bar)[0])
         if not images:
             raise SemFocusError("there are no annotations.")
         return LabelledSet(images, np.array([r.score for r in self.rows]),

@@ -1,33 +1,18 @@
-"""Qt pieces shared by the dock widgets: :class:`WorkerMixin` (the Run / Cancel controls, the
-progress bar and the worker thread behind them, the scrolled content) and :class:`ThemedPlot` (a matplotlib canvas in napari's dark or light
-colours)."""
+"""Running a job from a dock widget: :class:`JobRunner` (the Run / Cancel controls, the
+progress bar and status line, and the ``napari.qt.threading`` worker behind them)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
 from napari.qt.threading import thread_worker
-from qtpy.QtWidgets import QDockWidget, QHBoxLayout, QProgressBar, QPushButton, QVBoxLayout
+from qtpy.QtWidgets import QHBoxLayout, QProgressBar, QPushButton
 
 from ..errors import SemFocusError
-from ..io.files import write_text
 from ..progress import Progress, Status
 from ..runtime import import_torch_quietly
-from .forms import (
-    ask_save_path,
-    fit_scroll_width,
-    note_label,
-    notify_error,
-    plot_colors,
-    scroll_wrapped,
-    with_tip,
-)
-
-PLUGIN_NAME = "napari-semfocus"
+from .forms import note_label, notify_error, with_tip
 
 
 def _quiet_job(job: Callable, settings, cancel):
@@ -36,12 +21,12 @@ def _quiet_job(job: Callable, settings, cancel):
     return (yield from job(settings, cancel))
 
 
-class WorkerMixin:
-    """Run / cancel plumbing shared by the dock widgets (mix in before ``QWidget``), with the
-    builders of the run controls and the scroll area, and ``set_method``.
+class JobRunner:
+    """Run / cancel plumbing shared by the dock widgets (mix in before :class:`.dock.PluginDock`):
+    the Run / Cancel buttons, the progress bar and status line, and the worker thread behind them.
 
     The mixin holds ``worker`` (``None`` when idle) and the cancel flag. The widget provides
-    ``method_combo``, the controls made by ``add_run_controls``, ``snapshot_settings()`` (raises
+    the controls made by ``add_run_controls``, ``snapshot_settings()`` (raises
     :class:`SemFocusError` for bad input), ``_on_returned(result)``, and the class attributes
     below. The job is a generator function ``job(settings, cancel)`` (one of
     :mod:`napari_semfocus.jobs`) yielding ``Status`` / ``Progress`` updates; it runs in a
@@ -84,28 +69,6 @@ class WorkerMixin:
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
 
-    def set_scrolled_content(self, content, min_width: int) -> None:
-        """Put ``content`` into the widget inside a vertical-only scroll area
-        (``self.scroll_area``, sized to the content in ``showEvent``)."""
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        self.scroll_area = scroll_wrapped(content)
-        outer.addWidget(self.scroll_area)
-        self.setMinimumWidth(min_width)
-
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        super().showEvent(event)
-        fit_scroll_width(self.scroll_area)
-        short_dock_title(self)
-
-    def set_method(self, method: str) -> None:
-        """``"model"`` or the name of a classical measure (``measures.MEASURES``)."""
-        index = self.method_combo.findData(method)
-        if index < 0:
-            raise ValueError(f"unknown method {method!r}")
-        self.method_combo.setCurrentIndex(index)
-
-    # -- running --
     def _progress_text(self, update) -> str:
         """Status line for a ``Progress`` update."""
         return f"{update.name}: {update.done}/{update.total}"
@@ -176,61 +139,3 @@ class WorkerMixin:
         self.worker = None
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
-
-    # -- exports --
-    def save_text(self, path, text: str, caption: str, default: str, file_filter: str,
-                   what: str) -> Path | None:
-        """Write ``text`` to ``path`` (asks for a file when ``None``) and say "<what> written to
-        <path>." on the status line; returns the path (None when cancelled)."""
-        path = ask_save_path(self, path, caption, default, file_filter)
-        if path is not None:
-            write_text(path, text)
-            self.status_label.setText(f"{what} written to {path}.")
-        return path
-
-
-def short_dock_title(widget) -> None:
-    """Title the dock holding ``widget`` by the widget's own name: napari names a plugin's dock
-    "<widget> (napari-semfocus)", which tabbed docks cut to "Score focus (na…". The dock's own
-    title bar and napari's Window menu keep the full name."""
-    dock = enclosing_dock(widget)
-    if dock is not None:
-        dock.setWindowTitle(dock.windowTitle().removesuffix(f" ({PLUGIN_NAME})"))
-
-
-def enclosing_dock(widget):
-    """The QDockWidget holding ``widget`` (None when it is not docked)."""
-    dock = widget.parentWidget()
-    while dock is not None and not isinstance(dock, QDockWidget):
-        dock = dock.parentWidget()
-    return dock
-
-
-class ThemedPlot:
-    """A matplotlib figure with one axes on a Qt canvas, in napari's dark or light colours
-    (``_fg`` / ``_bg``)."""
-
-    def __init__(self, dark: bool, height: float, min_height: int):
-        self._fg, self._bg = plot_colors(dark)
-        # fixed margins: matplotlib's tight layout measured every label on each redraw, about
-        # 60 % of a redraw's time on the UI thread
-        self.figure = Figure(figsize=(3.4, height), dpi=100, facecolor=self._bg)
-        self.figure.subplots_adjust(left=0.19, right=0.97, bottom=0.2, top=0.95)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(min_height)
-        self.axes = self.figure.add_subplot(111)
-
-    def _style(self, xlabel: str, ylabel: str) -> None:
-        """Colours of the axes, ticks and labels."""
-        ax = self.axes
-        ax.set_facecolor(self._bg)
-        for spine in ax.spines.values():
-            spine.set_color(self._fg)
-        ax.tick_params(colors=self._fg, labelsize=8)
-        ax.set_xlabel(xlabel, color=self._fg, fontsize=9)
-        ax.set_ylabel(ylabel, color=self._fg, fontsize=9)
-
-    def _legend(self, **kwargs) -> None:
-        legend = self.axes.legend(fontsize=7, facecolor=self._bg, edgecolor=self._fg, **kwargs)
-        for text in legend.get_texts():
-            text.set_color(self._fg)
