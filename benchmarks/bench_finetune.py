@@ -4,7 +4,7 @@ harsher than our scale get its held-out RMSE cut by >= 40 % within 5 minutes of 
 For each seed, pool images (``shared/data/sem-pool``, one field-of-view group never on both
 sides) are drawn into 24 *annotated* and 24 *held-out* images; each is blurred 6 ways (added
 sigma 0, 1, 2, 4, 8, 16 px) and scored by the lab
-(:mod:`napari_semfocus.training.data.harsher_lab`): 144 annotated frames, 144 held-out frames.
+(``benchmarks/harsher_lab.py``): 144 annotated frames, 144 held-out frames.
 The shipped model is fine-tuned on the annotated frames with
 :func:`~napari_semfocus.training.finetune.finetune_config` (the defaults of ``semfocus train
 --annotations`` and the Fine-tune widget; only ``--epochs`` and ``--set KEY=VALUE`` change them),
@@ -26,6 +26,7 @@ import argparse
 import ast
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,13 +37,7 @@ import torch
 from napari_semfocus.progress import run_to_end
 from napari_semfocus.scoring.checkpoint import load_checkpoint, model_file
 from napari_semfocus.scoring.devices import describe_device
-from napari_semfocus.training.data.harsher_lab import lab_annotations
-from napari_semfocus.training.data.pool import (
-    EXCLUDED,
-    group_of,
-    load_pool_image,
-    read_pool_manifest,
-)
+from napari_semfocus.training.data.pool import load_pool_image, read_pool_manifest
 from napari_semfocus.training.finetune import finetune, finetune_config
 from napari_semfocus.training.loop import (
     BatchDone,
@@ -52,7 +47,11 @@ from napari_semfocus.training.loop import (
     predict_frames,
 )
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the simulated lab beside this file
+from harsher_lab import lab_annotations  # noqa: E402
+
 POOL = Path(__file__).resolve().parents[2] / "shared" / "data" / "sem-pool"
+MANIFEST = Path(__file__).resolve().parents[1] / "pool-curation" / "sem-pool-manifest.csv"
 SIGMAS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
 N_IMAGES = 24  # annotated, and again held out: 144 frames each
 
@@ -60,9 +59,9 @@ N_IMAGES = 24  # annotated, and again held out: 144 frames each
 def draw_images(pool: Path, seed: int, n: int = N_IMAGES):
     """(annotated, held-out) rows of the pool manifest: whole groups, shuffled by ``seed``."""
     groups: dict[str, list] = {}
-    for row in read_pool_manifest(pool):
-        if row["path"] not in EXCLUDED:
-            groups.setdefault(group_of(row["path"]), []).append(row)
+    for row in read_pool_manifest(pool, MANIFEST):
+        if not row["excluded"]:
+            groups.setdefault(row["group"], []).append(row)
     order = np.random.default_rng(seed).permutation(sorted(groups))
     annotated, held_out = [], []
     for g in order:

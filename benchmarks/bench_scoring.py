@@ -1,7 +1,7 @@
 """Scoring throughput: FocusNet-resnet18 in the automatic precision (bf16 autocast where the CPU
 has bfloat16 units) against float32 and against the resnet50 variant in float32, in one run.
 
-Batch 32 at 240 x 320 (the paper's 320 x 240 input), untrained weights (speed does not depend
+Batch 32 at 240 x 320 (the paper's input, h x w), untrained weights (speed does not depend
 on the values), CPU and CUDA where present; blocks alternate so a busy machine slows all alike.
 Also images/s as a share of this CPU's bf16 peak: ResNet18 at 240 x 320 is ~2.79 GMAC per
 image (1.82 GMAC at 224 x 224, scaled by the pixel count); the peak is cores x clock x MACs per

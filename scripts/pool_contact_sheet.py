@@ -18,9 +18,11 @@ REPO = Path(__file__).resolve().parents[1]
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pool", type=Path, default=REPO.parent / "shared" / "data" / "sem-pool")
+    p.add_argument("--manifest", type=Path, default=REPO / "pool-curation" / "sem-pool-manifest.csv",
+                   help="the curated manifest (pool-curation/README.md)")
     p.add_argument("--out", type=Path, default=REPO / "docs" / "images" / "pool-contact-sheet.png")
     args = p.parse_args(argv)
-    print(pool_contact_sheet(args.pool, args.out))
+    print(pool_contact_sheet(args.pool, args.out, args.manifest))
 
 
 if __name__ == "__main__":

@@ -18,15 +18,15 @@ import tifffile
 # LLVM would clash with it (see napari_semfocus.scoring.llvm_guard).
 import torch
 import torchvision  # noqa: F401
+from benchmarks.harsher_lab import lab_annotations
 
 from napari_semfocus.io.images import read_image
 from napari_semfocus.scale import label_for_added_blur
 from napari_semfocus.scoring.checkpoint import save_checkpoint
 from napari_semfocus.scoring.model import FocusNet
 from napari_semfocus.scoring.scorer import FocusScorer
-from napari_semfocus.training.data.harsher_lab import lab_annotations
 from napari_semfocus.training.data.labelled import LabelledSet
-from napari_semfocus.training.data.pool import EXCLUDED, load_pool_image, read_pool_manifest
+from napari_semfocus.training.data.pool import load_pool_image, read_pool_manifest
 from napari_semfocus.training.loop import TrainConfig, train
 
 from .helpers import (
@@ -109,7 +109,7 @@ def expert_set():
     each with 5 blurred copies scored on a lab's scale 1.5 points harsher than the project's."""
     first = {}
     for row in read_pool_manifest(POOL):
-        if row["path"] not in EXCLUDED:
+        if not row["excluded"]:
             first.setdefault(row["path"].split("/")[0], row)
     table, frames = lab_annotations(load_pool_image(POOL, row) for row in list(first.values())[:8])
     assert len(table) == 40 and len(table.images()) == 8

@@ -122,24 +122,26 @@ SIZE = (64, 80)
 
 
 def make_fake_pool(root: Path) -> Path:
-    """Pool folder like the real one: a held-out type, a VAL_GROUPS file, training files."""
+    """Pool folder like the real one: a sample type and a file kept for validation (the
+    manifest's ``split``), training files."""
     files = [
-        "soil_sem/soil_a.png",
-        "soil_sem/soil_b.png",
-        "deepsem/130nm_21_cropped.png",  # in VAL_GROUPS
-        "deepsem/125nm_03_cropped.png",
-        "deepsem/135nm_07_cropped.png",
-        "fibresem/x1.png",
-        "fibresem/x2.png",
+        ("soil_sem/soil_a.png", "val"),
+        ("soil_sem/soil_b.png", "val"),
+        ("deepsem/130nm_21_cropped.png", "val"),
+        ("deepsem/125nm_03_cropped.png", "train"),
+        ("deepsem/135nm_07_cropped.png", "train"),
+        ("fibresem/x1.png", "train"),
+        ("fibresem/x2.png", ""),  # empty: train
     ]
     rows = []
-    for i, rel in enumerate(files):
+    for i, (rel, split) in enumerate(files):
         img = scenes.render_scene(scenes.SCENE_KINDS[i % 7], (180, 230), np.random.default_rng(i))
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(root / rel), (img * 255).astype(np.uint8))
-        rows.append({"path": rel, "mag_or_hfw": "5.00 K X", "databar_rows_bottom": 0})
+        rows.append({"path": rel, "mag_or_hfw": "5.00 K X", "databar_rows_bottom": 0,
+                     "split": split})
     with open(root / "manifest.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["path", "mag_or_hfw", "databar_rows_bottom"])
+        w = csv.DictWriter(fh, fieldnames=["path", "mag_or_hfw", "databar_rows_bottom", "split"])
         w.writeheader()
         w.writerows(rows)
     return root

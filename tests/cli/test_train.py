@@ -25,7 +25,7 @@ def write_scores(expert_set, folder):
     lines = ["path,magnification,score,slice"]
     for image in table.images()[:3]:
         rows = [r for r in table.rows if r.layer == image]
-        stack = np.stack([frames[r.key] for r in rows])
+        stack = np.stack([frames[r.key][0] for r in rows])
         stack = np.round(255 * (stack - stack.min()) / np.ptp(stack)).astype(np.uint8)
         name = image.replace("/", "_") + ".tif"
         tifffile.imwrite(folder / name, stack)

@@ -76,7 +76,7 @@ def test_finetune_default_model_learns_a_harsher_lab(expert_set, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
 
     # the checkpoint reproduces the in-memory model
-    stack = np.stack([frames[key] for key in list(frames)[:5]])
+    stack = np.stack([frames[key][0] for key in list(frames)[:5]])
     mag = table.rows[0].magnification
     in_memory = FocusScorer(result.model, device="cpu").score(stack, mag)
     reloaded = FocusScorer.from_checkpoint(path, device="cpu")

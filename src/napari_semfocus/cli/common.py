@@ -51,7 +51,7 @@ def input_files(args, folders: bool = False) -> list[FileInput]:
 
 
 def add_model_args(p, checkpoint_help="model file (.safetensors); default: the shipped model",
-                   region_help="whole image (mean over tiles, default) or the paper's 320x240 "
+                   region_help="whole image (mean over tiles, default) or the paper's 240x320 (h x w) "
                                "centre crop") -> None:
     """--checkpoint, --device, --precision, --batch-size and (unless ``region_help`` is None)
     --region."""

@@ -47,6 +47,10 @@ def register(sub) -> None:
     """Add this module's subcommands to the ``semfocus`` parser."""
     p = sub.add_parser("make-dataset", help="make labelled training/validation data from SEM images")
     p.add_argument("--pool", required=True, help="folder of sharp SEM images with manifest.csv")
+    p.add_argument("--manifest", default=None,
+                   help="the pool's manifest CSV, if not DIR/manifest.csv (columns: path, and "
+                        "optionally magnification, databar_rows_bottom, group, min_factor, "
+                        "excluded, split)")
     p.add_argument("--out", required=True)
     p.add_argument("--n-train", type=int, default=12000)
     p.add_argument("--n-val", type=int, default=800)
@@ -182,7 +186,8 @@ def _val_subset(val_set, max_frames, seed):
 
 
 def cmd_make_dataset(args) -> int:
-    paths = make_dataset(args.pool, args.out, n_train=args.n_train, n_val=args.n_val, seed=args.seed)
+    paths = make_dataset(args.pool, args.out, n_train=args.n_train, n_val=args.n_val,
+                         seed=args.seed, manifest=args.manifest)
     for k, v in paths.items():
         print(f"{k}: {v}", file=sys.stderr)
     return 0

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import SemFocusError
 
-TILE_HW = (240, 320)  # the paper's 320 x 240 (width x height) input
+TILE_HW = (240, 320)  # the paper's input: 240 x 320 (h x w) pixels
 REGIONS = ("whole", "centre")
 NORMALISATION = {
     "kind": "percentile",

@@ -50,7 +50,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     schedule: str = "cosine"  # "cosine" (with warm-up) or "constant"
     warmup_steps: int = 0
-    crop_hw: tuple = TILE_HW  # the paper's 320 x 240 random crops
+    crop_hw: tuple = TILE_HW  # the paper's 240 x 320 (h x w) random crops
     small_crop_hw: tuple | None = None  # smaller crops for the first epochs (faster on CPU)
     small_crop_epochs: int = 0
     flips: bool = True

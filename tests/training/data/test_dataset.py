@@ -15,7 +15,7 @@ from napari_semfocus.scale import label_for_added_blur, score_from_sigma
 from napari_semfocus.scoring.preprocess import normalise
 from napari_semfocus.training.data import dataset as ds
 from napari_semfocus.training.data import degrade, scenes
-from napari_semfocus.training.data.pool import EXCLUDED, load_pool
+from napari_semfocus.training.data.pool import load_pool, read_pool_manifest
 
 from ...helpers import POOL, SIZE, make_fake_pool
 
@@ -185,7 +185,7 @@ def test_split_never_leaks_a_source(tiny):
     val_src = {r["source"] for r in val if r["series"] != "zero"}
     assert train_src and val_src and not (train_src & val_src)
     assert not {r["series"] for r in train} & {r["source"] for r in val}
-    assert not any(r["sample_type"] in ds.HELD_OUT_SAMPLE_TYPES for r in train)
+    assert not any(r["sample_type"] == "soil_sem" for r in train)  # split "val" in the manifest
     assert "deepsem/130nm_21_cropped.png" in val_src
     assert any(r["sample_type"] == "soil_sem" for r in val)
 
@@ -234,11 +234,15 @@ def test_same_seed_same_data_whatever_the_workers(tiny):
 # ---- the real pool (when the shared folder is there) ----------------------------------------------
 def test_real_pool_split_is_by_group_and_holds_out_a_type():
     images = load_pool(POOL)
-    assert not {im.path for im in images} & set(EXCLUDED)
+    excluded = {r["path"] for r in read_pool_manifest(POOL) if r["excluded"]}
+    assert excluded and not {im.path for im in images} & excluded
     assert all(im.magnification > 0 and im.data.dtype == np.float32 for im in images)
     train, val = ds.split_pool(images)
     assert not {im.group for im in train} & {im.group for im in val}
-    assert not {im.sample_type for im in train} & set(ds.HELD_OUT_SAMPLE_TYPES)
-    assert {im.sample_type for im in val} >= set(ds.HELD_OUT_SAMPLE_TYPES)
+    held_out = {"soil_sem", "axondeepseg_sem"}  # whole sample types kept for validation
+    assert not {im.sample_type for im in train} & held_out
+    assert {im.sample_type for im in val} >= held_out
+    crop = next(im for im in images if im.path == "fibresem/test2-2.tif")
+    assert crop.group == "fibresem/test2.tif" and crop.magnification > 0  # from its field
     bar = next(im for im in images if im.path.startswith("lungcells_lacunarity/"))
     assert bar.data.shape == (1024, 1536)  # 79-row FEI data bar cut away

@@ -1,7 +1,8 @@
 """Labelled training and validation data for the default focus model (docs/focus-score-scale.md).
 
     >>> from napari_semfocus.training.data.dataset import make_dataset
-    >>> paths = make_dataset("shared/data/sem-pool", "data/ds-v1", n_train=12000, n_val=800, seed=1)
+    >>> paths = make_dataset("../shared/data/sem-pool", "ds-v1", n_train=12000, n_val=800, seed=1,
+    ...                      manifest="pool-curation/sem-pool-manifest.csv")
 
 Writes, deterministically for a seed:
 
@@ -14,8 +15,9 @@ Writes, deterministically for a seed:
   with the same noise, brightness and storage settings; zero frames are series ``zero``.
 - ``dataset.json``: the settings, split and a summary.
 
-Split by source image (field-of-view group, :func:`pool.group_of`): validation crops come only
-from :data:`HELD_OUT_SAMPLE_TYPES` (never trained on) and :data:`VAL_GROUPS`; procedural scenes
+Split by source image (the manifest's field-of-view ``group``): validation crops come only from
+the groups the manifest's ``split`` column keeps for validation (pool-curation/sem-pool-manifest.csv:
+whole sample types never trained on, and ~15-20 % of each other folder); procedural scenes
 for validation use their own seeds. One example: pick a source and an area-downscale factor
 (magnification M / factor), cut a window with a margin, blur with a random PSF (label =
 ``scale.label_for_added_blur`` of its measured sigma), add detector noise, set brightness /
@@ -40,31 +42,6 @@ from . import degrade, scenes
 from .degrade import degrade_region, draw_sigma_added, normalise_region
 from .pool import Source, cut_window, load_pool, usable_sources
 
-# Whole sample types that training never sees: Zeiss InLens SE of soil/clay aggregates (6 frames,
-# 5,000x) and rat spinal cord cross-sections (10 frames, biological SEM of myelinated axons):
-# vendors and contents unlike the other folders' main content.
-HELD_OUT_SAMPLE_TYPES = ("soil_sem", "axondeepseg_sem")
-# Field-of-view groups held out of training from the other folders (~15-20 % of each), chosen to
-# span the magnification bands: <1k (P33 254x, EBC, FIB-SEM overviews), 1k-10k (cells, wires,
-# fibres, superalloy), 10k-50k (SiO2 particles 25,000x, NFFA particles).
-VAL_GROUPS = (
-    "lungcells_lacunarity/DC__Ag-PvP_Bottom_of_Insert_DC_02052021_5KV_1000_ETD-HV_5_18.tif",
-    "lungcells_lacunarity/DC_v2__CS_DCs_2500x_B.tif",
-    "lungcells_lacunarity/DC_v2__NiO_DC_5000x_A.tif",
-    "deepsem/130nm_21_cropped.png",
-    "deepsem/160nm_18_cropped.png",
-    "fibresem/sampledata_sample.02_img20.tif",
-    "fibsem_openfibsem/scratch_figure_liftout_figures_undercut_waffle_ml-1692767524_4013731_eb.tif",
-    "fibsem_openfibsem/scratch_figure_openfibsem_",
-    "nanoballs_sio2/R5_K3K4Me3_SiO2_2-4.TIF",
-    "nanoballs_sio2/R5_K3Me3_SiO2_3-2.TIF",
-    "nasa_micronet/EBC1_070516_3",
-    "nasa_micronet/EBC1_040617_2",
-    "nasa_micronet/Super1_spot1",
-    "saemi_nffa/L2_0c6f769bd72e154dac9c98600435aa13.jpg",
-    "saemi_nffa/L2_0c0bbcbbfc104a68cc7fb45a8ae24201.jpg",
-    "sem2surface/P33_scale1_",
-)
 VAL_LEVELS = (10.0, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0)  # target labels of a series
 N_TRAIN_SCENES = 260  # procedural scene bank for training (each reused with new crops/blur)
 N_VAL_SCENES = len(scenes.SCENE_KINDS)  # one distinct-seed scene per kind for validation
@@ -244,12 +221,12 @@ _STATE: dict = {}  # per-process: sources, settings (filled before fork)
 
 
 def split_pool(images) -> tuple[list, list]:
-    """(train, val) pool images: val = held-out sample types + :data:`VAL_GROUPS`."""
+    """(train, val) pool images: val = those the manifest's ``split`` column keeps for it; a
+    group is never on both sides."""
+    val_groups = {im.group for im in images if im.split == "val"}
     train, val = [], []
     for im in images:
-        held = im.sample_type in HELD_OUT_SAMPLE_TYPES or any(im.group.startswith(g)
-                                                               for g in VAL_GROUPS)
-        (val if held else train).append(im)
+        (val if im.group in val_groups else train).append(im)
     return train, val
 
 
@@ -311,11 +288,13 @@ def band_counts(mags) -> dict:
 
 def make_dataset(pool_dir, out_dir, n_train: int = 12000, n_val: int = 800, seed: int = 0,
                  size_hw=(256, 336), workers: int = 2, n_train_scenes: int = N_TRAIN_SCENES,
-                 progress=None) -> dict:
+                 progress=None, manifest=None) -> dict:
     """Generate the training cache and the validation set; returns a dict of output paths.
 
     ``n_val`` is the approximate number of validation files (series of ``len(VAL_LEVELS)`` blur
     levels plus ~5 % zero frames). ``progress(stage, done, total)`` is called now and then.
+    ``manifest``: the pool's manifest CSV (default ``pool_dir/manifest.csv``; columns in
+    :mod:`.pool`).
     """
     t0 = time.time()
     out = Path(out_dir)
@@ -323,7 +302,7 @@ def make_dataset(pool_dir, out_dir, n_train: int = 12000, n_val: int = 800, seed
     size_hw = (int(size_hw[0]), int(size_hw[1]))
     report = progress or (lambda *a: None)
 
-    pool_images = load_pool(pool_dir)
+    pool_images = load_pool(pool_dir, manifest=manifest)
     train_imgs, val_imgs = split_pool(pool_images)
     train_sources = usable_sources([Source.from_pool(p) for p in train_imgs], size_hw)
     val_sources = usable_sources([Source.from_pool(p) for p in val_imgs], size_hw)
@@ -363,7 +342,7 @@ def make_dataset(pool_dir, out_dir, n_train: int = 12000, n_val: int = 800, seed
         "generator": "napari_semfocus.training.data.dataset.make_dataset",
         "seed": seed, "size_hw": list(size_hw), "n_train": n_train, "n_val_files": len(val_rows),
         "pool_dir": str(pool_dir),
-        "held_out_sample_types": list(HELD_OUT_SAMPLE_TYPES), "val_groups": list(VAL_GROUPS),
+        "pool_manifest": str(manifest) if manifest is not None else None,
         "train_pool_sources": [s.source for s in train_sources],
         "val_pool_sources": [s.source for s in val_sources],
         "n_train_scenes": n_train_scenes, "val_levels": list(VAL_LEVELS),

@@ -1,28 +1,29 @@
-"""The pool of real SEM micrographs that labelled examples are made from (``shared/data/sem-pool``).
+"""A pool of sharp SEM micrographs that labelled examples are made from: a folder of images and
+a manifest CSV describing them (``semfocus make-dataset --pool DIR [--manifest CSV]``).
 
-:func:`load_pool` reads ``manifest.csv`` and every image through
+:func:`load_pool` reads the manifest and every image through
 :func:`~napari_semfocus.io.images.read_image`, turns it grey
-(:func:`~napari_semfocus.io.frames.as_frames`), crops the data bar away (the manifest's
-``databar_rows_bottom``, corrected in :data:`DATABAR_OVERRIDE` where the sheet showed it wrong)
-and attaches a magnification, a sample type (the folder), the smallest area-downscale factor that
-makes it sharp (:data:`MIN_FACTOR`) and a *group* (:func:`group_of`): files that show one field of
-view (several detectors, a crop, before/after a correction) or one specimen share a group, so a
-train/validation split by group never leaks a field.
+(:func:`~napari_semfocus.io.frames.as_frames`), cuts the data bar away and attaches a
+magnification, a sample type, the smallest area-downscale factor that makes it sharp and a
+*group*: files that show one field of view (several detectors, a crop, before/after a
+correction) or one specimen share a group, so a train/validation split by group never leaks a
+field.
 
-Magnification, in order of preference:
+The manifest's columns (only ``path`` is required; see pool-curation/README.md for the project's own):
 
-1. the file's SEM metadata as :func:`~napari_semfocus.io.images.read_image` reports it (FEI: MagCanvasRealWidth/HFW,
-   Zeiss: its own "Mag");
-2. the old FEI "SFEG" TIFF header (``Vector.Magnification``), which ``sem_metadata`` does not parse
-   yet (the ``nanoballs_sio2`` files);
-3. the manifest: a magnification ("5.72 K X", "45kx (from filename)"), or an HFW / pixel size turned
-   into M with the doc's 127 mm convention (:func:`scale.magnification_from_pixel_size`);
-4. :data:`FOLDER_MAGNIFICATION`: a plausible value for folders that publish none (see comments).
+- ``path``: the image, relative to the pool folder; its first folder is the sample type;
+- ``databar_rows_bottom``: rows of the instrument's data bar to cut at the bottom (default 0);
+- ``magnification``: used where the file's SEM metadata has none (after the old FEI "SFEG"
+  header and ``mag_or_hfw`` / ``pixel_size``: "5.72 K X", "45kx", "HFW 138 um", "89.9 nm",
+  turned into M with the doc's 127 mm convention);
+- ``group``: the field-of-view group (default: the path);
+- ``min_factor``: the smallest downscale that makes the frame sharp (default
+  :data:`DEFAULT_MIN_FACTOR`);
+- ``excluded``: why the frame is not a sharp source (empty: it is one);
+- ``split``: ``val`` keeps the frame for validation only (default ``train``).
 
-:data:`EXCLUDED` lists the frames that are not sharp enough to be a "score 10" source; they were
-chosen by eye on ``docs/images/pool-contact-sheet.png`` (:func:`pool_contact_sheet`) and on 1:1
-and zoomed crops. :class:`Source` and :func:`cut_window` give the data generator its windows: a
-downscaled cut-out with a margin, preferring windows with visible structure.
+:class:`Source` and :func:`cut_window` give the data generator its windows: a downscaled cut-out
+with a margin, preferring windows with visible structure.
 """
 
 from __future__ import annotations
@@ -37,116 +38,14 @@ import numpy as np
 import tifffile
 
 from ...errors import SemFocusError
-from ...io.frames import as_frames
+from ...io.frames import as_frames, without_databar
 from ...io.images import read_image
 from ...io.sem_metadata import parse_zeiss_magnification
 from ...scale import magnification_from_pixel_size
 
-# Plausible magnifications for files whose folder publishes none (no metadata, nothing in the
-# manifest). A rough value is enough: the doc notes that M is only a rough pixel size anyway, and
-# the model sees M on a log scale. Values were judged from the visible feature sizes.
-FOLDER_MAGNIFICATION = {
-    # GaAs nanowire arrays, tilted view; the file names give the wire diameter (125-170 nm) and
-    # the wires are ~4-5 px wide at 1:1 -> ~30 nm/px, HFW ~30 um on 1024 px -> ~4,000-5,000x
-    # (127 mm convention).
-    "deepsem": 5_000.0,
-    # Lift-out / lamella / TEM-grid frames from an electron beam; the same repository's frames
-    # that carry metadata have HFW 300 um (423x); the others show lamellae / trenches of
-    # ~10-20 um in a ~100 um field -> ~1,000x.
-    "fibsem_openfibsem": 1_000.0,
-    # BSE cross-sections of environmental barrier coatings (whole layer stack of ~100-200 um in
-    # view, pores of a few um): ~500x.
-    "nasa_micronet/EBC": 500.0,
-    # Ni-superalloy gamma/gamma-prime microstructure (precipitates ~0.3-1 um, 512 px frames):
-    # ~5,000x. (The Super2 files carry their magnification in their names; see the manifest.)
-    "nasa_micronet/Super1": 5_000.0,
-    # NFFA-EUROPE SEM dataset, "particles" class: sub-micron particles; ~20,000x.
-    "saemi_nffa": 20_000.0,
-}
-
-# Frames that share one field of view with another file: same group, same side of every split.
-SAME_FIELD = {
-    "fibresem/test2-2.tif": "fibresem/test2.tif",  # a 684 x 684 crop of test2.tif
-}
-_GROUP_PATTERNS = (
-    # three BSE detectors of one field: ..._A_05.tif / ..._detectorA.tif
-    (re.compile(r"^(sem2surface/.*?)(?:detector)?[ABC](?:_\d+)?\.tif$"), "{}"),
-    # the same FIB-SEM field at the start, baseline and corrected stages
-    (re.compile(r"^(fibsem_openfibsem/scratch_figure_(?:old|openfibsem)_)"), "{}"),
-    # EBC cross-sections: frames of one specimen (date_sample)
-    (re.compile(r"^nasa_micronet/EBC1_(?:train|test|val)_(?:S\d+_)?(\d{6}_\d+)"),
-     "nasa_micronet/EBC1_{}"),
-    # superalloy: frames of one spot (0 and 180 degrees)
-    (re.compile(r"^nasa_micronet/Super1_(?:train|test|val)_(spot\d+)"), "nasa_micronet/Super1_{}"),
-)
-
-# Rows to cut at the bottom where the manifest's databar_rows_bottom is wrong (seen on the sheet).
-DATABAR_OVERRIDE = {
-    # old FEI XL data box (text on black, rows H-63..H-18) laid over the image
-    **{f"nanoballs_sio2/{n}.TIF": 64 for n in (
-        "R5_K3K4Me3_SiO2_2-2", "R5_K3K4Me3_SiO2_2-4", "R5_K3K4Me3_SiO2_3-1",
-        "R5_K3K4Me3_SiO2_3-5", "R5_K3Me3_SiO2_2-3", "R5_K3Me3_SiO2_3-2", "R5_K3Me3_SiO2_3-3",
-        "R5_K4Me3_SiO2_3-1", "R5_K4Me3_SiO2_3-2")},
-    "soil_sem/soil_1_after_nacetyl.tif": 73,  # Zeiss data bar like its siblings (manifest: 0)
-}
-# NFFA frames had their data bar replaced by a mirror image of the rows above it (a visible seam
-# and mirrored particles in the bottom ~150 rows): cut 170 rows unless the manifest says more.
-SAEMI_MIRRORED_ROWS = 170
-
-# Smallest area-downscale factor that makes a kept frame sharp (sigma <= ~0.6 px); default 1.3
-# (originals may be slightly soft). Judged on 1:1 and 2x/3x zoomed crops of the sheet's frames.
+# Smallest area-downscale factor that makes a frame sharp (sigma <= ~0.6 px) where the manifest
+# gives none: originals may be slightly soft.
 DEFAULT_MIN_FACTOR = 1.3
-MIN_FACTOR = {
-    # edges spread over ~3-4 px at 1:1 (soft at 11-27 nm pixels)
-    "lungcells_lacunarity/DC_v2__CS_DCs_12000x_C.tif": 3.0,
-    "lungcells_lacunarity/DC_v2__CS_DCs_12000x_A.tif": 3.0,
-    "lungcells_lacunarity/DC_v2__CS_DCs_8000x_A.tif": 3.0,
-    "lungcells_lacunarity/DC_v2__NiO_DC_5000x_B.tif": 3.0,
-    "lungcells_lacunarity/DC_v2__NiO_DC_5000x_A.tif": 2.0,
-    "lungcells_lacunarity/DC_v2__CS_DCs_3500x_A.tif": 1.5,
-    # a little soft at 1:1, sharp at 1.5x down (484 px frames allow at most ~1.64x for 256 rows)
-    "nanoballs_sio2": 1.6,
-    # noisy fast scans: averaging >= 2 x 2 pixels leaves them sharp and less noisy
-    "fibsem_openfibsem": 2.0,
-    "sem2surface/Indent": 2.0,
-    # BSE cross-sections: soft at 1:1, sharp at 2.5x down
-    "nasa_micronet/EBC": 2.5,
-    # noisy, edges ~2 px; 512 px frames allow at most ~1.5x for 336 px wide windows
-    "nasa_micronet/Super1": 1.45,
-    "saemi_nffa/L2_0a111f9bab302c27064c3d9166f2afc4.jpg": 2.0,
-}
-
-# Frames left out of the sharp-source set (judged by eye on the pool contact sheet + 1:1 crops).
-EXCLUDED: dict[str, str] = {
-    "fibsem_openfibsem/fibsem_detection_test_image.tif":
-        "noisy fast scan whose lamella edges stay soft after 2x averaging",
-    "saemi_nffa/L2_0a7efff5757e6b543ee1a0d17328c881.jpg": "strongly defocused (blurred blobs)",
-    "nasa_micronet/Super2_different_test_45kx_SE_15kV-etched_0.png":
-        "saturated: 99.98 % of pixels are 255 (broken conversion)",
-    "nasa_micronet/Super2_different_test_SE_15kv_50kx_precip-untested-2_0.png":
-        "saturated: every pixel is 255 (broken conversion)",
-    "nasa_micronet/Super2_different_test_lshr_15kx_3kv_0.png":
-        "soft and noisy (edges ~3-4 px) and too small to downscale enough",
-    "nasa_micronet/Super2_different_test_me3_15kx_3kv_2.png":
-        "soft and noisy (edges ~3-4 px) and too small to downscale enough",
-    "nasa_micronet/Super2_different_test_pt2_15kx_3kv_7.png":
-        "soft and noisy (edges ~3-4 px) and too small to downscale enough",
-    "nasa_micronet/Super1_val_spot1_180d_5.png": "softer than the rest of Super1 (edges ~3 px)",
-    "nasa_micronet/Super1_val_spot1_180d_6.png": "softer than the rest of Super1 (edges ~3 px)",
-    "nasa_micronet/EBC1_train_021519_3_1426C-100cyc0008.png": "still soft after 2.5x averaging",
-    "nanoballs_sio2/R5_K3K4Me3_SiO2_2-2.TIF":
-        "35,000x: soft particle edges (~2-3 px), frame too small to downscale >= 3x",
-    "nanoballs_sio2/R5_K4Me3_SiO2_3-1.TIF":
-        "35,000x: soft particle edges (~2-3 px), frame too small to downscale >= 3x",
-}
-
-
-def _lookup(table: dict, path: str, default=None):
-    """Value of the longest key of ``table`` that ``path`` starts with (file, folder or prefix)."""
-    for key in sorted(table, key=len, reverse=True):
-        if path.startswith(key):
-            return table[key]
-    return default
 
 
 @dataclass
@@ -162,30 +61,24 @@ class PoolImage:
     bit_depth: int
     min_factor: float = DEFAULT_MIN_FACTOR  # smallest downscale that makes it sharp
     excluded: str = ""  # reason, or "" for a sharp source
+    split: str = "train"  # "val": validation only
 
-def read_pool_manifest(pool_dir) -> list[dict]:
-    """The rows of the pool's ``manifest.csv`` as they are (text)."""
-    path = Path(pool_dir) / "manifest.csv"
+def read_pool_manifest(pool_dir, manifest=None) -> list[dict]:
+    """The rows of the pool's manifest (``manifest``, default ``pool_dir/manifest.csv``) as
+    they are (text)."""
+    if Path(pool_dir).is_file():
+        raise SemFocusError(f"{pool_dir} is a file, not a folder; give the pool's folder.")
+    if not Path(pool_dir).is_dir():
+        raise SemFocusError(f"{pool_dir} does not exist; give the pool's folder.")
+    path = Path(manifest) if manifest is not None else Path(pool_dir) / "manifest.csv"
     if not path.is_file():
-        raise SemFocusError(f"{pool_dir}: no manifest.csv; is this the sem-pool folder?")
+        raise SemFocusError(f"{path}: no such manifest; a pool is a folder of images with a "
+                            "manifest.csv (path, magnification, ...).")
     with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def group_of(path: str) -> str:
-    """Field-of-view group of a pool file: files of one field (several detectors, a crop, the
-    same field before/after a correction) or one specimen (EBC cross-sections, superalloy spots)
-    share a group, so a split by group keeps them on one side."""
-    path = SAME_FIELD.get(path, path)
-    for pattern, fmt in _GROUP_PATTERNS:
-        m = pattern.match(path)
-        if m:
-            return fmt.format(*m.groups())
-    return path
-
-
-def folder_default_magnification(path: str) -> float | None:
-    return _lookup(FOLDER_MAGNIFICATION, path)
+        rows = list(csv.DictReader(fh))
+    if rows and "path" not in rows[0]:
+        raise SemFocusError(f"{path}: the manifest has no 'path' column.")
+    return rows
 
 
 def _sfeg_magnification(path: Path) -> float | None:
@@ -231,15 +124,12 @@ def _to_unit(grey: np.ndarray, dtype) -> tuple[np.ndarray, int]:
 
 
 def load_pool_image(pool_dir, row: dict) -> PoolImage:
+    """One manifest ``row``'s image, grey, without its data bar, in [0, 1]."""
     pool_dir = Path(pool_dir)
     rel = row["path"]
     img = read_image(pool_dir / rel)
-    grey = as_frames(img.data, name=rel)[0]
-    bar = int(DATABAR_OVERRIDE.get(rel, row.get("databar_rows_bottom") or 0))
-    if rel.startswith("saemi_nffa/"):
-        bar = max(bar, SAEMI_MIRRORED_ROWS)
-    if bar:
-        grey = grey[: grey.shape[0] - bar]
+    grey = without_databar(as_frames(img.data, name=rel)[0],
+                           int(row.get("databar_rows_bottom") or 0))
     data, bits = _to_unit(grey, img.data.dtype)
     width = int(img.data.shape[1])
     mag, how = img.magnification, "metadata"
@@ -247,28 +137,22 @@ def load_pool_image(pool_dir, row: dict) -> PoolImage:
         mag, how = _sfeg_magnification(pool_dir / rel), "fei-sfeg"
     if not mag:
         mag, how = _manifest_magnification(row, width), "manifest"
-    if not mag and rel in SAME_FIELD:
-        other = next(r for r in read_pool_manifest(pool_dir) if r["path"] == SAME_FIELD[rel])
-        mag, how = load_pool_image(pool_dir, other).magnification, "same field"
+    if not mag and (row.get("magnification") or "").strip():
+        mag, how = float(row["magnification"]), "manifest magnification"
     if not mag:
-        mag, how = folder_default_magnification(rel), "folder default"
-    if not mag:
-        raise SemFocusError(f"{rel}: no magnification in file, manifest or folder defaults.")
-    return PoolImage(path=rel, sample_type=rel.split("/")[0], group=group_of(rel),
+        raise SemFocusError(f"{rel}: no magnification in the file or the manifest.")
+    return PoolImage(path=rel, sample_type=rel.split("/")[0], group=row.get("group") or rel,
                      data=np.ascontiguousarray(data, dtype=np.float32),
                      magnification=float(mag), magnification_source=how, bit_depth=bits,
-                     min_factor=float(_lookup(MIN_FACTOR, rel, DEFAULT_MIN_FACTOR)),
-                     excluded=EXCLUDED.get(rel, ""))
+                     min_factor=float(row.get("min_factor") or DEFAULT_MIN_FACTOR),
+                     excluded=row.get("excluded") or "", split=row.get("split") or "train")
 
 
-def load_pool(pool_dir, include_excluded: bool = False) -> list[PoolImage]:
-    """All pool images in manifest order (without :data:`EXCLUDED` ones unless asked)."""
-    out = []
-    for row in read_pool_manifest(pool_dir):
-        if not include_excluded and row["path"] in EXCLUDED:
-            continue
-        out.append(load_pool_image(pool_dir, row))
-    return out
+def load_pool(pool_dir, include_excluded: bool = False, manifest=None) -> list[PoolImage]:
+    """All pool images in manifest order (without the excluded ones unless asked)."""
+    rows = read_pool_manifest(pool_dir, manifest)
+    return [load_pool_image(pool_dir, row) for row in rows
+            if include_excluded or not row.get("excluded")]
 
 
 # ---- sources of examples: windows at a downscale ------------------------------------------------
@@ -364,10 +248,10 @@ def contact_sheet(images, labels, path, width: int = 1600, columns: int = 10,
     return path
 
 
-def pool_contact_sheet(pool_dir, path) -> Path:
+def pool_contact_sheet(pool_dir, path, manifest=None) -> Path:
     """The sheet used to judge the pool: every image, numbered, with its sample type, its
     magnification and its min downscale factor; excluded frames crossed out in red."""
-    images = load_pool(pool_dir, include_excluded=True)
+    images = load_pool(pool_dir, include_excluded=True, manifest=manifest)
     labels = [f"{i} {p.path.split('/')[-1][:20]}\n{p.sample_type[:9]} {p.magnification:.0f}x "
               f"f{p.min_factor:g}" + (" EXCL" if p.excluded else "") for i, p in enumerate(images)]
     return contact_sheet([p.data for p in images], labels, path, columns=12,
