@@ -32,6 +32,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt import QCollapsible
 
 from ..errors import SemFocusError
 from ..jobs.finetune import FineTuneSettings, finetune_job
@@ -158,7 +159,9 @@ class FineTuneWidget(JobRunner, PluginDock):
 
     def _build_training(self) -> QGroupBox:
         box = QGroupBox("Training")
-        form = QFormLayout(box)
+        outer = QVBoxLayout(box)
+        form = QFormLayout()
+        outer.addLayout(form)
         self.init_combo = model_combo()
         form_row(form, "Start from", self.init_combo, "The model to fine-tune.")
         self.init_edit = with_tip(QLineEdit(), "Checkpoint (.safetensors) to start from.")
@@ -170,6 +173,15 @@ class FineTuneWidget(JobRunner, PluginDock):
             f"Passes over the training annotations (at least {MIN_STEPS_PER_EPOCH} batches "
             "each); the model is validated after each, and the last one is kept when it "
             "beats the model you start from."))
+        # the defaults suit most annotation sets: the rest is folded away (the dock fits 1000 px)
+        self.advanced = with_tip(QCollapsible("Advanced settings", expandedIcon="▼",
+                                              collapsedIcon="▶"),
+                                 "Learning rate, batch, validation split, augmentation, trunk, "
+                                 "device: the defaults suit most annotation sets.")
+        adv = QWidget()
+        form = QFormLayout(adv)
+        self.advanced.addWidget(adv)
+        outer.addWidget(self.advanced)
         self.lr_spin = double_spin_box(1e-5, 0.1, ft["lr"], 1e-4, decimals=5)
         form_row(form, "Learning rate", self.lr_spin, (
             "AdamW learning rate of the head (cosine schedule); the trunk's trained blocks "

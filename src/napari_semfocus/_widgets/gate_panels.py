@@ -48,7 +48,7 @@ from .results import NumberItem, SortableTable
 
 ACCEPT_BG = QColor(40, 160, 80, 90)
 REJECT_BG = QColor(220, 60, 60, 110)
-TABLE_HEADERS = ("Slice", "Score", "Worst region", "Accepted", "Layer")
+TABLE_HEADERS = ("Slice", "Score", "Worst", "Accepted", "Layer")
 
 
 # ---- the panels -------------------------------------------------------------------------------
@@ -239,6 +239,7 @@ class PRPlot:
         ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, color=fg, fontsize=8,
                 transform=ax.transAxes)
         self.canvas.draw()
+        self.canvas.setVisible(text != self.PLACEHOLDER)  # no empty plot before there is a gate
 
     def show(self, source, held_out=None, score_name: str | None = None) -> None:
         """The curve of ``source`` (a Calibration or a Gate) with the ``held_out`` figures when
@@ -248,4 +249,5 @@ class PRPlot:
             return
         plot_pr_curve(source, figure=self.figure, dark=self.dark, compact=True, held_out=held_out,
                       score_name=score_name)
+        self.canvas.setVisible(True)
         self.canvas.draw()

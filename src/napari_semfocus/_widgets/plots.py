@@ -71,6 +71,7 @@ class TrainingPlot(ThemedPlot):
         (self.val_line,) = ax.plot([], [], color="#ffb000", marker="o", markersize=4,
                                    linewidth=1.5, label="validation")
         self._legend(loc="upper right")
+        ax.set_ylim(0, 1)  # RMSE is never negative: no empty plot around 0
         self.canvas.draw()
 
     def add_batch(self, x: float, loss: float) -> None:

@@ -15,7 +15,7 @@ from ..io.tables import MEASURE_COLUMNS, SCORE_COLUMNS, ScoreRow, scores_csv
 from ..jobs.score import ImageScores
 from .plots import ThemedPlot
 
-TABLE_HEADERS = ("Layer", "Slice", "Mag.", "Score", "Worst region")
+TABLE_HEADERS = ("Layer", "Slice", "Mag.", "Score", "Worst")  # short: the Layer column gets the width
 
 
 class NumberItem(QTableWidgetItem):
@@ -44,12 +44,20 @@ class SortableTable(QTableWidget):
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.verticalHeader().setVisible(False)
         header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # the number columns as wide as their header (or a 5-digit number) needs; column
+        # ``stretch`` (a name) takes the rest, so it is not squeezed to "..." in a narrow dock
+        metrics = header.fontMetrics()
+        for col, text in enumerate(headers):
+            if col != stretch:
+                header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+                header.resizeSection(col, 14 + max(metrics.horizontalAdvance(text),
+                                                   metrics.horizontalAdvance("00000")))
         header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
         if sort_by is not None:
             header.setSortIndicator(sort_by, Qt.SortOrder.AscendingOrder)
         self.setSortingEnabled(True)
         self.setMinimumHeight(min_height)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # long layer names keep both ends
 
 
 class ScoreTable(SortableTable):
