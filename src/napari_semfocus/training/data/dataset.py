@@ -86,6 +86,16 @@ def _kernel(sigma_added, psf_kind, rng):
     return degrade.make_psf(psf_kind, sigma_added, rng)
 
 
+def _recorded_blur(kernel, sigma: float, noise, psf_kind: str) -> tuple[float, str]:
+    """(sigma, PSF name) of what the frame shows: the optical blur ``kernel`` (``sigma``), and
+    after a fast scan's amplifier smear along the rows the combined kernel's sigma, which the
+    label follows (``+scan`` in the name)."""
+    name = psf_kind if sigma > 0 else "none"
+    if noise.bandwidth_px <= 0:
+        return sigma, name
+    return degrade.psf_sigma(degrade.scan_kernel(kernel, noise)), f"{name}+scan"
+
+
 def _meta(label, mag, src_id, sample_type, series, kind, psf, sigma, noise_level, bits, factor):
     return {"label": float(label), "magnification": float(mag), "source": src_id,
             "sample_type": sample_type, "series": series, "kind": kind, "psf": psf,
@@ -129,12 +139,13 @@ def random_example(train_sources, scene_sources, rng, size_hw, zero_fraction=ZER
     bc = degrade.random_brightness_contrast(sharp, rng)
     noise = degrade.NoiseSettings.random(rng)
     img, level = degrade_region(region, off, size_hw, kernel, noise, bc, bits, rng)
+    sigma, psf_name = _recorded_blur(kernel, sigma, noise, psf_kind)
     if rng.random() < 0.5:
         img = img[:, ::-1]
     if rng.random() < 0.5:
         img = img[::-1]
     meta = _meta(label_for_added_blur(sigma), mag, src.source, src.sample_type, src.series,
-                 src.kind, psf_kind if sigma > 0 else "none", sigma, level, bits, factor)
+                 src.kind, psf_name, sigma, level, bits, factor)
     return np.ascontiguousarray(img, dtype=np.uint16), meta
 
 
@@ -201,9 +212,9 @@ def series_examples(spec, vsources, size_hw, seed, levels=VAL_LEVELS):
     bits = 8 if rng.random() < 0.6 else 16
     for kernel, sigma in kernels:
         img, level = degrade_region(region, off, size_hw, kernel, noise, bc, bits, rng)
+        sigma, psf_name = _recorded_blur(kernel, sigma, noise, psf_kind)
         yield img, _meta(label_for_added_blur(sigma), mag, src.source, src.sample_type,
-                         spec["series"], src.kind, psf_kind if sigma > 0 else "none", sigma,
-                         level, bits, factor)
+                         spec["series"], src.kind, psf_name, sigma, level, bits, factor)
 
 
 def write_image(folder, name, img) -> str:

@@ -9,9 +9,12 @@
   ``scale.label_for_added_blur(sigma)``.
 - :func:`blur` applies a kernel with OpenCV (separable for Gaussians, DFT-backed ``filter2D`` for
   large 2-D kernels), mirror borders.
-- Detector noise (:func:`add_noise`): Poisson with a random dose, Gaussian read noise and line-wise
-  scan noise; :func:`random_brightness_contrast` / :func:`apply_brightness_contrast` (gain,
-  offset, gamma); :func:`quantise` to 8 or 16 bit.
+- SEM noise as it is (:class:`NoiseSettings`, :func:`add_noise`): Poisson counts at a dose of
+  ~2-2,000 per pixel with the detector's gain spread (excess noise), line or frame averaging,
+  Gaussian read noise, per-line offsets and gains, the amplifier's bandwidth along the fast-scan
+  axis (a causal exponential smear of noise *and* detail along each row: its blur counts in the
+  label, :func:`scan_kernel`) and slow drift between lines; :func:`random_brightness_contrast`
+  / :func:`apply_brightness_contrast` (gain, offset, gamma); :func:`quantise` to 8 or 16 bit.
 - Zero-score frames (:func:`zero_frame`): noise fields, flat white, black and grey frames,
   low-dose Poisson fields, scan-line noise and slow charging gradients under noise.
 - One example from a cut-out region: :func:`normalise_region` (window contrast -> 0.1..0.9, so a
@@ -138,17 +141,40 @@ def blur(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 # ---- noise, brightness / contrast, storage --------------------------------------------------------
 @dataclass(frozen=True)
 class NoiseSettings:
-    """Detector noise parameters (image intensities in [0, 1])."""
+    """How an SEM frame was acquired, as far as its noise goes (intensities in [0, 1]).
 
-    dose: float  # mean electrons (counts) for intensity 1; Poisson noise; inf = none
-    read_sigma: float  # Gaussian noise std
+    Only ``bandwidth_px`` changes the sharpness of what the frame shows (it smears detail along
+    the rows): the label then follows the combined blur (:func:`scan_kernel`). Everything else is
+    noise, which never changes the score of a frame that shows sample (the scale's rule).
+    """
+
+    dose: float  # mean counts per pixel at intensity 1, one pass; inf = no shot noise
+    read_sigma: float  # Gaussian (amplifier / read) noise std
     line_sigma: float  # std of a per-line offset (scan-line noise)
     line_gain_sigma: float  # std of a per-line relative gain
+    gain_shape: float = 0.0  # detector gain per count ~ Gamma(k, 1/k): excess noise 1 + 1/k; 0: none
+    averages: int = 1  # lines or frames averaged: the counts of ``averages`` passes
+    bandwidth_px: float = 0.0  # amplifier time constant along the fast-scan axis (rows), px
+    drift_px: float = 0.0  # slow horizontal drift between lines (random walk over the frame), px
 
     @staticmethod
     def random(rng: np.random.Generator) -> NoiseSettings:
-        """From very noisy (5 counts per pixel: noise ~40 % of the contrast range of a window
-        normalised to 0.1..0.9) to clean (thousands of counts)."""
+        """Two kinds of acquisition, drawn per example. Standard (65 %): from very noisy (5
+        counts per pixel: noise ~40 % of a window's contrast range) to clean (thousands of
+        counts), white read noise, sometimes scan-line noise. Fast scan (35 %), as in-lens / SE
+        detectors on field-emission SEMs record fine texture: 2-200 counts per pixel per pass,
+        the detector's gain spread, 1-8 lines or frames averaged, the amplifier's bandwidth
+        smearing 0.3-2 px along the rows, scan-line offsets and slow drift."""
+        if rng.random() < 0.35:
+            return NoiseSettings(
+                dose=float(np.exp(rng.uniform(np.log(2.0), np.log(200.0)))),
+                read_sigma=float(np.exp(rng.uniform(np.log(0.002), np.log(0.03)))),
+                line_sigma=float(rng.uniform(0.0, 0.03)),
+                line_gain_sigma=float(rng.uniform(0.0, 0.04)),
+                gain_shape=float(rng.uniform(1.0, 6.0)),
+                averages=int(rng.choice((1, 1, 2, 4, 8))),
+                bandwidth_px=float(np.exp(rng.uniform(np.log(0.3), np.log(2.0)))),
+                drift_px=float(rng.uniform(0.0, 1.5)) if rng.random() < 0.5 else 0.0)
         dose = float(np.exp(rng.uniform(np.log(5.0), np.log(3000.0))))
         if rng.random() < 0.1:
             dose = float("inf")
@@ -159,24 +185,79 @@ class NoiseSettings:
                              line_gain_sigma=float(rng.uniform(0.0, 0.05)) if lines else 0.0)
 
 
-def add_poisson(image: np.ndarray, dose: float, rng: np.random.Generator) -> np.ndarray:
+def scan_kernel(kernel: np.ndarray, noise: NoiseSettings) -> np.ndarray:
+    """The blur a frame's content gets: the optical ``kernel`` followed by the amplifier's
+    causal exponential along the rows (time constant ``noise.bandwidth_px``). Its
+    :func:`psf_sigma` is the sigma the label follows."""
+    row = bandwidth_kernel(noise.bandwidth_px)
+    if row.size == 1:
+        return np.asarray(kernel, np.float32)
+    k = np.asarray(kernel, np.float64)
+    pad = row.size - 1  # room for the smear on the right of a possibly 1 x 1 kernel
+    out = np.zeros((k.shape[0], k.shape[1] + pad))
+    for j, w in enumerate(row):
+        out[:, j : j + k.shape[1]] += w * k
+    return (out / out.sum()).astype(np.float32)
+
+
+def bandwidth_kernel(tau_px: float) -> np.ndarray:
+    """A causal exponential of time constant ``tau_px`` pixels (an RC low-pass as the scan
+    goes along a row), truncated at 10 tau and normalised; [1] when tau is 0."""
+    if tau_px <= 0:
+        return np.ones(1)
+    a = float(np.exp(-1.0 / tau_px))
+    h = a ** np.arange(int(np.ceil(10 * tau_px)) + 1)
+    return h / h.sum()
+
+
+def add_poisson(image: np.ndarray, dose: float, rng: np.random.Generator,
+                gain_shape: float = 0.0) -> np.ndarray:
+    """Counts at ``dose`` per unit intensity, each multiplied by the detector's gain (Gamma of
+    shape ``gain_shape``, mean 1; 0: exactly 1), back in intensity units."""
     if not np.isfinite(dose):
         return image.astype(np.float32, copy=True)
     lam = np.clip(image, 0, None).astype(np.float64) * dose
-    return (rng.poisson(lam) / dose).astype(np.float32)
+    counts = rng.poisson(lam).astype(np.float64)
+    if gain_shape > 0:  # the sum of n Gamma(k, 1/k) gains is Gamma(n k, 1/k)
+        counts = np.where(counts > 0, rng.gamma(np.maximum(counts, 1) * gain_shape,
+                                                1.0 / gain_shape), 0.0)
+    return (counts / dose).astype(np.float32)
 
 
-def add_noise(image: np.ndarray, noise: NoiseSettings, rng: np.random.Generator) -> np.ndarray:
-    """Poisson (shot) noise, then line-wise gain/offset, then Gaussian read noise."""
-    out = add_poisson(image, noise.dose, rng)
+def add_noise(image: np.ndarray, noise: NoiseSettings, rng: np.random.Generator,
+              drift: bool = True) -> np.ndarray:
+    """The frame as the microscope would record it: shot noise with the detector's gain over
+    ``averages`` passes, line-wise gain and offset, read noise, then the amplifier's smear along
+    the rows (noise and detail alike) and slow drift between lines."""
+    out = add_poisson(image, noise.dose * max(1, noise.averages), rng, noise.gain_shape)
     H = out.shape[0]
     if noise.line_gain_sigma > 0:
         out *= (1.0 + noise.line_gain_sigma * rng.standard_normal((H, 1))).astype(np.float32)
     if noise.line_sigma > 0:
         out += (noise.line_sigma * rng.standard_normal((H, 1))).astype(np.float32)
     if noise.read_sigma > 0:
-        out += (noise.read_sigma * rng.standard_normal(out.shape)).astype(np.float32)
+        out += (noise.read_sigma / np.sqrt(max(1, noise.averages))
+                * rng.standard_normal(out.shape)).astype(np.float32)
+    if noise.bandwidth_px > 0:
+        row = bandwidth_kernel(noise.bandwidth_px).astype(np.float32)[None, :]
+        out = cv2.filter2D(out, cv2.CV_32F, row, anchor=(0, 0),
+                           borderType=cv2.BORDER_REFLECT_101)
+    if drift and noise.drift_px > 0:
+        out = _drift(out, noise.drift_px, rng)
     return out
+
+
+def _drift(image: np.ndarray, amplitude_px: float, rng: np.random.Generator) -> np.ndarray:
+    """Shift each row sideways by a slow random walk spanning about ``amplitude_px`` over the
+    frame (cubic interpolation: a sub-pixel shift adds < 0.05 px^2 of blur)."""
+    H, W = image.shape
+    walk = np.cumsum(rng.standard_normal(H))
+    walk = cv2.GaussianBlur(walk.reshape(-1, 1), (1, 0), sigmaX=0.1, sigmaY=H / 20).ravel()
+    walk -= walk.mean()
+    walk *= amplitude_px / max(float(np.ptp(walk)), 1e-6)
+    xs = np.arange(W, dtype=np.float32)[None, :] + walk.astype(np.float32)[:, None]
+    ys = np.repeat(np.arange(H, dtype=np.float32)[:, None], W, axis=1)
+    return cv2.remap(image, xs, ys, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
 
 
 def random_brightness_contrast(image: np.ndarray, rng: np.random.Generator,
@@ -235,14 +316,25 @@ def normalise_region(region, off, size_hw):
 
 def degrade_region(region, off, size_hw, kernel, noise, bc, bits, rng):
     """Blur the (normalised) region, crop the window, add noise, brightness/contrast, quantise.
-    -> (uint8|uint16 image, noise level = noise std / the window's 0.5-99.5 % contrast range)."""
+    -> (uint8|uint16 image, noise level = noise std / the window's 0.5-99.5 % contrast range).
+    The label follows ``scan_kernel(kernel, noise)`` (the amplifier's smear included)."""
     h, w = size_hw
     blurred = blur(region, kernel) if kernel.size > 1 else region
     win = blurred[off[0] : off[0] + h, off[1] : off[1] + w]
-    noisy = add_noise(win, noise, rng)
-    level = float((noisy - win).std()) / 0.8
+    noisy = add_noise(win, noise, rng, drift=False)
+    # the noise alone: what the recorded frame differs by from the same smear without noise
+    clean = add_noise(win, _without_noise(noise), rng) if noise.bandwidth_px > 0 else win
+    level = float((noisy - clean).std()) / 0.8
+    if noise.drift_px > 0:
+        noisy = _drift(noisy, noise.drift_px, rng)
     out = apply_brightness_contrast(noisy, bc)
     return quantise(out, bits), level
+
+
+def _without_noise(noise: NoiseSettings) -> NoiseSettings:
+    """The same acquisition without any noise (only the amplifier's smear remains)."""
+    return NoiseSettings(dose=float("inf"), read_sigma=0.0, line_sigma=0.0, line_gain_sigma=0.0,
+                         bandwidth_px=noise.bandwidth_px)
 
 
 # ---- zero-score frames ----------------------------------------------------------------------------
