@@ -1,0 +1,157 @@
+"""An interval with every score: where the true score lies for a chosen share of frames.
+
+Split conformal prediction (Vovk et al.; Angelopoulos & Bates, "A gentle introduction to
+conformal prediction", 2021): on a calibration set the model never trained on, the signed errors
+``true - predicted`` are collected, and the interval of a new frame is ``[predicted + lower,
+predicted + upper]`` with ``lower`` / ``upper`` the errors' ``(1 - level) / 2`` and
+``(1 + level) / 2`` quantiles (finite-sample corrected). When calibration and new frames are
+exchangeable, the true score lies inside for at least ``level`` of new frames.
+
+The errors are not alike everywhere: :class:`IntervalModel` keeps one pair of quantiles per bin
+of a feature known at scoring time (Mondrian conformal prediction: the coverage holds within each
+bin, not only on average, so frames where the model errs more get wider intervals instead of
+too narrow ones): the predicted score itself, the frame's noise (:func:`noise_level`) or none.
+Which feature keeps the coverage in every band and sample type with the narrowest intervals is
+measured by
+``scripts/calibrate_intervals.py`` (docs/intervals.md). The model travels in the checkpoint's
+metadata (``metadata["interval"]``, :meth:`IntervalModel.as_dict`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import SemFocusError
+from ..io.frames import as_frames
+
+DEFAULT_LEVEL = 0.8
+FEATURES = ("none", "score", "noise")
+MIN_PER_BIN = 60  # fewer calibration frames than this in a bin: too few for its quantiles
+SCORE_RANGE = (0.0, 10.0)
+
+
+def conformal_bounds(errors: np.ndarray, level: float) -> tuple[float, float]:
+    """The (lower, upper) quantiles of signed ``errors`` for a central interval of ``level``,
+    with the split-conformal finite-sample correction (rank ceil((n + 1) q))."""
+    e = np.sort(np.asarray(errors, dtype=np.float64))
+    n = len(e)
+    if n == 0:
+        raise ValueError("no calibration errors")
+    alpha = (1.0 - level) / 2.0
+    k_lo = int(np.floor((n + 1) * alpha + 1e-9))  # 1-based rank of the lower bound
+    k_hi = int(np.ceil((n + 1) * (1.0 - alpha) - 1e-9))
+    lower = e[k_lo - 1] if k_lo >= 1 else -np.inf
+    upper = e[k_hi - 1] if k_hi <= n else np.inf
+    return float(lower), float(upper)
+
+
+def bin_edges(values: np.ndarray, min_per_bin: int = MIN_PER_BIN, max_bins: int = 5
+              ) -> tuple[float, ...]:
+    """Inner edges splitting ``values`` into at most ``max_bins`` equally filled bins of at
+    least ``min_per_bin`` values each (none when there are too few)."""
+    v = np.asarray(values, dtype=np.float64)
+    n_bins = int(min(max_bins, len(v) // max(1, min_per_bin)))
+    if n_bins <= 1:
+        return ()
+    edges = np.quantile(v, np.linspace(0, 1, n_bins + 1)[1:-1])
+    return tuple(float(x) for x in np.unique(edges))
+
+
+@dataclass(frozen=True)
+class IntervalModel:
+    """Per bin of ``feature``: the signed error quantiles that make a ``level`` interval."""
+
+    level: float
+    feature: str  # one of FEATURES
+    edges: tuple[float, ...]  # inner bin edges of the feature (empty: one bin)
+    lower: tuple[float, ...]  # per bin: the lower error quantile (<= 0 mostly)
+    upper: tuple[float, ...]  # per bin: the upper error quantile
+    counts: tuple[int, ...]  # calibration frames per bin
+    calibration: dict = field(default_factory=dict)  # what the calibration set was
+
+    @classmethod
+    def fit(cls, predicted, true, level: float = DEFAULT_LEVEL, feature: str = "none",
+            feature_values=None, calibration: dict | None = None,
+            min_per_bin: int = MIN_PER_BIN) -> IntervalModel:
+        """Calibrate on frames with ``predicted`` and ``true`` scores (and their
+        ``feature_values`` unless the feature is ``none``)."""
+        check_level(level)
+        if feature not in FEATURES:
+            raise SemFocusError(f"interval feature {feature!r} is not one of {', '.join(FEATURES)}.")
+        pred = np.asarray(predicted, dtype=np.float64)
+        errors = np.asarray(true, dtype=np.float64) - pred
+        values = _feature(feature, pred, feature_values)
+        edges = bin_edges(values, min_per_bin) if feature != "none" else ()
+        bins = np.searchsorted(edges, values, side="right")
+        lower, upper, counts = [], [], []
+        for b in range(len(edges) + 1):
+            lo, hi = conformal_bounds(errors[bins == b], level)
+            lower.append(lo)
+            upper.append(hi)
+            counts.append(int((bins == b).sum()))
+        return cls(level, feature, edges, tuple(lower), tuple(upper), tuple(counts),
+                   dict(calibration or {}))
+
+    def bounds(self, predicted, feature_values=None) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high) for ``predicted`` scores (and their ``feature_values``), within 0-10."""
+        pred = np.asarray(predicted, dtype=np.float64)
+        bins = np.searchsorted(self.edges, _feature(self.feature, pred, feature_values),
+                               side="right")
+        low = pred + np.asarray(self.lower)[bins]
+        high = pred + np.asarray(self.upper)[bins]
+        return np.clip(low, *SCORE_RANGE), np.clip(high, *SCORE_RANGE)
+
+    def as_dict(self) -> dict:
+        """Plain JSON for a checkpoint's metadata."""
+        return {"level": self.level, "feature": self.feature, "edges": list(self.edges),
+                "lower": list(self.lower), "upper": list(self.upper),
+                "counts": list(self.counts), "calibration": self.calibration,
+                "method": "split conformal, signed errors, one pair of quantiles per bin"}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> IntervalModel:
+        """From :meth:`as_dict`'s JSON; one sentence naming what is wrong otherwise."""
+        try:
+            model = cls(float(d["level"]), str(d["feature"]), tuple(map(float, d["edges"])),
+                        tuple(map(float, d["lower"])), tuple(map(float, d["upper"])),
+                        tuple(map(int, d["counts"])), dict(d.get("calibration") or {}))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SemFocusError(f"the model's interval metadata is broken ({exc}).") from None
+        n = len(model.edges) + 1
+        if model.feature not in FEATURES or not (len(model.lower) == len(model.upper) == n):
+            raise SemFocusError("the model's interval metadata is broken (feature or bins).")
+        return model
+
+
+def check_level(level: float) -> float:
+    """``level`` if it is a share strictly between 0 and 1, else one sentence."""
+    if not 0.0 < float(level) < 1.0:
+        raise SemFocusError(f"interval level {level} is not between 0 and 1 (e.g. 0.8).")
+    return float(level)
+
+
+def _feature(feature: str, predicted: np.ndarray, values) -> np.ndarray:
+    if feature == "none":
+        return np.zeros_like(predicted)
+    if feature == "score":
+        return predicted
+    if values is None:
+        raise SemFocusError(f"the interval needs the frames' {feature}.")
+    return np.asarray(values, dtype=np.float64)
+
+
+def noise_level(image: np.ndarray | Sequence) -> np.ndarray:
+    """Per frame: the noise's std relative to the frame's contrast range (0.5-99.5 %), from the
+    median absolute difference between neighbouring rows (across the scan lines, where a fast
+    scan's smear does not hide it; structure adds little to a median)."""
+    frames = as_frames(image)
+    out = []
+    for f in frames:
+        d = np.diff(f[::1, ::2], axis=0)
+        mad = float(np.median(np.abs(d - np.median(d))))
+        lo, hi = np.percentile(f[::2, ::2], [0.5, 99.5])
+        out.append(1.4826 * mad / np.sqrt(2.0) / max(float(hi - lo), 1e-6))
+    return np.asarray(out)

@@ -1,0 +1,89 @@
+"""Split-conformal intervals (issue 24): the finite-sample quantiles, coverage on exchangeable
+frames overall and per bin, narrower intervals where the errors are smaller, the JSON that
+travels in a checkpoint, and the noise feature."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_semfocus.errors import SemFocusError
+from napari_semfocus.scoring.intervals import (
+    IntervalModel,
+    check_level,
+    conformal_bounds,
+    noise_level,
+)
+
+
+def test_conformal_bounds_take_the_corrected_ranks():
+    errors = np.arange(1, 10, dtype=float)  # n = 9, level 0.8: ranks floor(1) and ceil(9)
+    assert conformal_bounds(errors, 0.8) == (1.0, 9.0)
+    lo, hi = conformal_bounds(np.arange(99, dtype=float), 0.8)  # ranks 10 and 90
+    assert (lo, hi) == (9.0, 89.0)
+    assert conformal_bounds(np.zeros(3), 0.9) == (-np.inf, np.inf)  # too few: unbounded
+
+
+def _frames(n, rng):
+    """Predictions whose errors grow towards the middle of the scale (heteroscedastic)."""
+    true = rng.uniform(0, 10, n)
+    spread = 0.2 + 0.8 * np.exp(-((true - 5) / 2.0) ** 2)
+    pred = true + rng.normal(0.2, spread)  # a little bias too
+    return pred, true
+
+
+def test_coverage_holds_overall_and_per_bin_only_with_bins():
+    rng = np.random.default_rng(0)
+    cal_pred, cal_true = _frames(3000, rng)
+    test_pred, test_true = _frames(3000, rng)
+    plain = IntervalModel.fit(cal_pred, cal_true, 0.8)
+    binned = IntervalModel.fit(cal_pred, cal_true, 0.8, feature="score")
+    assert len(binned.edges) >= 2 and sum(binned.counts) == 3000
+    for model in (plain, binned):
+        low, high = model.bounds(test_pred)
+        inside = (test_true >= low) & (test_true <= high)
+        assert 0.77 <= inside.mean() <= 0.83
+    bins = np.searchsorted(binned.edges, test_pred, side="right")
+
+    def per_bin(model):
+        low, high = model.bounds(test_pred)
+        inside = (test_true >= low) & (test_true <= high)
+        return [inside[bins == b].mean() for b in range(len(binned.edges) + 1)]
+
+    assert min(per_bin(binned)) >= 0.74  # every part of the scale keeps its coverage
+    assert min(per_bin(plain)) < 0.7  # one interval for all under-covers where errors are large
+
+
+def test_bounds_stay_on_the_scale_and_contain_the_score_when_unbiased():
+    rng = np.random.default_rng(1)
+    pred, true = _frames(2000, rng)
+    model = IntervalModel.fit(pred, pred + rng.normal(0, 0.5, 2000), 0.8)
+    low, high = model.bounds(np.array([0.1, 5.0, 9.9]))
+    assert np.all(low >= 0) and np.all(high <= 10)
+    assert np.all((low <= [0.1, 5.0, 9.9]) & (high >= [0.1, 5.0, 9.9]))
+
+
+def test_the_model_travels_as_json_and_a_broken_one_is_one_sentence():
+    rng = np.random.default_rng(2)
+    pred, true = _frames(600, rng)
+    model = IntervalModel.fit(pred, true, 0.8, feature="score",
+                              calibration={"frames": 600, "source": "synthetic"})
+    again = IntervalModel.from_dict(json.loads(json.dumps(model.as_dict())))
+    assert again == model
+    with pytest.raises(SemFocusError, match="interval metadata is broken"):
+        IntervalModel.from_dict({"level": 0.8, "feature": "score", "edges": [5.0],
+                                 "lower": [-1.0], "upper": [1.0], "counts": [10]})
+    with pytest.raises(SemFocusError, match="interval level 1.5 is not between 0 and 1"):
+        check_level(1.5)
+
+
+def test_noise_level_rises_with_noise_on_a_real_frame(pool_image):
+    rng = np.random.default_rng(3)
+    frame = pool_image[:400, :500]
+    span = float(np.ptp(frame))
+    levels = noise_level(np.stack([frame + rng.normal(0, s * span, frame.shape)
+                                   for s in (0.0, 0.05, 0.2)]).astype(np.float32))
+    assert levels[0] < levels[1] < levels[2]
+    assert levels[2] == pytest.approx(0.2 * span / (span * 1.1), rel=0.6)  # about the std added
