@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import platform
 import statistics
 import tempfile
 import time
@@ -29,6 +28,7 @@ from napari_semfocus.jobs.inputs import FileInput
 from napari_semfocus.jobs.score import MODEL_METHOD, ScoreSettings, load_scorer, score_images
 from napari_semfocus.progress import run_to_end
 from napari_semfocus.scale import label_for_added_blur
+from napari_semfocus.scoring.devices import cpu_model_name
 
 REPO = Path(__file__).resolve().parents[1]
 POOL = REPO / "tests" / "data" / "sem-pool"
@@ -36,13 +36,6 @@ SOURCES = ("fibresem/test.tif", "lungcells_lacunarity/DC_v2__CS_DCs_2500x_A.tif"
            "sem2surface/P33_scale1_detectorA.tif", "soil_sem/soil_1_after_nacetyl.tif")
 SIGMAS = (0.0, 1.0, 2.0, 4.0, 8.0)
 HW = (688, 1024)
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def make_frames(root: Path) -> Path:
@@ -97,7 +90,7 @@ def main(argv=None) -> None:
     lines = [
         "# Gate calibration against scoring the same frames",
         "",
-        f"`python benchmarks/bench_gate_calibration.py --repeats {args.repeats}` on {cpu_name()} "
+        f"`python benchmarks/bench_gate_calibration.py --repeats {args.repeats}` on {cpu_model_name()} "
         "(2 cores). 20 frames of 1024 x 688 (4 real pool frames x 5 blurs), the shipped model "
         f"in the automatic precision, loaded once before timing ({load_s:.1f} s).",
         "",

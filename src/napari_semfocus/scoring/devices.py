@@ -56,6 +56,18 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def cpu_model_name() -> str:
+    """The CPU's model name as Linux reports it (for benchmarks: name the CPU beside a figure)."""
+    import platform
+
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    return next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
+                 if ln.startswith("model name")), platform.processor() or "unknown CPU")
+
+
 def resolve_precision(device, precision: str = "auto") -> str:
     """The precision the model runs in on ``device``: ``float32``, ``bf16`` or ``fp16``."""
     name = str(precision or "auto").lower()
