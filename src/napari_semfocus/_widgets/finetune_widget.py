@@ -32,7 +32,6 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt import QCollapsible
 
 from ..errors import SemFocusError
 from ..jobs.finetune import FineTuneSettings, finetune_job
@@ -55,6 +54,7 @@ from .forms import (
     DEFAULT_MODEL,
     MODEL_FILES,
     WARN_STYLE,
+    advanced_section,
     ask_save_path,
     browse_into,
     combo_box,
@@ -173,14 +173,9 @@ class FineTuneWidget(JobRunner, PluginDock):
             f"Passes over the training annotations (at least {MIN_STEPS_PER_EPOCH} batches "
             "each); the model is validated after each, and the last one is kept when it "
             "beats the model you start from."))
-        # the defaults suit most annotation sets: the rest is folded away (the dock fits 1000 px)
-        self.advanced = with_tip(QCollapsible("Advanced settings", expandedIcon="▼",
-                                              collapsedIcon="▶"),
-                                 "Learning rate, batch, validation split, augmentation, trunk, "
-                                 "device: the defaults suit most annotation sets.")
-        adv = QWidget()
-        form = QFormLayout(adv)
-        self.advanced.addWidget(adv)
+        self.advanced, form = advanced_section("Learning rate, batch, validation split, "
+                                               "augmentation, trunk, device: the defaults suit "
+                                               "most annotation sets.")
         outer.addWidget(self.advanced)
         self.lr_spin = double_spin_box(1e-5, 0.1, ft["lr"], 1e-4, decimals=5)
         form_row(form, "Learning rate", self.lr_spin, (

@@ -16,6 +16,7 @@ from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
+    QFormLayout,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -23,6 +24,7 @@ from qtpy.QtWidgets import (
     QSpinBox,
     QWidget,
 )
+from superqt import QCollapsible
 
 from ..errors import SemFocusError
 from ..jobs.score import MODEL_METHOD
@@ -137,6 +139,15 @@ def fit_scroll_width(area) -> None:
     owner = area.parentWidget()
     if owner is not None and owner.minimumWidth() < width:
         owner.setMinimumWidth(width)
+
+
+def advanced_section(tip: str, title: str = "Advanced settings"):
+    """A folded section for rarely changed settings: (the QCollapsible, the form inside)."""
+    section = with_tip(QCollapsible(title, expandedIcon="▼", collapsedIcon="▶"), tip)
+    content = QWidget()
+    form = QFormLayout(content)
+    section.addWidget(content)
+    return section, form
 
 
 def compact_combo(combo, chars: int = 12):

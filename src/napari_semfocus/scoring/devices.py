@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import platform
 from pathlib import Path
 
 from ..errors import SemFocusError
@@ -58,8 +59,6 @@ def cpu_has_bf16() -> bool:
 
 def cpu_model_name() -> str:
     """The CPU's model name as Linux reports it (for benchmarks: name the CPU beside a figure)."""
-    import platform
-
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:

@@ -16,6 +16,7 @@ from napari_semfocus.scoring.preprocess import normalise
 from napari_semfocus.training.data import dataset as ds
 from napari_semfocus.training.data import degrade, scenes
 from napari_semfocus.training.data.pool import load_pool, read_pool_manifest
+from napari_semfocus.training.data.zero_frames import ZERO_KINDS, zero_frame
 
 from ...helpers import POOL, SIZE, make_fake_pool
 
@@ -152,9 +153,9 @@ def test_higher_label_has_more_gradient_energy_without_noise():
 
 
 # ---- zero frames --------------------------------------------------------------------------------
-@pytest.mark.parametrize("kind", degrade.ZERO_KINDS)
+@pytest.mark.parametrize("kind", ZERO_KINDS)
 def test_zero_frames_hold_no_structure(kind):
-    img, k = degrade.zero_frame((128, 160), np.random.default_rng(2), kind)
+    img, k = zero_frame((128, 160), np.random.default_rng(2), kind)
     assert k == kind and img.shape == (128, 160)
     smooth = cv2.GaussianBlur(img, (0, 0), 4.0)
     assert smooth.std() < 0.05  # nothing but noise and at most a gentle shading

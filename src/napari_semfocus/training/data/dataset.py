@@ -41,6 +41,7 @@ from ...scale import label_for_added_blur, sigma_from_score
 from . import degrade, scenes
 from .degrade import degrade_region, draw_sigma_added, normalise_region
 from .pool import Source, cut_window, load_pool, usable_sources
+from .zero_frames import zero_frame
 
 VAL_LEVELS = (10.0, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0)  # target labels of a series
 N_TRAIN_SCENES = 260  # procedural scene bank for training (each reused with new crops/blur)
@@ -104,7 +105,7 @@ def _meta(label, mag, src_id, sample_type, series, kind, psf, sigma, noise_level
 
 
 def zero_example(size_hw, rng, bits):
-    img, zk = degrade.zero_frame(size_hw, rng)
+    img, zk = zero_frame(size_hw, rng)
     noise = float(img.std())
     mag = 10 ** rng.uniform(np.log10(MAG_MIN), np.log10(MAG_MAX))
     meta = _meta(0.0, mag, f"zero-{zk}", "zero", "zero", "zero", "", 0.0, noise, bits, 1.0)

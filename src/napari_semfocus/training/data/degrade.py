@@ -15,8 +15,7 @@
   axis (a causal exponential smear of noise *and* detail along each row: its blur counts in the
   label, :func:`scan_kernel`) and slow drift between lines; :func:`random_brightness_contrast`
   / :func:`apply_brightness_contrast` (gain, offset, gamma); :func:`quantise` to 8 or 16 bit.
-- Zero-score frames (:func:`zero_frame`): noise fields, flat white, black and grey frames,
-  low-dose Poisson fields, scan-line noise and slow charging gradients under noise.
+- Zero-score frames: :mod:`.zero_frames`.
 - One example from a cut-out region: :func:`normalise_region` (window contrast -> 0.1..0.9, so a
   noise setting means one noise-to-contrast ratio), :func:`degrade_region` (blur, crop, noise,
   brightness/contrast, quantise); :func:`draw_sigma_added` (labels ~uniform over the scale).
@@ -32,8 +31,6 @@ import numpy as np
 from ...scale import sigma_from_score
 
 PSF_KINDS = ("gaussian", "disk", "disk_gaussian", "elliptical")
-ZERO_KINDS = ("noise", "white", "black", "grey", "lowdose", "scanlines", "charging", "dark")
-ZERO_WEIGHTS = (0.22, 0.08, 0.08, 0.08, 0.18, 0.12, 0.12, 0.12)
 
 
 # ---- PSFs ---------------------------------------------------------------------------------------
@@ -335,74 +332,3 @@ def _without_noise(noise: NoiseSettings) -> NoiseSettings:
     """The same acquisition without any noise (only the amplifier's smear remains)."""
     return NoiseSettings(dose=float("inf"), read_sigma=0.0, line_sigma=0.0, line_gain_sigma=0.0,
                          bandwidth_px=noise.bandwidth_px)
-
-
-# ---- zero-score frames ----------------------------------------------------------------------------
-def zero_frame(shape_hw, rng: np.random.Generator, kind: str | None = None) -> tuple[np.ndarray,
-                                                                                     str]:
-    """A frame with no sample (label 0), float32 in [0, 1]: (image, kind).
-
-    Kinds (:data:`ZERO_KINDS`): ``noise`` (detector noise over a grey level), ``white``,
-    ``black``, ``grey`` (flat frames, a little noise), ``lowdose`` (Poisson fields at 0.3-5
-    counts per pixel: a beam blanked or a very fast scan), ``dark`` (sparse single counts on
-    black, 0.005-0.3 counts per pixel: the dark surround of a field, a closed aperture),
-    ``scanlines`` (row-offset / row-gain
-    noise dominating, as with a noisy scan generator) and ``charging`` (a slow gradient over the
-    whole frame, less than a cycle across, under noise)."""
-    kind = kind or ZERO_KINDS[int(rng.choice(len(ZERO_KINDS), p=ZERO_WEIGHTS))]
-    H, W = int(shape_hw[0]), int(shape_hw[1])
-    if kind == "white":
-        level = rng.uniform(0.93, 1.0)
-    elif kind == "black":
-        level = rng.uniform(0.0, 0.06)
-    elif kind == "lowdose":
-        level = rng.uniform(0.1, 1.0)
-    elif kind == "dark":
-        level = rng.uniform(0.005, 0.3)  # counts per pixel at dose 1
-    else:
-        level = rng.uniform(0.1, 0.9)
-    img = np.full((H, W), level, np.float32)
-    if kind == "charging":
-        yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-        a = rng.uniform(0, 2 * np.pi)
-        u = (np.cos(a) * (xx / W - 0.5) + np.sin(a) * (yy / H - 0.5))
-        ramp = u + rng.uniform(-1.5, 1.5) * u * u  # linear or slightly curved
-        img += (rng.uniform(0.05, 0.4) * ramp / max(float(np.ptp(ramp)), 1e-6)).astype(np.float32)
-    if kind in ("noise", "charging"):
-        noise = NoiseSettings(
-            dose=float(np.exp(rng.uniform(np.log(1.0), np.log(300.0)))),
-            read_sigma=float(rng.uniform(0.005, 0.15)),
-            line_sigma=float(rng.uniform(0, 0.03)) if rng.random() < 0.4 else 0,
-            line_gain_sigma=0.0,
-        )
-    elif kind == "dark":
-        noise = NoiseSettings(dose=1.0, read_sigma=float(rng.uniform(0.0, 0.02)),
-                              line_sigma=0.0, line_gain_sigma=0.0)
-    elif kind == "lowdose":
-        noise = NoiseSettings(dose=float(np.exp(rng.uniform(np.log(0.3), np.log(5.0)))) / level,
-                              read_sigma=float(rng.uniform(0.0, 0.01)), line_sigma=0.0,
-                              line_gain_sigma=0.0)
-    elif kind == "scanlines":
-        noise = NoiseSettings(dose=float(np.exp(rng.uniform(np.log(20.0), np.log(5000.0)))),
-                              read_sigma=float(rng.uniform(0.0, 0.03)),
-                              line_sigma=float(rng.uniform(0.02, 0.12)),
-                              line_gain_sigma=float(rng.uniform(0.0, 0.1)))
-    else:
-        noise = NoiseSettings(
-            dose=float("inf") if rng.random() < 0.5
-            else float(np.exp(rng.uniform(np.log(50.0), np.log(5000.0)))),
-            read_sigma=float(rng.uniform(0.0, 0.02)),
-            line_sigma=0.0,
-            line_gain_sigma=0.0,
-        )
-    out = add_noise(img, noise, rng)
-    if kind in ("noise", "scanlines") and rng.random() < 0.3:
-        # detector bandwidth: noise a little correlated along the scan line
-        out = cv2.GaussianBlur(out, (0, 0), sigmaX=rng.uniform(0.3, 1.2), sigmaY=0.3)
-    if kind == "noise" and rng.random() < 0.3:
-        # a faint shading, below the noise
-        yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-        a = rng.uniform(0, 2 * np.pi)
-        ramp = np.cos(a) * xx / W + np.sin(a) * yy / H
-        out += (rng.uniform(0.0, 0.7) * float(out.std()) * ramp).astype(np.float32)
-    return out, kind
