@@ -13,7 +13,6 @@ The report is :func:`napari_semfocus.jobs.report.build_report`.
 
 from __future__ import annotations
 
-import csv
 import signal
 from contextlib import contextmanager
 from pathlib import Path
@@ -120,12 +119,12 @@ def cmd_watch(args) -> int:
     checkpoint = None if checkpoint is None else str(checkpoint)
     columns = watch_columns(gate is not None)
     out = CsvStream(args.output, ",".join(columns), None, resume=args.output is not None)
-    rows = _kept_rows(args.output, out.kept)
+    rows = out.kept_rows()
     settings = WatchSettings(
         args.path, tuple(args.pattern or DEFAULT_PATTERNS), args.recursive,
         parse_magnification(args.magnification), checkpoint, args.device,
         chosen_precision(args), args.batch_size, gate, args.poll, args.settle, args.give_up,
-        args.until_idle)
+        args.until_idle, done=tuple(out.kept))
     if out.kept:
         eprint(f"semfocus watch: continuing {args.output}: {len(out.kept)} frames there are "
                "not scored again")
@@ -148,7 +147,7 @@ def cmd_watch(args) -> int:
     run = None
     with out, _sigterm_stops():
         try:
-            run = run_to_end(watch_folder(settings, done=out.kept), show)
+            run = run_to_end(watch_folder(settings), show)
         except KeyboardInterrupt:
             eprint("semfocus watch: stopping (interrupted); the table is complete.")
     if args.retake:
@@ -163,15 +162,6 @@ def cmd_watch(args) -> int:
             args.device, settings.precision)))
         eprint(f"semfocus watch: report written to {args.report}")
     return 0
-
-
-def _kept_rows(output, kept: list[str]) -> list[dict]:
-    """The rows of a continued table (those of the files kept)."""
-    if not kept:
-        return []
-    keep = set(kept)
-    with open(output, newline="", encoding="utf-8") as fh:
-        return [r for r in csv.DictReader(fh) if r.get("path") in keep]
 
 
 def _write_retake(path, columns, rows: list[dict]) -> None:

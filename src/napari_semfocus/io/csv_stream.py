@@ -102,6 +102,14 @@ class CsvStream:
         self.skip = len(starts) - 1  # the last file named may be incomplete: done again
         return starts[-1]
 
+    def kept_rows(self) -> list[dict]:
+        """The rows kept from the table being continued (those of :attr:`kept`), as dicts."""
+        if not self.kept:
+            return []
+        keep = set(self.kept)
+        with open(self.path, newline="", encoding="utf-8") as fh:
+            return [r for r in csv.DictReader(fh) if r.get(self.header.split(",")[0]) in keep]
+
     def write(self, rows: str) -> None:
         """Append ``rows`` (CSV lines, each ending in a line break) and flush them."""
         if self._fh is None:

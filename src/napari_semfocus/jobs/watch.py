@@ -53,6 +53,7 @@ class WatchSettings:
     until_idle: float | None = None  # stop after this long without a new frame
     keep_pixels: bool = False  # FrameScored.pixels holds the frame (the widget shows it)
     focus_map: bool = False  # FrameScored.fmap: the focus map of the frame (first slice)
+    done: tuple[str, ...] = ()  # names already scored (a continued table's): never again
 
 
 @dataclass
@@ -121,10 +122,9 @@ class WatchRun:
     stopped_by: str = ""  # "idle" or "cancel"
 
 
-def watch_folder(settings: WatchSettings, cancel: threading.Event | None = None, done=()
+def watch_folder(settings: WatchSettings, cancel: threading.Event | None = None
                  ) -> Generator[Status | FrameScored | FrameSkipped, None, WatchRun]:
-    """Watch ``settings.folder`` until ``cancel`` is set (or idle): score each frame once;
-    ``done``: names already scored (a resumed table's), never scored again."""
+    """Watch ``settings.folder`` until ``cancel`` is set (or idle): score each frame once."""
     s = settings
     if not Path(s.folder).is_dir():
         raise SemFocusError(f"{s.folder}: no such folder to watch.")
@@ -140,7 +140,8 @@ def watch_folder(settings: WatchSettings, cancel: threading.Event | None = None,
     yield model_status(scorer, gate_text)
     score_settings = ScoreSettings((), MODEL_METHOD, s.checkpoint, s.device, region,
                                    s.batch_size, s.precision)
-    with Arrivals(s.folder, s.patterns, s.recursive, s.settle, s.give_up, s.poll, done) as found:
+    with Arrivals(s.folder, s.patterns, s.recursive, s.settle, s.give_up, s.poll,
+                  s.done) as found:
         backlog = {name: k for k, name in enumerate(found.backlog, start=1)}
         how = f"polling every {s.poll:g} s" if s.poll else "file-system events"
         yield Status(f"watching {s.folder} ({how}); {len(backlog)} frames there to score first")

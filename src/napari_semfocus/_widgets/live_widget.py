@@ -1,0 +1,311 @@
+"""Live QC: the dock widget that scores the frames of a folder while the microscope writes them.
+
+Thin over :func:`napari_semfocus.jobs.watch.watch_folder` (what ``semfocus watch`` runs): the
+fields are read once into :class:`~napari_semfocus.jobs.watch.WatchSettings`, the watch runs in
+a ``napari.qt.threading`` worker (``WorkerMixin``: Start / Stop, the backlog's progress, an
+entry in napari's activity dock), and each frame it yields is shown on the UI thread: the
+newest frame in one layer updated in place, or a stack that grows (the user's choice); its
+focus map (optional); its score on a plot with the gate's threshold; a rejected frame in the
+list (a click shows it) and as a napari warning. With a table file the rows are written as
+``semfocus watch --output`` writes them (and an existing table is continued). Report writes
+the acquisition report (:func:`napari_semfocus.jobs.report.build_report`) in another worker.
+
+Public API (tests, scripts)::
+
+    w = LiveQCWidget(viewer); w.set_folder(path); w.set_gate(gate_file); w.run()
+    ...; w.rows; w.rejected_names(); w.show_rejected(name); w.cancel(); w.write_report(path)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from napari.qt.threading import thread_worker
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..errors import SemFocusError
+from ..gate.file import Gate, resolve_checkpoint
+from ..io.csv_stream import CsvStream
+from ..io.files import write_text
+from ..io.images import read_image
+from ..io.tables import watch_columns
+from ..jobs.report import ReportSettings, build_report
+from ..jobs.watch import FrameScored, FrameSkipped, WatchRun, WatchSettings, watch_folder
+from ..scale import parse_magnification
+from .controls import WorkerMixin
+from .forms import (
+    ask_save_path,
+    browse_into,
+    combo_box,
+    dark_theme,
+    double_spin_box,
+    form_row,
+    notify_error,
+    notify_warning,
+    row_widget,
+    with_tip,
+)
+from .live_plot import ScoreTimePlot
+
+FRAME_LAYER, STACK_LAYER = "Live QC: newest frame", "Live QC: frames"
+MAP_LAYER, REJECTED_LAYER = "Live QC: focus map", "Live QC: rejected frame"
+ONE_LAYER, STACK = "newest frame (one layer)", "growing stack"
+GATE_FILES = "Gate files (*.json);;All files (*)"
+USER_ROLE = Qt.ItemDataRole.UserRole
+
+
+class LiveQCWidget(WorkerMixin, QWidget):
+    """Dock widget: watch a folder, score each new frame, show it, flag the rejected ones."""
+
+    worker_job = staticmethod(watch_folder)
+    failure_text = "Live QC failed"
+    activity_name = "Live QC"
+
+    def __init__(self, napari_viewer):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.rows: list[dict] = []  # the table's rows (watch columns), as they come
+        self.gate: Gate | None = None
+        self.settings: WatchSettings | None = None
+        self.last_run: WatchRun | None = None
+        self.report_worker = None
+        self._table: CsvStream | None = None
+        self._slices: dict[str, int] = {}  # name -> slice of the growing stack
+        self._build()
+
+    # ---- construction ----------------------------------------------------------------------
+    def _build(self) -> None:
+        content = QWidget()
+        col = QVBoxLayout(content)
+        form = QFormLayout()
+        self.folder_edit = QLineEdit()
+        self.folder_edit.setPlaceholderText("the folder the microscope writes into")
+        self.folder_button = with_tip(QPushButton("Browse…"), "Choose the folder to watch.")
+        form_row(form, "Folder", row_widget(self.folder_edit, self.folder_button), (
+            "Frames already there are scored first, then each new TIFF, PNG or JPEG once it "
+            "is completely written (docs/live-qc.md)."))
+        self.gate_edit = QLineEdit()
+        self.gate_edit.setPlaceholderText("optional: gate file (.json)")
+        self.gate_button = with_tip(QPushButton("Browse…"), "Choose a gate file.")
+        form_row(form, "Gate", row_widget(self.gate_edit, self.gate_button), (
+            "A gate from the Acceptance gate widget or 'semfocus gate calibrate': each frame "
+            "is accepted or rejected by its rule; rejected frames are listed below."))
+        self.magnification_edit = QLineEdit()
+        self.magnification_edit.setPlaceholderText("from each file's metadata")
+        form_row(form, "Magnification", self.magnification_edit, (
+            "Magnification of every frame (e.g. 5000 or 5k); empty: each file's SEM metadata."))
+        self.show_combo = combo_box((ONE_LAYER, STACK), chars=18)
+        form_row(form, "Show", self.show_combo, (
+            "The newest frame in one layer updated in place, or every frame in a stack that "
+            "grows (memory grows with it)."))
+        self.map_check = with_tip(QCheckBox("Focus map of the newest frame"), (
+            "Also map the newest frame tile by tile (slower: about one more scoring pass)."))
+        form.addRow(self.map_check)
+        self.poll_spin = double_spin_box(0.0, 60.0, 0.0, 0.5)
+        form_row(form, "Poll (s)", self.poll_spin, (
+            "0: file-system events. On a network share where they do not arrive, look for new "
+            "files every this many seconds."))
+        self.table_edit = QLineEdit()
+        self.table_edit.setPlaceholderText("optional: scores CSV (continued if it exists)")
+        form_row(form, "Table", self.table_edit, (
+            "Write the scores as 'semfocus watch --output' does; an existing table of the same "
+            "watch is continued (its frames are not scored again)."))
+        col.addLayout(form)
+        self.add_run_controls(col, "Start", "Start watching the folder.",
+                              "Stop watching (the table stays complete).")
+        self.cancel_button.setText("Stop")
+
+        results = QGroupBox("Frames")
+        res = QVBoxLayout(results)
+        self.plot = ScoreTimePlot(dark=dark_theme())
+        with_tip(self.plot.canvas, "Score of each frame as it arrives; the dashed line is the "
+                                   "gate's threshold (red points: rejected).")
+        res.addWidget(self.plot.canvas)
+        self.rejected_list = with_tip(QListWidget(), "Rejected frames: click one to show it.")
+        self.rejected_list.setMinimumHeight(90)
+        res.addWidget(self.rejected_list)
+        self.report_button = with_tip(QPushButton("Report…"), (
+            "Write the acquisition report: one HTML file (summary, score over time, histogram, "
+            "the rejected and lowest-scoring frames with their focus maps)."))
+        res.addWidget(self.report_button)
+        col.addWidget(results)
+        col.addStretch(1)
+        self.set_scrolled_content(content, 340)
+
+        self.folder_button.clicked.connect(self._browse_folder)
+        self.gate_button.clicked.connect(lambda: browse_into(
+            self, self.gate_edit, "Gate file", GATE_FILES))
+        self.rejected_list.itemClicked.connect(
+            lambda item: self.show_rejected(item.data(USER_ROLE)))
+        self.report_button.clicked.connect(lambda: self.write_report())
+
+    def _browse_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder to watch", self.folder_edit.text())
+        if folder:
+            self.folder_edit.setText(folder)
+
+    # ---- settings ----------------------------------------------------------------------------
+    def set_folder(self, path) -> None:
+        self.folder_edit.setText(str(path))
+
+    def set_gate(self, path) -> None:
+        self.gate_edit.setText("" if path is None else str(path))
+
+    def snapshot_settings(self) -> WatchSettings:
+        """Read every field once (on the UI thread); raises SemFocusError for bad input."""
+        folder = self.folder_edit.text().strip()
+        if not folder:
+            raise SemFocusError("No folder chosen: choose the folder the microscope writes into.")
+        if not Path(folder).is_dir():
+            raise SemFocusError(f"{folder}: no such folder to watch.")
+        gate_text = self.gate_edit.text().strip()
+        gate = Gate.load(gate_text) if gate_text else None
+        checkpoint = resolve_checkpoint(gate) if gate is not None else None
+        magnification = parse_magnification(self.magnification_edit.text())
+        table_text = self.table_edit.text().strip()
+        table = None
+        if table_text:
+            table = CsvStream(table_text, ",".join(watch_columns(gate is not None)), None,
+                              resume=True, option="table")
+        self.gate, self._table, self._slices = gate, table, {}
+        self.rows = [] if table is None else table.kept_rows()
+        self.plot.reset(None if gate is None else gate.threshold)
+        self.rejected_list.clear()
+        poll = float(self.poll_spin.value())
+        self.settings = WatchSettings(
+            folder, magnification=magnification,
+            checkpoint=None if checkpoint is None else str(checkpoint), gate=gate,
+            poll=poll or None, keep_pixels=True, focus_map=self.map_check.isChecked(),
+            done=() if table is None else tuple(table.kept))
+        return self.settings
+
+    # ---- running (run, cancel, is_running: WorkerMixin) -------------------------------------
+    def _on_update(self, update) -> None:
+        if isinstance(update, FrameScored):
+            self._show_frame(update)
+        elif isinstance(update, FrameSkipped):
+            self.status_label.setText(f"{update.name} was {update.reason}; skipped.")
+        else:
+            super()._on_update(update)
+
+    def _show_frame(self, frame: FrameScored) -> None:
+        gated = self.gate is not None
+        columns = watch_columns(gated)
+        self.rows += [dict(zip(columns, cells, strict=True)) for cells in frame.cells(gated)]
+        if self._table is not None:
+            self._table.write(frame.csv(gated))
+        k, n = frame.backlog or (1, 1)
+        self.progress_bar.setValue(int(1000 * k / n))
+        self.status_label.setText(frame.lines()[-1])
+        if frame.error is not None:
+            notify_warning(frame.error)
+            return
+        for i, row in enumerate(frame.rows):
+            self.plot.add(row.score, None if frame.accepted is None else bool(frame.accepted[i]))
+        if frame.pixels is not None:
+            self._show_pixels(frame.name, frame.pixels)
+            frame.pixels = None  # the layer holds them now
+        if frame.fmap is not None:
+            self._put_layer(MAP_LAYER, frame.fmap.scores, colormap="magma", opacity=0.5,
+                            **frame.fmap.layer_kwargs())
+        if frame.rejected:
+            worst = min(r.score for r in frame.rows)
+            item = QListWidgetItem(f"{Path(frame.name).name}   {worst:.2f}")
+            item.setData(USER_ROLE, frame.name)
+            self.rejected_list.addItem(item)
+            notify_warning(f"Rejected: {frame.name} (score {worst:.2f}; the gate accepts "
+                           f"{self.gate.rule_score} >= {self.gate.threshold:.2f}).")
+
+    def _show_pixels(self, name: str, pixels: np.ndarray) -> None:
+        if self.show_combo.currentText() == STACK and pixels.ndim == 2:
+            if STACK_LAYER in self.viewer.layers and \
+                    self.viewer.layers[STACK_LAYER].data.shape[1:] == pixels.shape:
+                layer = self.viewer.layers[STACK_LAYER]
+                layer.data = np.concatenate([layer.data, pixels[None]])
+            else:
+                self._put_layer(STACK_LAYER, pixels[None])
+            self._slices[name] = len(self.viewer.layers[STACK_LAYER].data) - 1
+            self.viewer.dims.set_current_step(0, self._slices[name])
+        else:
+            self._put_layer(FRAME_LAYER, pixels)
+
+    def _put_layer(self, name: str, data, **kwargs) -> None:
+        """Layer ``name`` showing ``data``: updated in place when it exists, else added."""
+        if name in self.viewer.layers:
+            layer = self.viewer.layers[name]
+            layer.data = data
+            for key in ("scale", "translate"):
+                if key in kwargs:
+                    setattr(layer, key, kwargs[key])
+            if "contrast_limits" not in kwargs:
+                layer.reset_contrast_limits()
+        else:
+            self.viewer.add_image(data, name=name, **kwargs)
+
+    def rejected_names(self) -> list[str]:
+        return [self.rejected_list.item(i).data(USER_ROLE) for i in range(self.rejected_list.count())]
+
+    def show_rejected(self, name: str) -> None:
+        """Show rejected frame ``name``: its slice of the growing stack, or its own layer."""
+        if name in self._slices and STACK_LAYER in self.viewer.layers:
+            self.viewer.dims.set_current_step(0, self._slices[name])
+            return
+        try:
+            self._put_layer(REJECTED_LAYER, read_image(name).data)
+        except SemFocusError as exc:
+            notify_error(str(exc))
+            return
+        self.viewer.layers.selection.active = self.viewer.layers[REJECTED_LAYER]
+        self.status_label.setText(f"Showing the rejected frame {name}.")
+
+    def _on_returned(self, result: WatchRun) -> None:
+        self.last_run = result
+        self.status_label.setText(f"Stopped: {result.scored} frames scored, {result.rejected} "
+                                  f"rejected, {result.errors} without a score.")
+
+    def _on_finished(self) -> None:
+        super()._on_finished()
+        if self._table is not None:
+            self._table.close()
+            self._table = None
+
+    # ---- report ------------------------------------------------------------------------------
+    def write_report(self, path=None):
+        """Write the acquisition report of the frames so far to ``path`` (asks when None) in a
+        worker thread; returns the worker (None when there is nothing to report)."""
+        if not self.rows or self.settings is None:
+            notify_error("There are no scored frames to report yet: start a watch first.")
+            return None
+        path = ask_save_path(self, path, "Acquisition report", "acquisition-report.html",
+                             "HTML files (*.html)")
+        if path is None:
+            return None
+        s = self.settings
+        settings = ReportSettings(tuple(self.rows), s.folder, gate=s.gate,
+                                  checkpoint=s.checkpoint, device=s.device,
+                                  precision=s.precision)
+
+        def done(page: str) -> None:
+            write_text(path, page)
+            self.status_label.setText(f"Report written to {path}.")
+
+        worker = thread_worker(build_report, start_thread=False)(settings)
+        worker.returned.connect(done)
+        worker.errored.connect(lambda exc: notify_error(f"Report failed: {exc}"))
+        worker.finished.connect(lambda: setattr(self, "report_worker", None))
+        self.report_worker = worker
+        worker.start()
+        return worker
