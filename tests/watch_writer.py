@@ -20,8 +20,7 @@ import cv2
 import numpy as np
 import tifffile
 
-SAMPLE = (Path(__file__).resolve().parents[1] / "src" / "napari_semfocus" / "sample_data"
-          / "sem_image.tif")
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "sem_image.tif"
 MAGNIFICATION = 3250  # the sample's
 BLURRED = {"f02.tif": 4.0, "f05.tif": 3.0}  # sigma in pixels; the other frames are sharp
 # (kind, name): "plain" written at once, "chunks" in 8 chunks 50 ms apart, "pause" with a
