@@ -1,6 +1,6 @@
-"""The Live QC widget's plot: the score of each frame as it arrives, green when the gate
-accepts it, red when it rejects it (blue without a gate), and the gate's threshold as a dashed
-line. Redraws are throttled like the training plot's, so a fast backlog does not busy the UI
+"""The Live QC widget's plot: the score of each frame as it arrives (the one the gate's rule
+compares), green when the gate accepts it, red when it rejects it (blue without a gate), and the
+gate's threshold as a dashed line. Redraws are throttled like the training plot's, so a fast backlog does not busy the UI
 thread."""
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ class ScoreTimePlot(ThemedPlot):
         self._pending = False
         self.reset(None)
 
-    def reset(self, threshold: float | None) -> None:
+    def reset(self, threshold: float | None, what: str = "focus score") -> None:
+        """No points; the gate's ``threshold`` (None: no gate) on the score ``what``."""
         self.x, self.y, self.colours = [], [], []
         self.threshold = threshold
         ax = self.axes
         ax.clear()
-        self._style("frame", "focus score (0–10)")
+        self._style("frame", f"{what} (0–10)")
         ax.set_ylim(0, 10.3)
         ax.set_xlim(0.5, 10.5)
         self.points = ax.scatter([], [], s=16, zorder=3)

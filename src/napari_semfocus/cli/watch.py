@@ -4,10 +4,10 @@
                    [--until-idle S] [--poll S] [--recursive] [--pattern GLOB]...
     semfocus report SCORES.csv --output report.html [--gate FILE] [--no-maps]
 
-The watch runs :func:`napari_semfocus.jobs.watch.watch_folder` and writes each frame's rows as
-they come (:class:`~napari_semfocus.io.csv_stream.CsvStream`, continued when ``--output``
-already holds a watch's table: frames there are not scored again); one line per frame on
-stderr. Ctrl-C (or SIGTERM) stops it with the table complete; ``--report`` is written then.
+The watch runs :func:`napari_semfocus.jobs.watch.watch_to_table`, which writes each frame's
+rows as they come (:class:`~napari_semfocus.io.csv_stream.CsvStream`, continued when
+``--output`` already holds a watch's table: frames there are not scored again); one line per
+frame on stderr. Ctrl-C (or SIGTERM) stops it with the table complete; ``--report`` is written then.
 The report is :func:`napari_semfocus.jobs.report.build_report`.
 """
 
@@ -22,9 +22,9 @@ from ..gate.file import SCORE_RULES, Gate, resolve_checkpoint
 from ..io.arrivals import DEFAULT_PATTERNS
 from ..io.csv_stream import CsvStream
 from ..io.files import write_text
-from ..io.tables import csv_text, watch_columns
+from ..io.tables import watch_columns
 from ..jobs.report import ReportSettings, build_report, read_score_table
-from ..jobs.watch import FrameScored, FrameSkipped, WatchSettings, watch_folder
+from ..jobs.watch import FrameScored, FrameSkipped, WatchSettings, watch_to_table, write_retake
 from ..progress import Status, run_to_end
 from ..scale import parse_magnification
 from .common import add_model_args, add_precision_arg, chosen_precision, eprint
@@ -134,24 +134,23 @@ def cmd_watch(args) -> int:
             eprint(f"semfocus watch: {update.text}")
         elif isinstance(update, FrameSkipped):
             eprint(f"semfocus watch: note: {update.name} was {update.reason}; skipped.")
-        elif isinstance(update, FrameScored):
-            out.write(update.csv(gate is not None))
+        elif isinstance(update, FrameScored):  # its rows are in the table already
             new = [dict(zip(columns, cells, strict=True))
                    for cells in update.cells(gate is not None)]
             rows.extend(new)
             for line in update.lines():
                 eprint(line)
             if args.retake and (update.rejected or update.error):
-                _write_retake(args.retake, columns, rows)
+                write_retake(args.retake, columns, rows)
 
     run = None
     with out, _sigterm_stops():
         try:
-            run = run_to_end(watch_folder(settings), show)
+            run = run_to_end(watch_to_table(settings, table=out), show)
         except KeyboardInterrupt:
             eprint("semfocus watch: stopping (interrupted); the table is complete.")
     if args.retake:
-        _write_retake(args.retake, columns, rows)
+        write_retake(args.retake, columns, rows)
     if run is not None:
         eprint(f"semfocus watch: stopped after {args.until_idle:g} s without a new frame: "
                f"{run.scored} frames scored, {run.rejected} rejected, {run.errors} errors.")
@@ -162,11 +161,6 @@ def cmd_watch(args) -> int:
             args.device, settings.precision)))
         eprint(f"semfocus watch: report written to {args.report}")
     return 0
-
-
-def _write_retake(path, columns, rows: list[dict]) -> None:
-    retake = [r for r in rows if r.get("accepted") == "0" or r.get("error")]
-    write_text(path, csv_text(columns, ([r.get(c, "") for c in columns] for r in retake)))
 
 
 def _report_page(args, settings: ReportSettings) -> str:

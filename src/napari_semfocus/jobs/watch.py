@@ -9,13 +9,15 @@ file (its rows, the gate's decisions, or the reason it has no score) and a
 or, with ``until_idle``, after that many seconds without a new frame. Scores come from
 :func:`napari_semfocus.jobs.score.score_images` (one prediction path: the number is the one
 ``semfocus score`` gives for the file) and decisions from
-:meth:`napari_semfocus.gate.file.Gate.decide` (the gate's own rule).
+:meth:`napari_semfocus.gate.file.Gate.decide` (the gate's own rule). :func:`watch_to_table`
+also appends each frame's rows to the watch's table as they come (the command and the widget
+write it so); :func:`write_retake` writes the retake list (rejected or unreadable frames).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -24,7 +26,9 @@ import numpy as np
 from ..errors import ImageReadError, SemFocusError
 from ..gate.file import Gate
 from ..io.arrivals import DEFAULT_PATTERNS, Arrivals
-from ..io.tables import ScoreRow, csv_lines
+from ..io.csv_stream import CsvStream
+from ..io.files import write_text
+from ..io.tables import ScoreRow, csv_lines, csv_text
 from ..progress import Status, run_to_end
 from ..scoring.checkpoint import model_fingerprint
 from ..scoring.focus_map import FocusMap
@@ -168,6 +172,43 @@ def watch_folder(settings: WatchSettings, cancel: threading.Event | None = None
                 run.stopped_by = "idle"
                 return run
             found.wait(TICK_S)
+
+
+def watch_to_table(settings: WatchSettings, cancel: threading.Event | None = None,
+                   table: CsvStream | None = None
+                   ) -> Generator[Status | FrameScored | FrameSkipped, None, WatchRun]:
+    """:func:`watch_folder`, each frame's rows appended to ``table`` (its header
+    :func:`~napari_semfocus.io.tables.watch_columns`) and flushed before the frame is yielded;
+    the table is closed when the watch stops, however it stops."""
+    gated = settings.gate is not None
+    watch = watch_folder(settings, cancel)
+    completed = False
+    try:
+        update = next(watch)
+        while True:
+            if table is not None and isinstance(update, FrameScored):
+                table.write(update.csv(gated))
+            yield update
+            update = next(watch)
+    except StopIteration as stop:
+        completed = True
+        return stop.value
+    finally:
+        watch.close()
+        if table is not None:
+            table.close(completed=completed)
+
+
+def retake_rows(rows: Iterable[dict]) -> list[dict]:
+    """The rows of a watch's table whose frame must be retaken: rejected, or without a score."""
+    return [r for r in rows if r.get("accepted") == "0" or r.get("error")]
+
+
+def write_retake(path, columns: tuple[str, ...], rows: Iterable[dict]) -> int:
+    """Write the retake list of the table ``rows`` (``columns``) to ``path``; its row count."""
+    retake = retake_rows(rows)
+    write_text(path, csv_text(columns, ([r.get(c, "") for c in columns] for r in retake)))
+    return len(retake)
 
 
 def _score_file(found: Arrivals, name: str, path: str, score_settings: ScoreSettings,
