@@ -6,7 +6,8 @@ one ``semfocus score`` gives for the file; the blurred frames are marked for ret
 plot, retake list, a napari warning), the corrupt one as unreadable; a click shows a frame; the
 retake list and the report are written; the window's event loop keeps running throughout (the
 watch is in a worker thread). Stop ends the watch; Start again continues its table; closing the
-widget's dock, or the viewer, stops a running watch. A screenshot of the 1600 x 1000 window is
+widget's dock, or the viewer, stops a running watch; the growing stack and the focus map of the
+newest frame are shown when chosen. A screenshot of the 1600 x 1000 window is
 taken (live-qc.png, kept in docs/images/ by scripts/docs_images.sh)."""
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ import pytest
 from watchdog.observers.api import BaseObserver
 
 from napari_semfocus._widgets.live_table import ACCEPTED, RETAKE, UNREADABLE
-from napari_semfocus._widgets.live_widget import CHOSEN_LAYER, FRAME_LAYER, LiveQCWidget
+from napari_semfocus._widgets.live_widget import (
+    CHOSEN_LAYER,
+    FRAME_LAYER,
+    MAP_LAYER,
+    STACK,
+    STACK_LAYER,
+    LiveQCWidget,
+)
+from napari_semfocus.progress import Status
 
 from ..helpers import (
     EventLoopTicks,
@@ -54,8 +63,11 @@ def observers() -> list[threading.Thread]:
 
 
 def start(widget, qtbot) -> None:
+    """Start the watch and wait until it watches (the model loaded, the folder scanned)."""
     widget.run()
-    qtbot.waitUntil(lambda: "watching" in widget.status_label.text().lower() or
+    texts: list[str] = []  # every status, even one the next frame's line replaced at once
+    widget.worker.yielded.connect(lambda u: isinstance(u, Status) and texts.append(u.text))
+    qtbot.waitUntil(lambda: any(t.startswith("watching") for t in texts) or
                     not widget.is_running, timeout=TIMEOUT_MS)
     assert widget.is_running, widget.status_label.text()
 
@@ -162,12 +174,26 @@ def test_live_qc_scores_flags_and_stops(make_napari_viewer, qtbot, tmp_path, cap
     assert not errors, errors
 
 
-def test_closing_the_viewer_stops_the_watch(make_napari_viewer, qtbot, tmp_path, errors):
+def test_stack_and_map_then_closing_the_viewer_stops_the_watch(make_napari_viewer, qtbot,
+                                                                tmp_path, errors):
     acq = tmp_path / "acq"
     acq.mkdir()
     viewer, widget = docked_viewer(make_napari_viewer, LiveQCWidget, "Live QC")
     widget.set_folder(acq)
+    widget.magnification_edit.setText(str(MAGNIFICATION))
+    widget.show_combo.setCurrentText(STACK)
+    widget.map_check.setChecked(True)
     start(widget, qtbot)
+    for k in range(2):
+        write(acq, "backlog" if k == 0 else "after").wait()
+        qtbot.waitUntil(lambda k=k: len(widget.rows) == k + 1, timeout=TIMEOUT_MS)
+    # a stack that grows, the slider on the newest frame, the newest frame's focus map
+    stack = viewer.layers[STACK_LAYER].data
+    np.testing.assert_array_equal(stack, np.stack([frame("f00.tif"), frame("f06.tif")]))
+    assert viewer.dims.current_step[0] == 1
+    fmap = viewer.layers[MAP_LAYER]
+    assert fmap.data.ndim == 2 and np.nanmin(fmap.data) >= 0 and np.nanmax(fmap.data) <= 10
+    assert FRAME_LAYER not in viewer.layers
     assert observers()
     viewer.close()
     qtbot.waitUntil(lambda: not observers(), timeout=TIMEOUT_MS)
