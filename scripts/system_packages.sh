@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian/Ubuntu packages napari needs, installed only where missing (needs root or sudo):
-#   system_packages.sh            headless: a virtual X server (xvfb, xauth) plus the libraries
+#   system_packages.sh            headless: a virtual X server (xvfb, xauth), chromium (the
+#                                 report test renders a page in it) plus the libraries
 #                                 below (the test command);
 #   system_packages.sh desktop    a napari window on a real display: Mesa GL and the xcb/Qt
 #                                 libraries Qt's "xcb" platform plugin loads (the run command).
@@ -12,7 +13,7 @@ libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-xinerama0
 libxcb-shape0 libxcb-cursor0 libxcb-xkb1 libfontconfig1 libdbus-1-3"
 case "$MODE" in
   desktop) PKGS="$DESKTOP_PKGS" ;;
-  headless) PKGS="xvfb xauth $DESKTOP_PKGS" ;;
+  headless) PKGS="xvfb xauth chromium $DESKTOP_PKGS" ;;
   *) echo "system_packages: unknown mode '$MODE' (use 'desktop' or 'headless')" >&2; exit 2 ;;
 esac
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then

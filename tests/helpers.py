@@ -221,3 +221,17 @@ class EventLoopTicks:
     def longest_gap_ms(self, start: float = 0.0, end: float = float("inf")) -> float:
         gaps = self.gaps_ms(start, end)
         return float(gaps.max()) if gaps.size else float("inf")
+
+
+# ---- live QC (semfocus watch) ----------------------------------------------------------------------
+def synthetic_gate(path: Path) -> Path:
+    """A gate file for the shipped model calibrated on synthetic scores (threshold about 7.8):
+    sharp frames pass, frames blurred by 3 px or more do not."""
+    from napari_semfocus.gate.calibrate import calibrate
+    from napari_semfocus.gate.file import Gate
+    from napari_semfocus.scoring.checkpoint import checkpoint_fingerprint
+
+    scores, expert = synthetic(n=400, noise=0.6, seed=3)
+    cal = calibrate(scores, acceptable=expert >= 7.5, target_precision=0.95)
+    Gate.from_calibration(cal, model=checkpoint_fingerprint(None)).save(path)
+    return path

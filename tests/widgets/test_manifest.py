@@ -33,7 +33,7 @@ def test_manifest_validates_and_every_command_imports():
 def test_contributions_are_the_ones_that_exist():
     c = PluginManifest.from_file(MANIFEST).contributions
     assert [w.display_name for w in c.widgets] == ["Score focus", "Focus map", "Acceptance gate",
-                                                   "Fine-tune"]
+                                                   "Fine-tune", "Live QC"]
     assert {s.display_name for s in c.sample_data} == {
         "SEM focus series", "SEM image", "Half-focused frame"}
     (reader,) = c.readers
@@ -53,4 +53,4 @@ def test_manifest_is_the_installed_plugin():
         pytest.skip("napari-semfocus is not installed in this environment (pip install -e .)")
     installed = pm.get_manifest("napari-semfocus")
     assert {w.display_name for w in installed.contributions.widgets} == {
-        "Score focus", "Focus map", "Acceptance gate", "Fine-tune"}
+        "Score focus", "Focus map", "Acceptance gate", "Fine-tune", "Live QC"}

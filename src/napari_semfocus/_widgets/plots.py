@@ -16,7 +16,12 @@ from .forms import plot_colors
 
 class ThemedPlot:
     """A matplotlib figure with one axes on a Qt canvas, in napari's dark or light colours
-    (``_fg`` / ``_bg``)."""
+    (``_fg`` / ``_bg``). :meth:`schedule_redraw` calls ``_redraw`` (a subclass's) at most once
+    per :attr:`REDRAW_MS`, so fast updates do not busy the UI thread; its timer belongs to the
+    canvas and dies with it, so a redraw never reaches a closed widget (matplotlib's
+    ``draw_idle`` would)."""
+
+    REDRAW_MS = 250
 
     def __init__(self, dark: bool, height: float, min_height: int):
         self._fg, self._bg = plot_colors(dark)
@@ -27,6 +32,18 @@ class ThemedPlot:
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(min_height)
         self.axes = self.figure.add_subplot(111)
+        self._timer = QTimer(self.canvas)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(self.REDRAW_MS)
+        self._timer.timeout.connect(self._redraw)
+
+    def schedule_redraw(self) -> None:
+        """Redraw within :attr:`REDRAW_MS` (once, however often this is called meanwhile)."""
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _redraw(self) -> None:
+        self.canvas.draw()
 
     def _style(self, xlabel: str, ylabel: str) -> None:
         """Colours of the axes, ticks and labels."""
@@ -46,19 +63,11 @@ class ThemedPlot:
 
 class TrainingPlot(ThemedPlot):
     """Matplotlib canvas: training RMSE per batch and validation RMSE per epoch. Redraws are
-    throttled (at most one per :attr:`REDRAW_MS`), so fast batches do not busy the UI thread."""
-
-    REDRAW_MS = 250
+    throttled (:meth:`ThemedPlot.schedule_redraw`)."""
 
     def __init__(self, dark: bool = True):
         super().__init__(dark, height=2.3, min_height=200)
         self.draws = 0  # redraws with new data (tests)
-        # one throttled redraw at a time, by a timer that belongs to the canvas: it dies with
-        # the canvas, so a redraw never reaches a closed widget (matplotlib's draw_idle would)
-        self._timer = QTimer(self.canvas)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(self.REDRAW_MS)
-        self._timer.timeout.connect(self._redraw)
         self.reset()
 
     def reset(self) -> None:
@@ -93,8 +102,7 @@ class TrainingPlot(ThemedPlot):
         self._rescale()
 
     def _rescale(self) -> None:
-        if not self._timer.isActive():
-            self._timer.start()
+        self.schedule_redraw()
 
     def _redraw(self) -> None:
         self.axes.relim()

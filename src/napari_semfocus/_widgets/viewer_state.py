@@ -78,6 +78,7 @@ class ViewerLinks:
         self.viewer = viewer
         self._connections: list[tuple[object, object]] = []
         self._keys: list[tuple[str, object]] = []
+        self._on_release: list = []
         self.released = False
 
     def connect(self, emitter, callback) -> None:
@@ -92,8 +93,13 @@ class ViewerLinks:
         self.viewer.bind_key(key, callback, overwrite=True)
         self._keys.append((key, callback))
 
+    def when_released(self, callback) -> None:
+        """Call ``callback()`` on release (e.g. to stop the widget's running job)."""
+        self._on_release.append(callback)
+
     def release(self) -> None:
-        """Disconnect every callback and unbind the keys (once; later calls do nothing)."""
+        """Disconnect every callback and unbind the keys, then call the ``when_released``
+        callbacks (once; later calls do nothing)."""
         if self.released:
             return
         self.released = True
@@ -109,6 +115,8 @@ class ViewerLinks:
                 self.viewer.bind_key(key, other, overwrite=True)
         self._connections.clear()
         self._keys.clear()
+        for callback in self._on_release:
+            callback()
 
 
 class _ReleaseOnUnparent(QObject):

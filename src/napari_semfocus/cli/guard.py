@@ -15,10 +15,10 @@ from ..errors import SemFocusError
 from ..io.images import expand_folders
 from ..scoring.checkpoint import default_model_path
 
-OUTPUT_OPTIONS = ("output", "csv", "png", "scores", "plot")
+OUTPUT_OPTIONS = ("output", "csv", "png", "scores", "plot", "retake", "report")
 # commands whose --output is a path prefix: they write PREFIX.json and PREFIX.md
 PREFIX_COMMANDS = ("evaluate", "compare")
-MODEL_COMMANDS = ("score", "map", "gate", "evaluate", "train")
+MODEL_COMMANDS = ("score", "map", "gate", "evaluate", "train", "watch", "report")
 
 
 def check_outputs(args) -> None:

@@ -2,7 +2,8 @@
 widgets export, with the same columns everywhere: ``path,index,magnification,score,worst_region``
 (``worst_region``: the frame's worst informative region,
 :func:`napari_semfocus.scoring.aggregate.worst_region_score`), and, for gate decisions,
-``accepted``. A classical measure has no regions: ``path,index,magnification,score``."""
+``accepted``. A classical measure has no regions: ``path,index,magnification,score``. A watch
+(``semfocus watch``) adds ``accepted`` when gated and ``error`` (why a frame has no score)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ import numpy as np
 SCORE_COLUMNS = ("path", "index", "magnification", "score", "worst_region")
 MEASURE_COLUMNS = SCORE_COLUMNS[:4]
 DECISION_COLUMNS = SCORE_COLUMNS + ("accepted",)
+
+
+def watch_columns(gated: bool) -> tuple[str, ...]:
+    """The columns of a watch's table: the score columns, ``accepted`` when gated, ``error``."""
+    return (DECISION_COLUMNS if gated else SCORE_COLUMNS) + ("error",)
 
 
 @dataclass
@@ -48,10 +54,13 @@ def slice_rows(path: str, scores, magnification: float | None, worst_region=None
 
 def csv_text(header: Iterable, rows: Iterable[Iterable]) -> str:
     """A CSV document (``\\n`` line ends)."""
+    return csv_lines([list(header)]) + csv_lines(rows)
+
+
+def csv_lines(rows: Iterable[Iterable]) -> str:
+    """CSV lines without a header (``\\n`` line ends)."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(list(header))
-    w.writerows(rows)
+    csv.writer(buf, lineterminator="\n").writerows(rows)
     return buf.getvalue()
 
 
