@@ -33,10 +33,13 @@ def half():
 
 @pytest.fixture(scope="module")
 def untrained():
-    """An untrained FocusNet in float32: the map's geometry and windows are compared here, which
-    bfloat16 autocast (where the CPU has it) would blur at the head's 1/16-point steps."""
+    """An untrained FocusNet in float32, with a map head (a copy of its head) so that the shared
+    trunk runs: the map's geometry and windows are compared here, which bfloat16 autocast (where
+    the CPU has it) would blur at the head's 1/16-point steps."""
     torch.manual_seed(0)
-    return FocusScorer(FocusNet("resnet18"), {}, device="cpu", precision="float32")
+    model = FocusNet("resnet18")
+    model.attach_map_head()
+    return FocusScorer(model, {}, device="cpu", precision="float32")
 
 
 def sides(fmap: FocusMap, meta) -> tuple[np.ndarray, np.ndarray]:

@@ -54,7 +54,9 @@ def register(sub) -> None:
     p.add_argument("--stride", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="tile step in pixels (default: half a tile)")
     p.add_argument("--mode", default="shared", choices=MODES,
-                   help="shared: one trunk pass pooled per tile (fast); crop: score every tile")
+                   help="shared: one trunk pass pooled per tile, scored by the model's map head "
+                        "(fast; a model without one scores crops); crop: score every tile's "
+                        "crop (exact)")
     p.add_argument("--slice", type=int, default=0, help="slice of a stack to map (default 0)")
     p.add_argument("--output", "-o", help="float32 TIFF of the score grid (NaN: not scored)")
     p.add_argument("--csv", help="CSV: row,column,y,x,score,certainty (y, x: tile centre pixel)")
