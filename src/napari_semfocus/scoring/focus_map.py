@@ -16,15 +16,16 @@ inside along each axis, so every tile is scored, corners included (a corner tile
 half its *area* inside: 5/8 x 5/8 at the default stride).
 
 Modes.
-- ``"shared"`` (default): the CNN trunk runs once over the normalised frame (large frames: over
+- ``"shared"`` (fast): the CNN trunk runs once over the normalised frame (large frames: over
   windows of about :data:`WINDOW_PX` pixels plus a halo of at least one tile, so memory stays
   bounded), the trunk's feature map is averaged over each tile's footprint, and the model's *map
   head* scores each mean (:meth:`FocusScorer.pooled_scores`). Tiles are not aligned to the trunk's
   32-pixel feature cells: every feature cell is weighted by the fraction of it the footprint
   covers (separable, exact area weights), so any tile size and stride work. Overlap is then almost
   free (:func:`tile_features` gives the pooled features themselves).
-- ``"crop"``: every tile is cut out and scored by :meth:`FocusScorer.predict` (exact: what the
-  whole-frame score is made of; ~4x the cost of one pass at half-tile stride).
+- ``"crop"`` (:data:`DEFAULT_MODE`): every tile is cut out and scored by
+  :meth:`FocusScorer.predict` (exact: what the whole-frame score is made of; 2.6-4.5x the cost of
+  one pass at half-tile stride).
 - a classical measure (``method`` a name in :data:`measures.MEASURES`): the measure of each tile's
   pixels (not on the 0-10 scale; larger = sharper).
 
@@ -38,7 +39,9 @@ inner 4 x 6 cells 7.30; shared trunk 7.45; a crop with 64 px of real context aro
 over its footprint, 7.30; normalising per tile instead of per frame moved crops by +0.24 only).
 The map head (the head's shape, started from it) was therefore distilled, trunk frozen, to give
 for a tile's pooled features the tile's crop score, on real pool frames, blurred and half blurred
-(``scripts/distil_map_head.py``; figures in docs/benchmarks/focus-map.md). It is valid only for
+(``scripts/distil_map_head.py``; figures in docs/benchmarks/focus-map.md). It removes the bias
+(mean |shared - crop| 0.1-0.2 per frame on held-out folders) but single tiles stay up to ~2.7
+points off, so the default mode is ``"crop"``. It is valid only for
 the weights it was distilled for (:func:`~.model.scoring_fingerprint`): a model without one (a
 checkpoint from before, a fine-tuned model: training takes it off) maps in ``"crop"`` mode
 instead, exact and slower, and the map says so (``FocusMap.mode`` is ``"crop"``,
@@ -67,6 +70,10 @@ from .measures import MEASURES
 from .preprocess import TILE_HW, normalisation_levels, normalise
 
 MODES = ("shared", "crop")
+# The default mode: "crop", the one whose tiles are what the frame's score is made of (issue 27:
+# the shared trunk with the distilled map head agrees on average, 0.1-0.25 points per tile, but
+# single tiles miss by up to ~1.7 points; docs/benchmarks/focus-map.md). "shared" is the fast one.
+DEFAULT_MODE = "crop"
 FEATURE_STRIDE = 32  # pixels per trunk feature cell (ResNet / MobileNet / EfficientNet)
 # Feature cell i is centred on input pixel 32 i (every stride-2 layer is "same"-padded, so output
 # j sits over input 2 j): it stands for pixels [32 i - 16, 32 i + 16) of its window.
@@ -244,8 +251,9 @@ def _as_frame(image, name: str) -> np.ndarray:
 
 
 # ---- the map ----------------------------------------------------------------------------------
-def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None, mode: str = "shared",
-              exclude_bottom_rows: int = 0, method: str = "model", batch_size: int = 32,
+def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None,
+              mode: str = DEFAULT_MODE, exclude_bottom_rows: int = 0, method: str = "model",
+              batch_size: int = 32,
               name: str = "image") -> Generator[tuple[int, int], None, FocusMap]:
     """Generator: yields ``(tiles_done, tiles_total)`` between windows / batches (a caller may
     stop there) and returns the :class:`FocusMap`. ``scorer`` may be None for a classical

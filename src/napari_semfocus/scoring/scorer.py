@@ -33,7 +33,7 @@ from ..scale import (
 from .aggregate import structure_weights, tile_structure, weighted_score
 from .checkpoint import load_checkpoint, model_file
 from .devices import autocast, describe_device, resolve_device, resolve_precision
-from .focus_map import FocusMap, focus_map
+from .focus_map import DEFAULT_MODE, FocusMap, focus_map
 from .lazy_frames import LazyFrames, is_lazy
 from .preprocess import TILE_HW, Window, normalise, region_windows, to_model_input
 
@@ -125,7 +125,8 @@ class FocusScorer:
         weights = np.stack([structure_weights(s) for s in structure.reshape(shape)])
         return tile_scores.reshape(shape), weights
 
-    def focus_map(self, image, magnification=None, tile=TILE_HW, stride=None, mode: str = "shared",
+    def focus_map(self, image, magnification=None, tile=TILE_HW, stride=None,
+                  mode: str = DEFAULT_MODE,
                   exclude_bottom_rows: int = 0, batch_size: int = 32,
                   name: str = "image") -> FocusMap:
         """Focus score per tile of a 2-D frame on a regular grid (default stride: half a tile):
