@@ -36,12 +36,13 @@ from napari_semfocus.scoring.aggregate import weighted_score
 from napari_semfocus.scoring.focus_map import tile_features
 from napari_semfocus.scoring.scorer import FocusScorer
 from napari_semfocus.training.data.degrade import blur, gaussian_psf
-from napari_semfocus.training.data.pool import EXCLUDED, load_pool_image, read_pool_manifest
+from napari_semfocus.training.data.pool import load_pool_image, read_pool_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 POOL = SHARED / "sem-pool"
 VENDOR = SHARED / "vendor-files"
+MANIFEST = REPO / "pool-curation" / "sem-pool-manifest.csv"  # the project's curation of the pool
 VENDOR_FILES = ("jeol_example_sem.tif", "tescan_example_sem1.tif", "tfs_example.tif",
                 "zeiss_example_sem.tif")
 FIBRE = "fibresem/sampledata_sample.01_img08.tif"  # the frame of issue 27
@@ -60,9 +61,9 @@ def cpu_name() -> str:
 def frames():
     """(name, kind, frame without data bar, magnification) of every frame benchmarked."""
     first: dict = {}
-    for row in read_pool_manifest(POOL):
+    for row in read_pool_manifest(POOL, MANIFEST):
         folder = row["path"].split("/")[0]
-        if row["path"] == FIBRE or (folder not in first and row["path"] not in EXCLUDED):
+        if row["path"] == FIBRE or (folder not in first and not row.get("excluded")):
             first[folder] = row  # the first sharp frame of each folder; the issue's fibre frame
     for folder, row in first.items():
         p = load_pool_image(POOL, row)
@@ -107,7 +108,8 @@ def agreement(scorer, name, frame, mag) -> dict:
 
 
 def timing(scorer, repeats: int) -> tuple[float, float, float, tuple]:
-    p = load_pool_image(POOL, next(r for r in read_pool_manifest(POOL) if r["path"] == FIBRE))
+    p = load_pool_image(POOL, next(r for r in read_pool_manifest(POOL, MANIFEST)
+                                   if r["path"] == FIBRE))
     frame, mag = p.data, p.magnification
 
     def best(fn):

@@ -11,8 +11,9 @@ the crop (docs/benchmarks/focus-map.md). The map head (the head's shape, started
 is fitted, trunk frozen, to give for the region-pooled features of a tile exactly what the model
 gives for the tile's crop.
 
-Data: real pool frames (``shared/data/sem-pool``, every folder, at most :data:`PER_FOLDER` frames
-each, a window of at most :data:`WINDOW_HW` pixels cut at a seeded position) in three versions:
+Data: real pool frames (``shared/data/sem-pool`` as ``pool-curation/sem-pool-manifest.csv``
+curates it; every folder, at most :data:`PER_FOLDER` frames each, a window of at most
+:data:`WINDOW_HW` pixels cut at a seeded position) in three versions:
 as they are, blurred all over (Gaussian sigma log-uniform in 0.7-10 px) and half blurred (one
 half, sigma 1.5-8 px), so the fit covers the whole score range and tiles across a blur edge.
 Per version, the half-stride grid of the focus map gives, per tile, the shared-trunk pooled
@@ -43,6 +44,8 @@ from napari_semfocus.training.data.degrade import blur, gaussian_psf
 from napari_semfocus.training.data.pool import load_pool
 
 POOL = Path(__file__).resolve().parents[2] / "shared" / "data" / "sem-pool"
+# the project's curation of the pool (data bars, magnifications, exclusions): pool-curation/README.md
+MANIFEST = Path(__file__).resolve().parents[1] / "pool-curation" / "sem-pool-manifest.csv"
 PER_FOLDER = 6
 WINDOW_HW = (640, 896)
 HELD_OUT = ("fibresem", "saemi_nffa", "soil_sem")
@@ -90,7 +93,7 @@ def features(scorer, cache: Path) -> dict:
     if cache.is_file():
         return dict(np.load(cache, allow_pickle=False))
     rows = {"feats": [], "mag": [], "target": [], "folder": [], "frame": []}
-    frames = pick(load_pool(POOL, include_excluded=True))
+    frames = pick(load_pool(POOL, include_excluded=True, manifest=MANIFEST))
     t0 = time.perf_counter()
     for i, p in enumerate(frames):
         for kind, img in versions(p):
