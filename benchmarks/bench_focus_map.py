@@ -58,7 +58,8 @@ def mosaic_peak(n: int, device: str) -> str:
         "from napari_semfocus.scoring.model import FocusNet\n"
         "from napari_semfocus.scoring.scorer import FocusScorer\n"
         f"img = np.random.default_rng(0).integers(0, 255, ({n}, {n}), dtype=np.uint8)\n"
-        f"s = FocusScorer(FocusNet('resnet18'), device={device!r})\n"
+        "net = FocusNet('resnet18'); net.attach_map_head()\n"
+        f"s = FocusScorer(net, device={device!r})\n"
         "m = s.focus_map(img, 5000.0)\n"
         "gpu = torch.cuda.max_memory_allocated() / 1e9 if torch.cuda.is_available() else 0\n"
         "print(m.shape, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, gpu)\n"
@@ -80,7 +81,9 @@ def main(argv=None) -> str:
     p.add_argument("--output")
     args = p.parse_args(argv)
     torch.manual_seed(0)
-    scorer = FocusScorer(FocusNet("resnet18"), device=args.device, precision=args.precision)
+    model = FocusNet("resnet18")
+    model.attach_map_head()  # the default (shared) map needs one; its weights do not change speed
+    scorer = FocusScorer(model, device=args.device, precision=args.precision)
     frame = test_frame(args.height, args.width)
     mag = 5000.0
     t_shared = timed(lambda: scorer.focus_map(frame, mag, mode="shared"), scorer, args.repeats)

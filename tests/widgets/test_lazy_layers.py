@@ -73,7 +73,8 @@ def test_map_widget_maps_the_shown_slice_of_a_dask_layer(make_napari_viewer, qtb
     assert widget.last_run is not None and widget.last_run.fmap is not None, \
         widget.status_label.text()
     scorer = load_scorer(None, "auto") if method == "model" else None
-    expected = run_to_end(focus_map(scorer, stack[4], 5000.0, method=method))
+    expected = run_to_end(focus_map(scorer, stack[4], 5000.0, method=method,
+                                    mode=widget.mode_combo.currentData()))  # the widget's mode
     np.testing.assert_array_equal(widget.last_run.fmap.scores, expected.scores)
     assert 0 < max(log.computes) <= stack[0].size  # a slice at most per compute
     assert log.first_axis == {4}  # the shown slice only

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..progress import CANCELLED, Progress, Status, relay
-from ..scoring.focus_map import FocusMap, finite_range, focus_map
+from ..scoring.focus_map import DEFAULT_MODE, FocusMap, finite_range, focus_map
 from ..scoring.preprocess import TILE_HW
 from .inputs import ImageInput
 from .score import MODEL_METHOD, load_method, method_names, model_status
@@ -37,7 +37,7 @@ class MapSettings:
     method: str = MODEL_METHOD
     checkpoint: str | None = None
     device: str = "auto"
-    mode: str = "shared"
+    mode: str = DEFAULT_MODE
     tile_hw: tuple[int, int] = TILE_HW
     stride_hw: tuple[int, int] | None = None  # None: half a tile
     precision: str = "auto"  # auto | float32 | bf16

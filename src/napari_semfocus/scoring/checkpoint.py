@@ -1,6 +1,12 @@
 """Model files: safetensors weights with the JSON metadata in the safetensors header, the shipped
 default model, and the fingerprint (SHA-256) that ties a gate to its model.
 
+A checkpoint may also hold a *map head* (tensors ``map_head.*``, metadata ``map_head``): the
+head distilled for focus maps (:mod:`.focus_map`), valid only for the weights it was distilled
+for (``map_head.distilled_for``, :func:`~.model.scoring_fingerprint`). A checkpoint without one
+loads as before (its maps are scored tile by tile, see :mod:`.focus_map`); one whose map head
+does not fit its weights (edited, fine-tuned by another tool) loads without it, with a warning.
+
 Nothing is ever unpickled. Files are written atomically (:func:`napari_semfocus.io.files.atomic_write`),
 so an interrupted write never leaves a broken checkpoint behind. :func:`model_file` is the one
 place that turns "a checkpoint file or the default model" into a file, for scoring, fine-tuning,
@@ -13,12 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from importlib import resources
 from pathlib import Path
 
 from safetensors import safe_open
 
-from ..errors import CheckpointError, SemFocusError
+from ..errors import CheckpointError, SemFocusError, SemFocusWarning
 from ..io.files import atomic_write, file_sha256
 from .checkpoint_schema import check_metadata, check_tensors
 from .preprocess import NORMALISATION, TILE_HW
@@ -92,6 +99,9 @@ def save_checkpoint(model, path, metadata: dict | None = None, half: bool = Fals
     meta = base_metadata(model)
     meta.update(metadata or {})
     meta["weights_dtype"] = "float16" if half else "float32"
+    meta.pop("map_head", None)  # describes this model's map head only, never a parent's
+    if getattr(model, "map_head", None) is not None:
+        meta["map_head"] = {"distilled_for": model.map_head_of, **getattr(model, "map_head_info", {})}
     tensors = {}
     for k, v in model.state_dict().items():
         v = v.detach().cpu()
@@ -140,7 +150,7 @@ def load_checkpoint(path, expected_backbone: str | None = None):
     ``(FocusNet, metadata)``."""
     from safetensors.torch import load_file  # lazily, as the module docstring says
 
-    from .model import FocusNet  # lazily: the model's module imports torch
+    from .model import MAP_HEAD_PREFIX, FocusNet, scoring_fingerprint  # lazily: imports torch
 
     path = Path(path)
     meta = read_metadata(path)
@@ -158,6 +168,7 @@ def load_checkpoint(path, expected_backbone: str | None = None):
         raise CheckpointError(f"checkpoint {path} is damaged ({_short(exc)}).") from None
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
     check_tensors(state, path)
+    map_state = {k: state.pop(k) for k in list(state) if k.startswith(MAP_HEAD_PREFIX)}
     missing, unexpected, mismatched = _compare(model.state_dict(), state)
     if missing or unexpected or mismatched:
         detail = (missing + unexpected + mismatched)[:3]
@@ -165,8 +176,37 @@ def load_checkpoint(path, expected_backbone: str | None = None):
             f"checkpoint {path} does not fit a FocusNet-{backbone} (first differences: {', '.join(detail)})."
         )
     model.load_state_dict(state, strict=True)
+    if map_state:
+        _load_map_head(model, map_state, meta, path, scoring_fingerprint(state))
     model.eval()
     return model, meta
+
+
+def _load_map_head(model, map_state: dict, meta: dict, path, fingerprint: str) -> None:
+    """Attach the checkpoint's map head when it was distilled for these weights; else leave it
+    out (the map then scores crops) with a warning, and say so in ``meta["map_head"]``."""
+    from .model import MAP_HEAD_PREFIX  # lazily: the model's module imports torch
+
+    info = meta.get("map_head") if isinstance(meta.get("map_head"), dict) else {}
+    head = model.attach_map_head()
+    n = len(MAP_HEAD_PREFIX)
+    map_state = {k[n:]: v for k, v in map_state.items()}
+    missing, unexpected, mismatched = _compare(head.state_dict(), map_state)
+    why = ""
+    if missing or unexpected or mismatched:
+        why = f"its map head does not fit ({', '.join((missing + unexpected + mismatched)[:2])})"
+    elif info.get("distilled_for") != fingerprint:
+        why = "its map head was distilled for other weights (a stale map head)"
+    if why:
+        model.drop_map_head()
+        meta["map_head"] = {**info, "ignored": why}
+        warnings.warn(SemFocusWarning(f"checkpoint {path}: {why}; it is not used, and focus maps "
+                                      "score every tile's crop instead (exact, slower)."),
+                      stacklevel=3)
+        return
+    head.load_state_dict(map_state, strict=True)
+    model.map_head_of = fingerprint
+    model.map_head_info = {k: v for k, v in info.items() if k != "distilled_for"}
 
 
 def _compare(expected: dict, got: dict):

@@ -71,6 +71,9 @@ def check_metadata(meta, path, backbones=BACKBONES) -> dict:
                 or not all(isinstance(t, int) and not isinstance(t, bool) for t in tile)
                 or min(tile) < MIN_TILE):
             raise bad("input.tile_hw", tile, f"expected two whole numbers >= {MIN_TILE}")
+    map_head = meta.get("map_head", {})
+    if not isinstance(map_head, dict) or not isinstance(map_head.get("distilled_for", ""), str):
+        raise bad("map_head", map_head, 'expected an object with a text "distilled_for"')
     return meta
 
 

@@ -16,17 +16,36 @@ inside along each axis, so every tile is scored, corners included (a corner tile
 half its *area* inside: 5/8 x 5/8 at the default stride).
 
 Modes.
-- ``"shared"``: the CNN trunk runs once over the normalised frame (large frames: over windows of
-  about :data:`WINDOW_PX` pixels plus a halo of at least one tile, so memory stays bounded), and
-  each tile's score is the head applied to the trunk's feature map averaged over the tile's
-  footprint (:meth:`FocusScorer.pooled_scores`). Tiles are not aligned to the trunk's 32-pixel feature cells: every feature cell is
-  weighted by the fraction of it the footprint covers (separable, exact area weights), so any tile
-  size and stride work. Overlap is then almost free.
-- ``"crop"``: every tile is cut out and scored by :meth:`FocusScorer.predict` (exact; slow with
-  overlap). The two differ because the trunk sees context beyond a tile's edge in shared mode;
-  tests/scoring/test_focus_map.py states how close they are.
+- ``"shared"`` (fast): the CNN trunk runs once over the normalised frame (large frames: over
+  windows of about :data:`WINDOW_PX` pixels plus a halo of at least one tile, so memory stays
+  bounded), the trunk's feature map is averaged over each tile's footprint, and the model's *map
+  head* scores each mean (:meth:`FocusScorer.pooled_scores`). Tiles are not aligned to the trunk's
+  32-pixel feature cells: every feature cell is weighted by the fraction of it the footprint
+  covers (separable, exact area weights), so any tile size and stride work. Overlap is then almost
+  free (:func:`tile_features` gives the pooled features themselves).
+- ``"crop"`` (:data:`DEFAULT_MODE`): every tile is cut out and scored by
+  :meth:`FocusScorer.predict` (exact: what the whole-frame score is made of; 2.6-4.5x the cost of
+  one pass at half-tile stride).
 - a classical measure (``method`` a name in :data:`measures.MEASURES`): the measure of each tile's
   pixels (not on the 0-10 scale; larger = sharper).
+
+Why a map head. The model's own head cannot score region-pooled features of a whole frame as it
+scores the tile's crop: it was trained on the global average of a 240 x 320 crop's 8 x 10 feature
+cells, and the outer ring of those cells sees the crop's border (the trunk's zero padding, a step
+edge that reads as sharp). In a whole frame there is no border, so the plain head read ~1.3
+points lower per tile than the crops (issue 27, measured on the fibre frame of the pool: crop
+9.11 on average over its 36 whole tiles; the same crops pooled over their inner 6 x 8 cells 8.29,
+inner 4 x 6 cells 7.30; shared trunk 7.45; a crop with 64 px of real context around it, pooled
+over its footprint, 7.30; normalising per tile instead of per frame moved crops by +0.24 only).
+The map head (the head's shape, started from it) was therefore distilled, trunk frozen, to give
+for a tile's pooled features the tile's crop score, on real pool frames, blurred and half blurred
+(``scripts/distil_map_head.py``; figures in docs/benchmarks/focus-map.md). It removes the bias
+(mean |shared - crop| 0.1-0.2 per frame on held-out folders) but single tiles stay up to ~2.7
+points off, so the default mode is ``"crop"``. It is valid only for
+the weights it was distilled for (:func:`~.model.scoring_fingerprint`): a model without one (a
+checkpoint from before, a fine-tuned model: training takes it off) maps in ``"crop"`` mode
+instead, exact and slower, and the map says so (``FocusMap.mode`` is ``"crop"``,
+``FocusMap.extra["note"]`` is :data:`NO_MAP_HEAD`).
 
 Certainty (0..1) says how much a tile's score can be trusted from the tile's content, the same for
 every method: ``coverage * weight`` where ``coverage`` is the fraction of the tile inside the
@@ -51,11 +70,17 @@ from .measures import MEASURES
 from .preprocess import TILE_HW, normalisation_levels, normalise
 
 MODES = ("shared", "crop")
+# The default mode: "crop", the one whose tiles are what the frame's score is made of (issue 27:
+# the shared trunk with the distilled map head agrees on average, 0.1-0.25 points per tile, but
+# single tiles miss by up to ~1.7 points; docs/benchmarks/focus-map.md). "shared" is the fast one.
+DEFAULT_MODE = "crop"
 FEATURE_STRIDE = 32  # pixels per trunk feature cell (ResNet / MobileNet / EfficientNet)
 # Feature cell i is centred on input pixel 32 i (every stride-2 layer is "same"-padded, so output
 # j sits over input 2 j): it stands for pixels [32 i - 16, 32 i + 16) of its window.
 FEATURE_SHIFT = 16
 MIN_INSIDE = 0.5  # tiles with less of their height or width inside the scored image are NaN
+NO_MAP_HEAD = ("the model has no map head (a fine-tuned or older checkpoint): every tile's crop "
+               "was scored instead of the shared trunk (exact, ~4x slower at half-tile stride)")
 WINDOW_PX = 2048  # core size of a trunk window in shared mode (plus halo)
 CSV_COLUMNS = ("row", "column", "y", "x", "score", "certainty")
 
@@ -226,8 +251,9 @@ def _as_frame(image, name: str) -> np.ndarray:
 
 
 # ---- the map ----------------------------------------------------------------------------------
-def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None, mode: str = "shared",
-              exclude_bottom_rows: int = 0, method: str = "model", batch_size: int = 32,
+def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None,
+              mode: str = DEFAULT_MODE, exclude_bottom_rows: int = 0, method: str = "model",
+              batch_size: int = 32,
               name: str = "image") -> Generator[tuple[int, int], None, FocusMap]:
     """Generator: yields ``(tiles_done, tiles_total)`` between windows / batches (a caller may
     stop there) and returns the :class:`FocusMap`. ``scorer`` may be None for a classical
@@ -247,6 +273,42 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None, mode
         raise SemFocusError(f"{name}: the data bar covers the whole frame.")
     frame = frame[: H0 - rows_off]
     H, W = frame.shape
+    (th, tw), (sy, sx), (oy, ox), geo, inside = _layout((H, W), tile, stride)
+    ylo, yhi, xlo, xhi, valid = geo
+    ny, nx = valid.shape
+    levels = normalisation_levels(frame)  # of the whole frame, used block by block
+    structure = np.where(valid, _structure(frame, levels, ylo, yhi, xlo, xhi), np.nan)
+    certainty = inside * structure_weights(structure)
+    scores = np.full((ny, nx), np.nan, dtype=np.float32)
+    extra = {}
+    if method != "model":
+        steps = _measure_tiles(frame, MEASURES[method], geo, scores)
+        mode_used, model_name, mag = "crop", method, magnification
+    else:
+        enc = scorer.encode_magnifications(magnification, 1, name)
+        # one tile (a frame no larger than a tile): cut and scored exactly as ``score`` does
+        mode_used, model_name = ("crop" if ny * nx == 1 else mode), scorer.name
+        if mode_used == "shared" and not scorer.has_map_head:
+            mode_used, extra["note"] = "crop", NO_MAP_HEAD
+        if mode_used == "shared":
+            steps = _shared_tiles(scorer, frame, levels, enc, geo, (th, tw), (sy, sx), scores)
+        else:
+            steps = _crop_tiles(scorer, frame, levels, enc, geo, scores, batch_size)
+        mag = None if magnification is None else float(magnification)
+    yield from steps
+    if method == "model":  # a tile without any contrast holds no sample: 0, as in ``score``
+        scores[valid & (structure == 0)] = 0.0
+    return FocusMap(scores=scores, certainty=certainty.astype(np.float32), tile_hw=(th, tw),
+                    stride_hw=(sy, sx), origin_yx=(int(oy), int(ox)), image_hw=(H0, W0),
+                    scored_hw=(H, W), mode=mode_used, method=method, magnification=mag,
+                    model=model_name, extra=extra)
+
+
+def _layout(scored_hw, tile, stride):
+    """The grid over a scored part of ``scored_hw``: ``(tile_hw, stride_hw, origin_yx, geo,
+    inside)`` with ``geo = (ylo, yhi, xlo, xhi, valid)`` (clipped footprints per row / column,
+    scored tiles) and ``inside`` the fraction of each tile inside."""
+    H, W = scored_hw
     th, tw = (int(v) for v in tile)
     sy, sx = (max(1, th // 2), max(1, tw // 2)) if stride is None else (int(v) for v in stride)
     if min(th, tw) < 32:
@@ -261,30 +323,25 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None, mode
     # per axis, not on the area: a corner tile has yin * xin inside (0.7 * 0.7 < 0.5 on a
     # 1536 x 2048 frame), and leaving it out left the frame's corners unscored
     valid = (yin[:, None] >= MIN_INSIDE) & (xin[None, :] >= MIN_INSIDE)
-    levels = normalisation_levels(frame)  # of the whole frame, used block by block
-    structure = np.where(valid, _structure(frame, levels, ylo, yhi, xlo, xhi), np.nan)
-    certainty = inside * structure_weights(structure)
-    scores = np.full((ny, nx), np.nan, dtype=np.float32)
-    geo = (ylo, yhi, xlo, xhi, valid)
-    if method != "model":
-        steps = _measure_tiles(frame, MEASURES[method], geo, scores)
-        mode_used, model_name, mag = "crop", method, magnification
-    else:
-        enc = scorer.encode_magnifications(magnification, 1, name)
-        # one tile (a frame no larger than a tile): cut and scored exactly as ``score`` does
-        mode_used, model_name = ("crop" if ny * nx == 1 else mode), scorer.name
-        if mode_used == "shared":
-            steps = _shared_tiles(scorer, frame, levels, enc, geo, (th, tw), (sy, sx), scores)
-        else:
-            steps = _crop_tiles(scorer, frame, levels, enc, geo, scores, batch_size)
-        mag = None if magnification is None else float(magnification)
-    yield from steps
-    if method == "model":  # a tile without any contrast holds no sample: 0, as in ``score``
-        scores[valid & (structure == 0)] = 0.0
-    return FocusMap(scores=scores, certainty=certainty.astype(np.float32), tile_hw=(th, tw),
-                    stride_hw=(sy, sx), origin_yx=(int(oy), int(ox)), image_hw=(H0, W0),
-                    scored_hw=(H, W), mode=mode_used, method=method, magnification=mag,
-                    model=model_name)
+    return (th, tw), (sy, sx), (int(oy), int(ox)), (ylo, yhi, xlo, xhi, valid), inside
+
+
+def tile_features(scorer, frame: np.ndarray, tile=TILE_HW, stride=None) -> np.ndarray:
+    """The region-pooled trunk features (rows, cols, C) of every tile of the focus map's grid
+    over a 2-D ``frame`` (no data bar), exactly as the shared mode pools them before its head
+    (NaN rows for tiles not scored): what the map head is distilled on
+    (``scripts/distil_map_head.py``) and what the benchmark scores with the plain head."""
+    frame = _as_frame(frame, "frame")
+    tile_hw, stride_hw, _, geo, _ = _layout(frame.shape, tile, stride)
+    valid = geo[4]
+    out = None
+    for r0, r1, c0, c1, ok, window, weights in _shared_windows(
+            frame, normalisation_levels(frame), geo, tile_hw, stride_hw):
+        block = scorer.pooled_features(window, weights).cpu().numpy()
+        if out is None:
+            out = np.full((*valid.shape, block.shape[-1]), np.nan, dtype=np.float32)
+        out[r0:r1, c0:c1] = np.where(ok[..., None], block, np.nan)
+    return out
 
 
 def _structure(frame, levels, ylo, yhi, xlo, xhi) -> np.ndarray:
@@ -337,16 +394,15 @@ def _blocks(n: int, stride: int, tile: int) -> list[tuple[int, int]]:
     return [(a, min(n, a + per)) for a in range(0, n, per)]
 
 
-def _shared_tiles(scorer, frame, levels, enc, geo, tile_hw, stride_hw, scores):
-    """Shared-trunk mode: the trunk over windows (core + halo >= 1 tile), the feature map
-    averaged over each tile's footprint with exact area weights, then the head
-    (:meth:`FocusScorer.pooled_scores`)."""
+def _shared_windows(frame, levels, geo, tile_hw, stride_hw):
+    """The trunk windows of shared mode (core + halo >= 1 tile): yields ``(r0, r1, c0, c1, ok,
+    normalised window, pool weights)`` for every block of tiles with a scored tile; the weights
+    average the feature map over each tile's footprint with exact area weights."""
     ylo, yhi, xlo, xhi, valid = geo
     th, tw = tile_hw
     H, W = frame.shape
     halo_y = FEATURE_STRIDE * math.ceil(th / FEATURE_STRIDE)
     halo_x = FEATURE_STRIDE * math.ceil(tw / FEATURE_STRIDE)
-    total, done = int(valid.sum()), 0
     sy, sx = stride_hw
     for r0, r1 in _blocks(len(ylo), sy, th):
         for c0, c1 in _blocks(len(xlo), sx, tw):
@@ -363,7 +419,16 @@ def _shared_tiles(scorer, frame, levels, enc, geo, tile_hw, stride_hw, scores):
                 return (area_weights(ylo[r0:r1], yhi[r0:r1], y0, h),
                         area_weights(xlo[c0:c1], xhi[c0:c1], x0, w))
 
-            block = scorer.pooled_scores(normalise(frame[y0:y1, x0:x1], levels), weights, enc)
-            scores[r0:r1, c0:c1] = np.where(ok, block, np.nan)
-            done += int(ok.sum())
-            yield done, total
+            yield r0, r1, c0, c1, ok, normalise(frame[y0:y1, x0:x1], levels), weights
+
+
+def _shared_tiles(scorer, frame, levels, enc, geo, tile_hw, stride_hw, scores):
+    """Shared-trunk mode: the map head on each tile's pooled features
+    (:meth:`FocusScorer.pooled_scores`) over the windows of :func:`_shared_windows`."""
+    total, done = int(geo[4].sum()), 0
+    for r0, r1, c0, c1, ok, window, weights in _shared_windows(frame, levels, geo, tile_hw,
+                                                               stride_hw):
+        block = scorer.pooled_scores(window, weights, enc)
+        scores[r0:r1, c0:c1] = np.where(ok, block, np.nan)
+        done += int(ok.sum())
+        yield done, total

@@ -33,7 +33,7 @@ from ..scale import (
 from .aggregate import structure_weights, tile_structure, weighted_score
 from .checkpoint import load_checkpoint, model_file
 from .devices import autocast, describe_device, resolve_device, resolve_precision
-from .focus_map import FocusMap, focus_map
+from .focus_map import DEFAULT_MODE, FocusMap, focus_map
 from .lazy_frames import LazyFrames, is_lazy
 from .preprocess import TILE_HW, Window, normalise, region_windows, to_model_input
 
@@ -125,7 +125,8 @@ class FocusScorer:
         weights = np.stack([structure_weights(s) for s in structure.reshape(shape)])
         return tile_scores.reshape(shape), weights
 
-    def focus_map(self, image, magnification=None, tile=TILE_HW, stride=None, mode: str = "shared",
+    def focus_map(self, image, magnification=None, tile=TILE_HW, stride=None,
+                  mode: str = DEFAULT_MODE,
                   exclude_bottom_rows: int = 0, batch_size: int = 32,
                   name: str = "image") -> FocusMap:
         """Focus score per tile of a 2-D frame on a regular grid (default stride: half a tile):
@@ -179,12 +180,16 @@ class FocusScorer:
         scores[np.ptp(tiles.reshape(len(tiles), -1), axis=1) == 0] = 0.0
         return scores
 
-    def pooled_scores(self, window: np.ndarray, pool_weights: Callable, encoded_mag
-                      ) -> np.ndarray:
-        """Scores of regions of one normalised 2-D ``window`` from a single trunk pass: the
-        trunk's feature map (C, h, w) is averaged per region with the weights
-        ``pool_weights(h, w) -> (row weights (R, h), column weights (K, w))`` and the head
-        scores each mean; returns (R, K) scores. ``encoded_mag``: (1,) or None."""
+    @property
+    def has_map_head(self) -> bool:
+        """Whether the model carries a map head (shared-trunk focus maps need one)."""
+        return getattr(self.model, "map_head", None) is not None
+
+    def pooled_features(self, window: np.ndarray, pool_weights: Callable):
+        """Region-pooled trunk features of one normalised 2-D ``window`` from a single trunk
+        pass: the feature map (C, h, w) averaged per region with the weights
+        ``pool_weights(h, w) -> (row weights (R, h), column weights (K, w))``; a float32 torch
+        tensor (R, K, C) on the scorer's device."""
         import torch  # lazily, as the module docstring says
 
         x = to_model_input(window[None]).to(self.device)
@@ -193,11 +198,21 @@ class FocusScorer:
             wy, wx = (torch.from_numpy(w).to(self.device)
                       for w in pool_weights(feats.shape[1], feats.shape[2]))
             # (rows, cols, channels): the weighted mean of the feature map over each region
-            pooled = torch.einsum("rh,khw,cw->rck", wy, feats, wx)
-            flat = pooled.reshape(-1, pooled.shape[-1])
+            return torch.einsum("rh,chw,kw->rkc", wy, feats, wx).float()
+
+    def pooled_scores(self, window: np.ndarray, pool_weights: Callable, encoded_mag
+                      ) -> np.ndarray:
+        """Scores of regions of one normalised 2-D ``window`` from a single trunk pass: the map
+        head on :meth:`pooled_features`; returns (R, K) scores. ``encoded_mag``: (1,) or None.
+        Needs a map head (:attr:`has_map_head`)."""
+        import torch  # lazily, as the module docstring says
+
+        pooled = self.pooled_features(window, pool_weights)
+        flat = pooled.reshape(-1, pooled.shape[-1])
+        with torch.inference_mode():
             m = None if encoded_mag is None else torch.as_tensor(
                 np.repeat(encoded_mag, flat.shape[0]), dtype=torch.float32, device=self.device)
-            out = self.model.score_features(flat, m).float().cpu().numpy()
+            out = self.model.map_scores(flat, m).float().cpu().numpy()
         return out.reshape(pooled.shape[0], pooled.shape[1])
 
 

@@ -174,10 +174,15 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
 
     ``parent_val_rmse`` (fine-tuning): the validation RMSE of ``model`` as given, measured by the
     caller. It is epoch 0, the best to beat: only an epoch with a lower RMSE replaces it, and when
-    none does the model ends as it was given (``Finished.kept_initial``)."""
+    none does the model ends as it was given (``Finished.kept_initial``).
+
+    A map head (:attr:`FocusNet.map_head`, distilled for the weights as given) is taken off
+    first: training changes the trunk and head it was distilled for, so the trained model has
+    none (its focus maps score every tile's crop) unless it ends as it was given."""
     import torch  # lazily, as the module docstring says
 
     config.check_crops(train_set)  # before any work
+    map_head = _take_map_head(model)
     device = resolve_device(config.device)
     # CUDA trains in bf16 autocast (no loss scaling needed); the CPU in bf16 where it has it
     precision = "bf16" if device.type == "cuda" else resolve_precision(device, config.precision)
@@ -275,9 +280,23 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
     elif parent_state is not None:
         model.load_state_dict(parent_state)  # no epoch beat the model as given: it is the result
     model.eval()
+    kept_initial = parent_state is not None and best_state is None
+    if kept_initial and map_head is not None:  # the model as given: its map head fits again
+        model.map_head, model.map_head_of, model.map_head_info = map_head
+        model.map_head.to(next(model.parameters()).device)
     yield Finished(best_path if (out_dir and best_state is not None) else None,
                    None if best == math.inf else best, initial, history, stopped,
-                   kept_initial=parent_state is not None and best_state is None)
+                   kept_initial=kept_initial)
+
+
+def _take_map_head(model):
+    """Remove the model's map head; returns ``(head, distilled_for, info)`` or None."""
+    head = getattr(model, "map_head", None)
+    if head is None:
+        return None
+    taken = (head, model.map_head_of, model.map_head_info)
+    model.drop_map_head()
+    return taken
 
 
 def _param_groups(model, config: TrainConfig) -> list[dict]:
