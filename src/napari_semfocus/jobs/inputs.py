@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SemFocusError
+from ..io.focus_positions import FocusPositions
 from ..io.frames import is_rgb, n_slices, stack_of
 from ..io.images import IMAGE_SUFFIXES, read_image
 from ..io.manifest import read_manifest
@@ -42,6 +43,7 @@ class ImageInput:
     from_layer: bool = True
     # the sentence when the model needs a magnification this image lacks ("": the scorer's own)
     no_magnification: str = LAYER_NO_MAGNIFICATION
+    focus: FocusPositions | None = None  # z of a through-focus stack's slices (None: index)
 
     @property
     def label(self) -> str:
