@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate the documentation's screenshots on purpose (docs/images/run-napari.png,
 # score-widget*.png, focus-map*.png, focus-map-stack.png, gate-widget.png, gate-worst-region.png,
-# finetune-widget.png):
+# finetune-widget.png, through-focus.png):
 # the GUI tests take them, and keep them
 # in docs/images/ only when SEMFOCUS_SCREENSHOTS names that folder (otherwise each test writes
 # into its temporary folder, so a test run never changes tracked files).
@@ -14,4 +14,5 @@ bash scripts/setup.sh
 export SEMFOCUS_SCREENSHOTS="$PWD/docs/images"
 exec xvfb-run -a -s "-screen 0 1600x1200x24" .venv/bin/python -m pytest -q -m gui \
   tests/widgets/test_first_view.py tests/widgets/test_score_widget.py tests/widgets/test_map_widget.py \
-  tests/widgets/test_gate_widget.py tests/widgets/test_finetune_widget.py "$@"
+  tests/widgets/test_gate_widget.py tests/widgets/test_finetune_widget.py \
+  tests/widgets/test_through_focus_widget.py "$@"

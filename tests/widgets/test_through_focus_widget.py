@@ -24,7 +24,7 @@ SCREENSHOT = "through-focus.png"
 @needs_default_model
 def test_focus_curve_plot_and_go_to_best_focus(make_napari_viewer, qtbot, screenshot_dir):
     viewer, widget = docked_viewer(make_napari_viewer, ScoreFocusWidget, "Score focus",
-                                   ["focus_series"])
+                                   ["focus_series"], size=(1600, 1000))
     layer = viewer.layers[SERIES]
     truth = layer.metadata["in_focus_index"]
     defocus = np.asarray(layer.metadata["defocus_um"])
@@ -80,3 +80,37 @@ def test_focus_curve_plot_and_go_to_best_focus(make_napari_viewer, qtbot, screen
     path.parent.mkdir(parents=True, exist_ok=True)
     image = viewer.screenshot(str(path), canvas_only=False, flash=False)
     check_screenshot(image, path)
+
+
+@needs_default_model
+def test_one_sided_stack_is_refused_in_one_line(make_napari_viewer, qtbot):
+    """A stack whose slices all lie past best focus gets no curve: the widget's line gives the
+    fit's refusal (which way best focus lies), the plot draws only the fitted stack's curve and
+    "Go to best focus" falls back to the best-scoring slice."""
+    viewer, widget = docked_viewer(make_napari_viewer, ScoreFocusWidget, "Score focus",
+                                   ["focus_series"])
+    layer = viewer.layers[SERIES]
+    truth = layer.metadata["in_focus_index"]
+    meta = {k: v for k, v in layer.metadata.items()
+            if not isinstance(v, (list, tuple)) or k == "defocus_um"}
+    meta["defocus_um"] = list(layer.metadata["defocus_um"][truth + 1:])
+    meta.pop("in_focus_index", None)
+    viewer.add_image(layer.data[truth + 1:], name="past focus", metadata=meta,
+                     scale=layer.scale)
+    widget.set_selected_layers([SERIES, "past focus"])
+    widget.device_combo.setCurrentText("cpu")
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=600_000)
+
+    by_name = {r.name: r for r in widget.results}
+    assert by_name[SERIES].focus_curve is not None
+    past = by_name["past focus"]
+    assert past.focus_curve is None
+    assert "best focus is beyond the first slice" in past.focus_curve_note
+    assert "smaller z" in past.focus_curve_note
+    text = widget.focus_label.text().splitlines()
+    assert len(text) == 2 and text[1] == f"No focus curve: {past.focus_curve_note}"
+    fits = [ln for ln in widget.plot.axes.lines if "fit" in ln.get_label()]
+    assert len(fits) == 1  # the refused stack is not drawn on the fitted stack's um axis
+    assert widget.go_to_best_slice("past focus") == past.best_index == 0
+    assert viewer.dims.current_step[0] == 0

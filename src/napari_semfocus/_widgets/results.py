@@ -145,6 +145,9 @@ class FocusCurvePlot(ThemedPlot):
         self._style("slice", ylabel)
         curves = [r for r in results if len(r.scores) >= 2]
         fitted = [r for r in curves if r.focus_curve is not None]
+        # one z axis: fitted curves in another unit than the first are named in the widget's
+        # best-focus lines only
+        fitted = [r for r in fitted if r.focus_curve.z_unit == fitted[0].focus_curve.z_unit]
         if fitted:  # the fitted curves, on their z axis
             for k, res in enumerate(fitted):
                 draw_focus_curve(ax, res.focus_curve, f"C{k}", self._fg,

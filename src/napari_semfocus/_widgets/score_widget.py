@@ -321,6 +321,8 @@ class ScoreFocusWidget(ChecklistMixin, JobRunner, PluginDock):
         self.results = []
         self.table.set_results([])
         self.plot.clear()
+        self.focus_label.clear()
+        self.focus_label.setVisible(False)
         self.curve_combo.clear()
         self.best_button.setEnabled(False)
         self.export_button.setEnabled(False)

@@ -14,6 +14,8 @@ from ..io.files import atomic_write
 from .astigmatism import astigmatism_line
 from .through_focus import FocusCurve
 
+NOTE_GID = "focus-curve-numbers"
+
 
 def z_label(curve: FocusCurve) -> str:
     return "slice" if curve.z_unit == "slice" else f"focus z ({curve.z_unit}, {curve.z_source})"
@@ -21,8 +23,10 @@ def z_label(curve: FocusCurve) -> str:
 
 def draw_focus_curve(ax, curve: FocusCurve, color: str = "C0", fg: str = "black",
                      label: str | None = None) -> None:
-    """The curve of ``curve`` on the axes ``ax`` (the axes are not cleared)."""
+    """The curve of ``curve`` on the axes ``ax`` (the axes are not cleared). ``label`` (several
+    curves on one axes): the legend names the series' points only."""
     z = curve.z
+    hide = "_" if label else ""  # matplotlib leaves labels starting with "_" out of the legend
     lo_z, hi_z = float(z.min()), float(z.max())
     pad = 0.04 * (hi_z - lo_z)
     fine = np.linspace(lo_z - pad, hi_z + pad, 400)
@@ -30,20 +34,23 @@ def draw_focus_curve(ax, curve: FocusCurve, color: str = "C0", fg: str = "black"
     ax.plot(z[used], curve.scores[used], "o", color=color, markersize=4, label=label or "slices")
     if (~used).any():
         ax.plot(z[~used], curve.scores[~used], "x", color=color, markersize=5, alpha=0.7,
-                label="left out / outlier")
+                label=hide + "left out / outlier")
     ax.plot(fine, curve.curve(fine), "-", color=color, linewidth=1.4, alpha=0.9,
-            label="fit sqrt(s0² + (k (z - z0))²)")
+            label=hide + "fit sqrt(s0² + (k (z - z0))²)")
     low = curve.best_z_low if np.isfinite(curve.best_z_low) else lo_z - pad
     high = curve.best_z_high if np.isfinite(curve.best_z_high) else hi_z + pad
     ax.axvspan(low, high, color="#ffcc00", alpha=0.25, linewidth=0,
-               label=f"{curve.level:.0%} interval of z0")
+               label=f"{hide}{curve.level:.0%} interval of z0")
     ax.axvline(curve.best_z, color="#ffcc00", linewidth=1.2)
     ax.axhline(curve.best_score, color=fg, linestyle=":", linewidth=0.9, alpha=0.7)
     unit = "" if curve.z_unit == "slice" else f" {curve.z_unit}"
-    ax.annotate(f"z0 = {curve.best_z:.4g}{unit}\n[{_fmt(curve.best_z_low)}, "
-                f"{_fmt(curve.best_z_high)}]\nbest attainable {curve.best_score:.2f}",
-                (curve.best_z, curve.best_score), textcoords="offset points", xytext=(6, -34),
-                color=fg, fontsize=7)
+    # the numbers at the bottom of the axes, below the curve (each further curve's above)
+    n_notes = sum(t.get_gid() == NOTE_GID for t in ax.texts)
+    ax.text(0.5, 0.03 + 0.15 * n_notes,
+            f"{label + ': ' if label else ''}z0 = {curve.best_z:.4g}{unit} "
+            f"[{_fmt(curve.best_z_low)}, {_fmt(curve.best_z_high)}]\n"
+            f"best attainable score {curve.best_score:.2f}", transform=ax.transAxes, ha="center",
+            va="bottom", color=color if label else fg, fontsize=7, gid=NOTE_GID)
 
 
 def _fmt(v: float) -> str:
@@ -58,7 +65,7 @@ def write_focus_curve_png(curve: FocusCurve, path, title: str = "") -> Path:
     ax.set_xlabel(z_label(curve))
     ax.set_ylabel("focus score (0-10)")
     ax.set_ylim(0, 10.3)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left")
     ax.set_title((f"{title}\n" if title else "") + astigmatism_line(curve.astigmatism),
                  fontsize=8)
     fig.tight_layout()
