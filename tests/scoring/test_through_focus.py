@@ -128,3 +128,31 @@ def test_scores_map_back_to_sigma_on_the_scale():
     # the fit's premise: between 1 and 10 score and sigma are one function
     s = np.array([1.5, 4.0, 7.0, 9.5])
     np.testing.assert_allclose(score_from_sigma(sigma_from_score(s)), s)
+
+
+def test_score_job_fits_a_lazy_stack_without_reading_it_twice_when_large(monkeypatch):
+    """The Score focus job's fit of a stack layer (jobs.score._curve): z from the layer's
+    metadata, the refusal as the note, and a lazy stack over the limit fitted from its scores
+    alone (astigmatism not judged, saying why)."""
+    da = pytest.importorskip("dask.array")
+    from napari_semfocus.io.focus_positions import stack_positions
+    from napari_semfocus.jobs import score as score_job
+    from napari_semfocus.jobs.inputs import ImageInput
+
+    z, scores = series(z0=4.3, noise=0.1, seed=3)
+    pixels = np.random.default_rng(0).random((z.size, 64, 64)).astype(np.float32)
+    focus = stack_positions({"defocus_um": list(z * 20.0)}, z.size)
+    image = ImageInput("stack", da.from_array(pixels, chunks=(1, 64, 64)), 5000.0, 0,
+                       focus=focus)
+    curve, note = score_job._curve(image, image.data, scores)
+    assert note == "" and curve.z_unit == "um" and abs(curve.best_z - 86.0) < 4.0
+    assert curve.astigmatism["judged"] is False  # noise frames: too few bins to judge
+    monkeypatch.setattr(score_job, "ASTIGMATISM_LAZY_BYTES", pixels.nbytes - 1)
+    curve, note = score_job._curve(image, image.data, scores)
+    assert abs(curve.best_z - 86.0) < 4.0
+    assert curve.astigmatism == {"likely": False, "judged": False,
+                                 "note": "a lazy stack over 0 MiB is not read twice"}
+    _z, past = series(z0=-3.0, noise=0.1, seed=4)  # every slice past best focus
+    curve, note = score_job._curve(image, image.data, past)
+    assert curve is None and note.startswith(
+        "layer 'stack': best focus is beyond the first slice (z = 0 um)")
