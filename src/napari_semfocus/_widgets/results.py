@@ -13,6 +13,7 @@ from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableW
 
 from ..io.tables import MEASURE_COLUMNS, SCORE_COLUMNS, ScoreRow, scores_csv
 from ..jobs.score import ImageScores
+from ..scoring.astigmatism import astigmatism_line
 from ..scoring.focus_curve_plot import draw_focus_curve, z_label
 from .plots import ThemedPlot
 
@@ -174,3 +175,15 @@ class FocusCurvePlot(ThemedPlot):
         if len(curves) + len(fitted) > 1:
             self._legend()
         self.canvas.draw()
+
+
+def focus_text(res: ImageScores) -> str:
+    """The widget's line on a stack's fitted best focus and astigmatism (or why not fitted)."""
+    curve = res.focus_curve
+    if curve is None:
+        return f"No focus curve: {res.focus_curve_note}"
+    unit = "" if curve.z_unit == "slice" else f" {curve.z_unit}"
+    return (f"'{res.name}': best focus z = {curve.best_z:.4g}{unit} (90 % interval "
+            f"{curve.best_z_low:.4g} .. {curve.best_z_high:.4g}), nearest slice "
+            f"{curve.best_index}; best attainable score {curve.best_score:.2f}. "
+            + astigmatism_line(curve.astigmatism))

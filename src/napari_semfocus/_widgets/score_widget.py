@@ -23,7 +23,6 @@ what the astigmatism indicator found.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from qtpy.QtWidgets import (
@@ -39,12 +38,10 @@ from qtpy.QtWidgets import (
 from superqt import QCollapsible
 
 from ..errors import SemFocusError
-from ..io.focus_positions import stack_positions
 from ..jobs.records import SCORES_KEY, scores_record, with_records
 from ..jobs.score import MODEL_METHOD, ImageScores, ScoreRun, ScoreSettings, score_images
 from ..progress import Progress, Status
 from ..scale import parse_magnification
-from ..scoring.astigmatism import astigmatism_line
 from ..scoring.devices import DEVICE_CHOICES
 from ..scoring.preprocess import REGIONS
 from .dock import PluginDock
@@ -80,7 +77,7 @@ from .layers import (
     layer_input,
     layer_magnification,
 )
-from .results import FocusCurvePlot, ScoreTable
+from .results import FocusCurvePlot, ScoreTable, focus_text
 from .viewer_state import follow_model_choice
 
 
@@ -304,7 +301,7 @@ class ScoreFocusWidget(ChecklistMixin, JobRunner, PluginDock):
             if not mags:
                 raise SemFocusError(f"No magnification is known for {names(missing)}: type it in "
                                     "the Magnification field (the model needs it).")
-        inputs = tuple(_with_focus(layer_input(lyr, m), lyr.metadata) for lyr, m in mags)
+        inputs = tuple(layer_input(lyr, m).with_focus_from(lyr.metadata) for lyr, m in mags)
         return ScoreSettings(images=inputs, method=method, checkpoint=checkpoint,
                              device=self.device_combo.currentText(),
                              region=self.region_combo.currentText(),
@@ -396,21 +393,3 @@ class ScoreFocusWidget(ChecklistMixin, JobRunner, PluginDock):
 
     go_to_best_focus = go_to_best_slice
 
-
-def _with_focus(image, metadata):
-    """``image`` with the focus positions of its slices from the layer's ``metadata``."""
-    if image.n_slices < 2:
-        return image
-    return replace(image, focus=stack_positions(metadata, image.n_slices))
-
-
-def focus_text(res: ImageScores) -> str:
-    """The widget's line on a stack's fitted best focus and astigmatism (or why not fitted)."""
-    curve = res.focus_curve
-    if curve is None:
-        return f"No focus curve: {res.focus_curve_note}"
-    unit = "" if curve.z_unit == "slice" else f" {curve.z_unit}"
-    return (f"'{res.name}': best focus z = {curve.best_z:.4g}{unit} (90 % interval "
-            f"{curve.best_z_low:.4g} .. {curve.best_z_high:.4g}), nearest slice "
-            f"{curve.best_index}; best attainable score {curve.best_score:.2f}. "
-            + astigmatism_line(curve.astigmatism))
