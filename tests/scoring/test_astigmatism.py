@@ -10,6 +10,8 @@ import pytest
 
 from napari_semfocus.scale import score_from_sigma
 from napari_semfocus.scoring.astigmatism import (
+    MIN_TURN_DEG,
+    _axis_turn,
     astigmatism_line,
     excess_blur,
     frame_anisotropy,
@@ -89,6 +91,7 @@ def test_astigmatic_series_found_with_its_orientation(theta):
     after = [f["orientation_deg"] for f in rec["frames"] if z[f["index"]] > 8]
     turn = abs(np.median(before) - np.median(after)) % 180
     assert 70 < turn < 110  # the long axis turns by ~90 degrees through focus
+    assert rec["turn_deg"] > 70
     assert astigmatism_line(rec).startswith("Astigmatism likely")
 
 
@@ -109,3 +112,21 @@ def test_not_judged_without_defocused_frames_on_both_sides():
     rec = series_astigmatism(frames, scores, z, best_z=0.0, s0_px=0.6)
     assert not rec["judged"] and not rec["likely"] and rec["orientation_deg"] is None
     assert astigmatism_line(rec).startswith("Astigmatism: not judged")
+
+
+def doubled(angle_deg, strength=0.5):
+    return strength * np.array([np.cos(np.radians(2 * angle_deg)),
+                                np.sin(np.radians(2 * angle_deg))])
+
+
+@pytest.mark.parametrize(("before", "after", "turn"),
+                         [(0, 90, 90), (0, 0, 0), (10, 170, 20), (30, 100, 70), (45, 135, 90)])
+def test_axis_turn_between_the_sides(before, after, turn):
+    assert _axis_turn(doubled(before), doubled(after)) == pytest.approx(turn, abs=1e-6)
+
+
+def test_strength_without_a_turn_is_not_astigmatism_and_the_line_says_why():
+    record = {"judged": True, "likely": False, "orientation_deg": 12.0, "ratio": 1.4,
+              "strength": 0.4, "turn_deg": MIN_TURN_DEG - 20}
+    line = astigmatism_line(record)
+    assert line.startswith("No astigmatism seen") and "turns only 35°" in line

@@ -186,7 +186,7 @@ class ScoreFocusWidget(ChecklistMixin, JobRunner, PluginDock):
         self.focus_label.setVisible(False)
         res_layout.addWidget(self.focus_label)
         best_row = QHBoxLayout()
-        self.curve_combo = with_tip(combo_box(), "Stack whose best slice to show.")
+        self.curve_combo = with_tip(combo_box(), "Stack whose best focus to go to.")
         self.best_button = with_tip(QPushButton("Go to best focus"), (
             "Move the viewer's slider to the slice nearest to the fitted best focus (the "
             "best-scoring slice where no curve could be fitted)."))
