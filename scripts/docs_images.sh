@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate the documentation's screenshots on purpose (docs/images/run-napari.png,
 # score-widget*.png, focus-map*.png, focus-map-stack.png, gate-widget.png, gate-worst-region.png,
-# finetune-widget.png, live-qc.png; live-report.png, the acquisition report in headless Chromium):
+# finetune-widget.png, through-focus.png, live-qc.png; live-report.png, the acquisition report in headless Chromium):
 # the GUI tests take them, and keep them
 # in docs/images/ only when SEMFOCUS_SCREENSHOTS names that folder (otherwise each test writes
 # into its temporary folder, so a test run never changes tracked files).
@@ -16,5 +16,5 @@ export SEMFOCUS_SCREENSHOTS="$PWD/docs/images"
 xvfb-run -a -s "-screen 0 1600x1200x24" .venv/bin/python -m pytest -q -m gui \
   tests/widgets/test_first_view.py tests/widgets/test_score_widget.py tests/widgets/test_map_widget.py \
   tests/widgets/test_gate_widget.py tests/widgets/test_finetune_widget.py \
-  tests/widgets/test_live_widget.py "$@" || [ $? -eq 5 ]
+  tests/widgets/test_through_focus_widget.py tests/widgets/test_live_widget.py "$@" || [ $? -eq 5 ]
 .venv/bin/python -m pytest -q tests/cli/test_report.py "$@" || [ $? -eq 5 ]

@@ -13,6 +13,8 @@ from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableW
 
 from ..io.tables import MEASURE_COLUMNS, SCORE_COLUMNS, ScoreRow, scores_csv
 from ..jobs.score import ImageScores
+from ..scoring.astigmatism import astigmatism_line
+from ..scoring.focus_curve_plot import draw_focus_curve, z_label
 from .plots import ThemedPlot
 
 TABLE_HEADERS = ("Layer", "Slice", "Mag.", "Score", "Worst")  # short: the Layer column gets the width
@@ -116,7 +118,9 @@ class ScoreTable(SortableTable):
 
 
 class FocusCurvePlot(ThemedPlot):
-    """Matplotlib canvas: score against slice for each stack, best slice marked."""
+    """Matplotlib canvas: score against slice for each stack, best slice marked; a stack with a
+    fitted through-focus curve: score against z, the fitted curve, best focus z0 with its
+    interval and the best attainable score (:func:`~..scoring.focus_curve_plot.draw_focus_curve`)."""
 
     def __init__(self, dark: bool = True):
         super().__init__(dark, height=2.4, min_height=220)
@@ -141,6 +145,17 @@ class FocusCurvePlot(ThemedPlot):
         ax.clear()
         self._style("slice", ylabel)
         curves = [r for r in results if len(r.scores) >= 2]
+        fitted = [r for r in curves if r.focus_curve is not None]
+        # one z axis: fitted curves in another unit than the first are named in the widget's
+        # best-focus lines only
+        fitted = [r for r in fitted if r.focus_curve.z_unit == fitted[0].focus_curve.z_unit]
+        if fitted:  # the fitted curves, on their z axis
+            for k, res in enumerate(fitted):
+                draw_focus_curve(ax, res.focus_curve, f"C{k}", self._fg,
+                                 res.name if len(fitted) > 1 else None)
+            self._style(z_label(fitted[0].focus_curve), ylabel)
+            curves = [r for r in curves if r.focus_curve is None and
+                      fitted[0].focus_curve.z_unit == "slice"]
         for res in curves:
             x = np.arange(len(res.scores))
             (line,) = ax.plot(x, res.scores, marker="o", markersize=3.5, linewidth=1.5,
@@ -151,12 +166,24 @@ class FocusCurvePlot(ThemedPlot):
                     markeredgecolor=self._fg, linestyle="none")
             ax.annotate(f"best: slice {best}", (best, res.scores[best]),
                         textcoords="offset points", xytext=(6, -12), color=self._fg, fontsize=8)
-        if not curves:
+        if not curves and not fitted:
             self._placeholder("Single frames have no focus curve:\nsee the table below.")
         else:
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=not fitted))
             if score_range is not None:
                 ax.set_ylim(*score_range)
-        if len(curves) > 1:
+        if len(curves) + len(fitted) > 1:
             self._legend()
         self.canvas.draw()
+
+
+def focus_text(res: ImageScores) -> str:
+    """The widget's line on a stack's fitted best focus and astigmatism (or why not fitted)."""
+    curve = res.focus_curve
+    if curve is None:
+        return f"No focus curve: {res.focus_curve_note}"
+    unit = "" if curve.z_unit == "slice" else f" {curve.z_unit}"
+    return (f"'{res.name}': best focus z = {curve.best_z:.4g}{unit} (90 % interval "
+            f"{curve.best_z_low:.4g} .. {curve.best_z_high:.4g}), nearest slice "
+            f"{curve.best_index}; best attainable score {curve.best_score:.2f}. "
+            + astigmatism_line(curve.astigmatism))

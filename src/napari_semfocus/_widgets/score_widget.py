@@ -13,6 +13,12 @@ Public API (used by the tests and by scripts driving the widget)::
     w = ScoreFocusWidget(viewer)
     w.set_selected_layers(["SEM focus series"]); w.set_method("brenner")
     w.run(); ...; w.results; w.export_csv("scores.csv"); w.go_to_best_slice()
+
+A stack scored by the model also gets its through-focus curve fitted in the worker
+(:mod:`napari_semfocus.scoring.through_focus`, z from the layer's metadata, e.g. the focus
+series sample's ``defocus_um``): the plot shows the fit, best focus with its interval and the
+best attainable score, "Go to best focus" goes to the slice nearest to it, and one line says
+what the astigmatism indicator found.
 """
 
 from __future__ import annotations
@@ -71,7 +77,7 @@ from .layers import (
     layer_input,
     layer_magnification,
 )
-from .results import FocusCurvePlot, ScoreTable
+from .results import FocusCurvePlot, ScoreTable, focus_text
 from .viewer_state import follow_model_choice
 
 
@@ -168,12 +174,22 @@ class ScoreFocusWidget(ChecklistMixin, JobRunner, PluginDock):
         results = QGroupBox("Results")
         res_layout = QVBoxLayout(results)
         self.plot = FocusCurvePlot(dark=dark_theme())
-        with_tip(self.plot.canvas, "Focus curve: score against slice; the star marks the best slice.")
+        with_tip(self.plot.canvas, (
+            "Focus curve: score against slice (or focus z from the metadata). For a stack "
+            "scored by the model: the fitted curve sqrt(s0² + (k (z - z0))²), best focus z0 "
+            "with its 90 % interval (band) and the best attainable score (dotted line)."))
         res_layout.addWidget(self.plot.canvas)
+        self.focus_label = note_label("", (
+            "Best focus from the fitted curve, and the astigmatism indicator: the blur's long "
+            "axis turning by ~90° through focus (docs/through-focus.md)."), NOTE_STYLE)
+        self.focus_label.setWordWrap(True)
+        self.focus_label.setVisible(False)
+        res_layout.addWidget(self.focus_label)
         best_row = QHBoxLayout()
-        self.curve_combo = with_tip(combo_box(), "Stack whose best slice to show.")
-        self.best_button = with_tip(QPushButton("Go to best slice"),
-                                    "Move the viewer's slider to the best-focused slice.")
+        self.curve_combo = with_tip(combo_box(), "Stack whose best focus to go to.")
+        self.best_button = with_tip(QPushButton("Go to best focus"), (
+            "Move the viewer's slider to the slice nearest to the fitted best focus (the "
+            "best-scoring slice where no curve could be fitted)."))
         self.best_button.setEnabled(False)
         best_row.addWidget(self.curve_combo, 1)
         best_row.addWidget(self.best_button)
@@ -285,11 +301,11 @@ class ScoreFocusWidget(ChecklistMixin, JobRunner, PluginDock):
             if not mags:
                 raise SemFocusError(f"No magnification is known for {names(missing)}: type it in "
                                     "the Magnification field (the model needs it).")
-        inputs = tuple(layer_input(lyr, m) for lyr, m in mags)
+        inputs = tuple(layer_input(lyr, m).with_focus_from(lyr.metadata) for lyr, m in mags)
         return ScoreSettings(images=inputs, method=method, checkpoint=checkpoint,
                              device=self.device_combo.currentText(),
                              region=self.region_combo.currentText(),
-                             batch_size=int(self.batch_spin.value()))
+                             batch_size=int(self.batch_spin.value()), focus_curves=True)
 
     # ---- running (run, cancel, is_running: JobRunner) -------------------------------------
     def _on_status(self, update: Status) -> None:
@@ -302,6 +318,8 @@ class ScoreFocusWidget(ChecklistMixin, JobRunner, PluginDock):
         self.results = []
         self.table.set_results([])
         self.plot.clear()
+        self.focus_label.clear()
+        self.focus_label.setVisible(False)
         self.curve_combo.clear()
         self.best_button.setEnabled(False)
         self.export_button.setEnabled(False)
@@ -346,6 +364,9 @@ class ScoreFocusWidget(ChecklistMixin, JobRunner, PluginDock):
                    if self._skipped else "")
         self.status_label.setText(
             f"Done ({result.model_name} on {result.device_name}). {best}{skipped}")
+        lines = [focus_text(r) for r in self.results if len(r.scores) > 1 and model]
+        self.focus_label.setText("\n".join(lines))
+        self.focus_label.setVisible(bool(lines))
 
     def _store_in_layer(self, res: ImageScores, result: ScoreRun) -> None:
         """``layer.metadata["semfocus"]``. (Image layers have no ``features`` table in napari,
@@ -361,10 +382,14 @@ class ScoreFocusWidget(ChecklistMixin, JobRunner, PluginDock):
                                "focus-scores.csv", "CSV files (*.csv)", "Scores")
 
     def go_to_best_slice(self, layer_name: str | None = None) -> int | None:
-        """Move the viewer's sliders to the best slice of a scored stack; returns that slice."""
+        """Move the viewer's sliders to the slice nearest to the fitted best focus of a scored
+        stack (the best-scoring slice where no curve was fitted); returns that slice."""
         name = layer_name or self.curve_combo.currentText()
         res = next((r for r in self.results if r.name == name and len(r.scores) > 1), None)
         if res is None or name not in self.viewer.layers:
             return None
-        go_to_slice(self.viewer, self.viewer.layers[name], res.best_index)
-        return res.best_index
+        go_to_slice(self.viewer, self.viewer.layers[name], res.best_focus_index)
+        return res.best_focus_index
+
+    go_to_best_focus = go_to_best_slice
+

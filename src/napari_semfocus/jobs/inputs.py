@@ -11,12 +11,13 @@ one constant value is refused, as it shows no sample; a file is scored as it is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import SemFocusError
+from ..io.focus_positions import FocusPositions, stack_positions
 from ..io.frames import is_rgb, n_slices, stack_of
 from ..io.images import IMAGE_SUFFIXES, read_image
 from ..io.manifest import read_manifest
@@ -42,6 +43,7 @@ class ImageInput:
     from_layer: bool = True
     # the sentence when the model needs a magnification this image lacks ("": the scorer's own)
     no_magnification: str = LAYER_NO_MAGNIFICATION
+    focus: FocusPositions | None = None  # z of a through-focus stack's slices (None: index)
 
     @property
     def label(self) -> str:
@@ -54,6 +56,13 @@ class ImageInput:
 
     def load(self) -> ImageInput:
         return self
+
+    def with_focus_from(self, metadata: dict | None) -> ImageInput:
+        """This image with its slices' focus positions from a layer's ``metadata``
+        (:func:`~napari_semfocus.io.focus_positions.stack_positions`; a single frame: as is)."""
+        if self.n_slices < 2:
+            return self
+        return replace(self, focus=stack_positions(metadata, self.n_slices))
 
     def frames(self):
         """The data as one frame, an (N, H, W) stack or RGB (:func:`~napari_semfocus.io.frames.stack_of`);

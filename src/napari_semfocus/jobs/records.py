@@ -39,6 +39,7 @@ def scores_record(res: ImageScores, run: ScoreRun) -> dict:
         "region": run.settings.region if model else "whole",
         "device": run.device_name,
         "databar_rows_excluded": res.databar_rows,
+        "focus_curve": None if res.focus_curve is None else res.focus_curve.to_dict(),
     }
 
 

@@ -16,15 +16,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import SemFocusError
+from ..io.focus_positions import stack_positions
 from ..io.tables import ScoreRow, slice_rows
 from ..progress import CANCELLED, Progress, Status, relay
 from ..scoring.aggregate import weighted_score, worst_region_score
 from ..scoring.checkpoint import model_fingerprint
+from ..scoring.focus_curve import curve_from_scores
 from ..scoring.measures import measure
 from ..scoring.scorer import FocusScorer
+from ..scoring.through_focus import FocusCurve
 from .inputs import ImageInput
 
 MODEL_METHOD = "model"
+ASTIGMATISM_LAZY_BYTES = 1 << 30  # a lazy (dask) stack larger: no astigmatism check
 CLASSICAL_DEVICE = "cpu (classical measure)"
 _SCORERS: dict = {}  # (checkpoint, device, precision) -> FocusScorer; the last one used is kept
 
@@ -40,6 +45,7 @@ class ScoreSettings:
     region: str = "whole"
     batch_size: int = 32
     precision: str = "auto"  # auto | float32 | bf16 (scoring.devices.resolve_precision)
+    focus_curves: bool = False  # fit the through-focus curve of every stack (the model only)
 
 
 @dataclass
@@ -54,10 +60,17 @@ class ImageScores:
     databar_rows: int
     path: str | None = None
     worst_region: np.ndarray | None = None
+    focus_curve: FocusCurve | None = None  # a stack's fitted through-focus curve
+    focus_curve_note: str = ""  # why a stack has none (the fit's refusal)
 
     @property
     def best_index(self) -> int:
         return int(np.argmax(self.scores))
+
+    @property
+    def best_focus_index(self) -> int:
+        """The slice nearest to the fitted best focus, else the best-scoring slice."""
+        return self.focus_curve.best_index if self.focus_curve is not None else self.best_index
 
     def rows(self, path: str | None = None) -> list[ScoreRow]:
         """The CSV rows of this image; ``path`` column: ``path`` (default: the name)."""
@@ -138,9 +151,28 @@ def score_images(settings: ScoreSettings, cancel: threading.Event | None = None,
             run.cancelled = True
             return run
         scores, worst = value
-        run.images.append(ImageScores(image.name, scores, image.magnification,
-                                      image.databar_rows, image.path, worst))
+        res = ImageScores(image.name, scores, image.magnification, image.databar_rows,
+                          image.path, worst)
+        if settings.focus_curves and scorer is not None and len(scores) >= 2:
+            res.focus_curve, res.focus_curve_note = _curve(image, data, scores)
+        run.images.append(res)
     return run
+
+
+def _curve(image: ImageInput, data, scores) -> tuple[FocusCurve | None, str]:
+    """The fitted through-focus curve of a scored stack, or (None, the refusal sentence)."""
+    positions = image.focus or stack_positions(None, len(scores))
+    # the astigmatism check reads the pixels again: a lazy stack only when it is small
+    frames = data if isinstance(data, np.ndarray) else (
+        np.asarray(data) if data.nbytes <= ASTIGMATISM_LAZY_BYTES else None)
+    try:
+        curve = curve_from_scores(frames, scores, positions, image.label, image.databar_rows)
+    except SemFocusError as exc:
+        return None, str(exc)
+    if frames is None:
+        curve.astigmatism = {"likely": False, "judged": False, "note": (
+            f"a lazy stack over {ASTIGMATISM_LAZY_BYTES >> 20} MiB is not read twice")}
+    return curve, ""
 
 
 def score_rows(images: Sequence[ImageScores]) -> list[ScoreRow]:

@@ -33,6 +33,7 @@ from ..scale import (
 from .aggregate import structure_weights, tile_structure, weighted_score
 from .checkpoint import load_checkpoint, model_file
 from .devices import autocast, describe_device, resolve_device, resolve_precision
+from .focus_curve import focus_curve
 from .focus_map import DEFAULT_MODE, FocusMap, focus_map
 from .lazy_frames import LazyFrames, is_lazy
 from .preprocess import TILE_HW, Window, normalise, region_windows, to_model_input
@@ -136,6 +137,14 @@ class FocusScorer:
         stride = None if stride is None else pixel_pair(stride, "stride")
         return run_to_end(focus_map(self, image, magnification, tile, stride, mode,
                                     exclude_bottom_rows, batch_size=batch_size, name=name))
+
+    def focus_curve(self, stack, magnification=None, z=None, name: str = "series",
+                    exclude_bottom_rows: int = 0, interval: str = "profile"):
+        """Best focus of a through-focus ``stack`` (N, H, W): its slices scored here, the curve
+        sigma(z) = sqrt(s0^2 + (k (z - z0))^2) fitted, astigmatism judged; ``z`` one focus
+        position per slice in micrometres (None: the index). A
+        :class:`~.through_focus.FocusCurve` (:func:`.focus_curve.focus_curve`)."""
+        return focus_curve(self, stack, magnification, z, name, exclude_bottom_rows, interval)
 
     def encode_magnifications(self, magnification, n: int, name: str):
         """Encoded magnifications (float32 (n,)) for ``n`` frames from one value or one per
