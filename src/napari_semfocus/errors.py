@@ -15,3 +15,16 @@ class ImageReadError(SemFocusError):
 
 class SemFocusWarning(UserWarning):
     """Work goes on, but the user should know (one sentence; the CLI prints it as a warning)."""
+
+
+def check_whole_number(value, what: str, least: int = 1) -> int:
+    """``value`` as an int when it is a whole number of at least ``least``; else
+    :class:`SemFocusError` naming ``what``: ``batch_size -3 is not a whole number of at least 1.``
+    (the one sentence for batch sizes, worker and epoch counts, in the core and the CLI)."""
+    import math
+    import numbers
+
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or value != int(value) or value < least):
+        raise SemFocusError(f"{what} {value} is not a whole number of at least {least}.")
+    return int(value)

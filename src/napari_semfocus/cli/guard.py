@@ -2,7 +2,10 @@
 would write (``--output``, ``--csv``, ``--png``, ``--scores``, ``--plot``, a report prefix's
 ``.json``/``.md``) is compared with every file it reads (images, folders' images, the images a
 manifest lists, the manifest, the gate file, annotations, the checkpoint in use or the shipped
-model); a match is refused in one sentence naming both.
+model); a match is refused in one sentence naming both. An output that cannot be written (a
+folder, a path under a file, a folder without write permission) is refused too, as are the
+numbers that would otherwise be taken silently (``--batch-size 0``): every check here runs before
+the command loads a model or reads an image.
 """
 
 from __future__ import annotations
@@ -11,18 +14,43 @@ import csv
 import os
 from pathlib import Path
 
-from ..errors import SemFocusError
+from ..errors import SemFocusError, check_whole_number
+from ..io.files import writable_file
 from ..io.images import expand_folders
 from ..scoring.checkpoint import default_model_path
+from ..scoring.checkpoint_schema import check_output_margin
 
 OUTPUT_OPTIONS = ("output", "csv", "png", "scores", "plot")
+# whole-number options and their least value (argparse only checks that they are integers)
+COUNT_OPTIONS = {"batch_size": 1, "workers": 1, "files_per_task": 1, "epochs": 1,
+                 "steps_per_epoch": 1, "val_max_frames": 1,
+                 "slice": 0, "warmup_steps": 0, "small_crop_epochs": 0, "unfreeze_last": 0}
 # commands whose --output is a path prefix: they write PREFIX.json and PREFIX.md
 PREFIX_COMMANDS = ("evaluate", "compare")
 MODEL_COMMANDS = ("score", "map", "gate", "evaluate", "train")
 
 
+def check_args(args) -> None:
+    """Everything checked before a command does any work: :func:`check_counts`, then
+    :func:`check_outputs`."""
+    check_counts(args)
+    check_outputs(args)
+
+
+def check_counts(args) -> None:
+    """Refuse a whole-number option below its least value (:data:`COUNT_OPTIONS`), and an
+    output margin a model cannot have."""
+    for option, least in COUNT_OPTIONS.items():
+        value = getattr(args, option, None)
+        if value is not None:
+            check_whole_number(value, "--" + option.replace("_", "-"), least)
+    if getattr(args, "output_margin", None) is not None:
+        check_output_margin(args.output_margin, "--output-margin")
+
+
 def check_outputs(args) -> None:
-    """Raise :class:`SemFocusError` when an output of ``args`` is one of its inputs."""
+    """Raise :class:`SemFocusError` when an output of ``args`` is one of its inputs, or cannot
+    be written as a file."""
     outputs = _outputs(args)
     if not outputs:
         return
@@ -32,6 +60,8 @@ def check_outputs(args) -> None:
             if same_file(out, inp):
                 raise SemFocusError(f"--{option} {out} is the {what} {inp}: refusing to "
                                     f"overwrite an input; choose another output file.")
+    for option, out in outputs:
+        writable_file(out, f"--{option} {out}")
 
 
 def same_file(a, b) -> bool:

@@ -14,7 +14,7 @@ from .. import __version__
 from ..errors import SemFocusError, SemFocusWarning
 from . import focus_map, gate, model, score
 from .common import EXIT_BAD_INPUT, eprint
-from .guard import check_outputs
+from .guard import check_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     default_showwarning, warnings.showwarning = (warnings.showwarning,
                                                  _warning_printer(args.command))
     try:
-        check_outputs(args)  # before any work: outputs never overwrite inputs
+        check_args(args)  # before any work: counts, and outputs never overwrite inputs
         return int(args.func(args) or 0)
     except SemFocusError as exc:
         eprint(f"semfocus {args.command}: error: {exc}")

@@ -255,7 +255,7 @@ def calibrate(scores, expert_scores=None, labels=None, acceptable=None,
         which = "acceptable" if n_pos else "to be rejected"
         raise SemFocusError(
             f"calibration needs images of both classes, but all {len(truth)} are {which}"
-            f"{_rule_text(rule)}."
+            f"{_rule_text(rule, acceptable=bool(n_pos))}."
         )
     curve = pr_curve(scores, truth)
     ok = np.flatnonzero(curve.precision >= target_precision - 1e-12)
@@ -284,9 +284,10 @@ def check_target(target_precision) -> None:
             f"target precision must be a number in (0, 1], got {target_precision!r}.")
 
 
-def _rule_text(rule: dict) -> str:
+def _rule_text(rule: dict, acceptable: bool = True) -> str:
+    """`` (expert score >= 7)`` for acceptable images, `` (expert score < 7)`` for the others."""
     if rule.get("kind") == "expert_score":
-        return f" (expert score >= {rule['accept_score']:g})"
+        return f" (expert score {'>=' if acceptable else '<'} {rule['accept_score']:g})"
     return ""
 
 
