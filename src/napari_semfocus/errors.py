@@ -9,6 +9,11 @@ class CheckpointError(SemFocusError):
     """A model file that cannot be used (corrupt, foreign, or of another architecture)."""
 
 
+class BrokenModelError(SemFocusError):
+    """A model that gives NaN or infinite scores for finite input (its checkpoint was edited or
+    damaged, or training broke it)."""
+
+
 class ImageReadError(SemFocusError):
     """An image file that cannot be read or holds no usable 2-D image data."""
 

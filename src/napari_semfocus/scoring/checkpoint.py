@@ -167,6 +167,7 @@ def load_checkpoint(path, expected_backbone: str | None = None):
                 f"metadata (a FocusNet-{backbone} has {built[key]!r}).")
     model.load_state_dict(state, strict=True)
     model.eval()
+    model.source = str(path)  # the file, for messages about the model as loaded
     return model, meta
 
 

@@ -257,11 +257,11 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None, mode
     sy, sx = (max(1, th // 2), max(1, tw // 2)) if stride is None else (int(v) for v in stride)
     if min(th, tw) < 32:
         raise SemFocusError(f"tile {th} x {tw} is too small; use at least 32 x 32 pixels.")
-    if max(th, tw) > MAX_TILE_SIDE:
-        raise SemFocusError(f"tile {th} x {tw} is too large; use at most {MAX_TILE_SIDE} x "
-                            f"{MAX_TILE_SIDE} pixels.")
     # along an axis no longer than a tile, the frame is one tile (as in ``score``), one cell wide
     (th, sy), (tw, sx) = ((H, H) if th >= H else (th, sy)), ((W, W) if tw >= W else (tw, sx))
+    if max(th, tw) > MAX_TILE_SIDE:  # a batch of 32 such tiles is already 134 MP
+        raise SemFocusError(f"{name}: tiles of {th} x {tw} pixels are too large for a focus map; "
+                            f"use at most {MAX_TILE_SIDE} x {MAX_TILE_SIDE}.")
     oy, ny = grid_axis(H, th, sy)
     ox, nx = grid_axis(W, tw, sx)
     if ny * nx > MAX_MAP_TILES:  # before any work: the structure of every tile is measured next

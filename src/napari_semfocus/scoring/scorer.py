@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import SemFocusError, SemFocusWarning, check_whole_number
+from ..errors import BrokenModelError, SemFocusError, SemFocusWarning, check_whole_number
 from ..io.frames import as_frames
 from ..progress import run_to_end
 from ..scale import (
@@ -207,9 +207,10 @@ class FocusScorer:
         prediction passes, and never written (nor trained on, nor compared with a gate)."""
         bad = scores[~np.isfinite(scores)]
         if bad.size:
-            where = self.metadata.get("checkpoint_path") or self.name
-            raise SemFocusError(f"the model {where} gives {bad[0]} scores, so it is broken (a "
-                                f"damaged or edited checkpoint); use another model.")
+            where = (self.metadata.get("checkpoint_path") or getattr(self.model, "source", None)
+                     or self.name)
+            raise BrokenModelError(f"the model {where} gives {bad[0]} scores, so it is broken (a "
+                                   f"damaged or edited checkpoint); use another model.")
         return scores
 
 

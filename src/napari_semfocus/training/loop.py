@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from safetensors import safe_open
 
-from ..errors import SemFocusError
+from ..errors import BrokenModelError, SemFocusError
 from ..io.files import atomic_write
 from ..scoring.checkpoint import load_checkpoint, save_checkpoint
 from ..scoring.devices import autocast, resolve_device, resolve_precision
@@ -239,9 +239,12 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
             yield BatchDone(epoch, step + 1, steps, loss)
         if not losses:
             break
-        val = None if val_set is None else evaluate_rmse(model, val_set, device,
-                                                         config.val_max_frames,
-                                                         precision=config.precision)
+        try:
+            val = None if val_set is None else evaluate_rmse(model, val_set, device,
+                                                             config.val_max_frames,
+                                                             precision=config.precision)
+        except BrokenModelError:  # training broke the model, not its file: said below
+            val = float("nan")
         if val is not None and not math.isfinite(val):
             raise SemFocusError(f"training stopped: the validation RMSE became {val} at epoch "
                                 f"{epoch + 1}; no model of this epoch was saved.")
