@@ -1,29 +1,37 @@
 """The bad-input sweep of issue 28: every ``semfocus`` command against odd images, magnification
-text, outputs onto inputs or folders, cut and foreign ``--resume`` tables, bad annotation CSVs,
-tampered checkpoints and gate files, unbounded maps, bad counts, and Ctrl-C during a run.
+text, outputs onto inputs or folders or under files, cut and foreign ``--resume`` tables, bad
+annotation CSVs, tampered checkpoints and gate files, unbounded maps, bad counts and numbers,
+Ctrl-C and SIGKILL during a run, and the Python API with the same inputs (the cases and their
+fixtures: benchmarks/sweep_cases.py).
 
-Each case runs ``napari_semfocus.cli.main.main(ARGV)`` in this process (stdout and stderr
-captured, an alarm after ``--timeout`` seconds); the two Ctrl-C cases run ``python -m
-napari_semfocus.cli`` in a child process and send it SIGINT. A case fails as
+Each command-line case runs ``napari_semfocus.cli.main.main(ARGV)`` in this process (stdout and
+stderr captured, each stderr write timed, an alarm after ``--timeout`` seconds); the interrupted
+runs start ``python -m napari_semfocus.cli`` in a child process and send it SIGINT or SIGKILL
+once it has printed a given line. A case fails as
 
-- ``traceback``: an exception left ``main`` (or a child printed a traceback);
+- ``traceback``: an exception left ``main`` or the API call (other than ``SemFocusError``), or a
+  child printed a traceback;
 - ``hang``: it ran past ``--timeout`` seconds;
+- ``silent_wait``: more than ``--quiet`` seconds passed without a line on stderr (progress or
+  the end);
 - ``silent_nan``: exit 0 with ``nan`` or ``inf`` in a score column of a CSV it wrote;
 - ``tampered_accepted``: a tampered model or gate file (or other input to refuse) gave exit 0;
 - ``input_changed``: a file of the fixture folder changed (SHA-256 before and after);
-- ``bad_sentence``: a refusal that is not one line ``semfocus COMMAND: error: ...`` (argparse's
-  usage lines aside), or a sentence that says something false (a folder reported as missing,
-  ``>= 7`` for images that are all below 7);
-- ``refused_good_input``: exit 2 for input that should be scored;
-- ``partial_output``: Ctrl-C left an output file (a ``--resume`` table: a cut row).
+- ``bad_sentence``: a refusal that is not one line ``semfocus COMMAND: error: ...`` (progress
+  lines before it aside) naming the input (a path, option or value of the command line), or
+  that says something false (a folder reported as missing, ``>= 7`` for images that are all
+  below 7), or a Python warning on stderr;
+- ``refused_good_input``: exit 2 for input that should be worked on;
+- ``partial_output``: an interrupted run left an output file (a ``--resume`` table: a cut row),
+  or Ctrl-C did not end in exit 130 and ``semfocus COMMAND: interrupted.`` on a line of its own.
 
 Which package is swept is whichever ``napari_semfocus`` comes first on ``sys.path``: for a
 before / after count, run it with ``PYTHONPATH`` at ``src/`` of an earlier commit (``git archive
 COMMIT src | tar -x -C DIR``). The fixtures are made with that package too (an untrained
 mobilenet_v3_small checkpoint, 96 x 128 frames), so the sweep takes a few minutes on a CPU.
 
-    python benchmarks/sweep_reliability.py [--timeout 60] [--only SUBSTRING] [--skip-interrupt]
-        [--output summary.md]
+    python benchmarks/sweep_reliability.py [--timeout 90] [--quiet 20] [--only SUBSTRING]
+        [--skip-interrupt] [--output summary.md]
 """
 
 from __future__ import annotations
@@ -32,8 +40,8 @@ import argparse
 import contextlib
 import hashlib
 import io
-import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -43,303 +51,39 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-import tifffile
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sweep_cases import OK, REFUSE, api_cases, cases, interrupts, make_fixtures  # noqa: E402
 
-KINDS = ("traceback", "hang", "silent_nan", "tampered_accepted", "input_changed", "bad_sentence",
-         "refused_good_input", "partial_output")
+KINDS = ("traceback", "hang", "silent_wait", "silent_nan", "tampered_accepted", "input_changed",
+         "bad_sentence", "refused_good_input", "partial_output")
+# words of a command line that name no input (the sentence must name something else)
+GENERIC = {"score", "measure", "map", "gate", "apply", "calibrate", "train", "evaluate",
+           "compare", "make-dataset", "cpu", "--device", "--checkpoint"}
 
 
 class Hang(Exception):
     pass
 
 
-# ---- fixtures ---------------------------------------------------------------------------------
-def _header(src: Path, dst: Path, edit) -> None:
-    """Copy checkpoint ``src`` to ``dst`` with its JSON header changed by ``edit(meta)``."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
+class TimedText(io.TextIOBase):
+    """A stderr that keeps the text and the longest wait between two writes."""
 
-    with safe_open(str(src), framework="pt") as f:
-        meta = json.loads(f.metadata()["semfocus"])
-    edit(meta)
-    save_file(load_file(str(src)), str(dst), metadata={"semfocus": json.dumps(meta)})
+    def __init__(self):
+        self.parts: list[str] = []
+        self.last = time.monotonic()
+        self.longest = 0.0
 
+    def write(self, text: str) -> int:
+        self.tick()
+        self.parts.append(text)
+        return len(text)
 
-def _tensors(src: Path, dst: Path, edit) -> None:
-    """Copy checkpoint ``src`` to ``dst`` with its tensors changed by ``edit(state)``."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
+    def tick(self) -> None:
+        now = time.monotonic()
+        self.longest, self.last = max(self.longest, now - self.last), now
 
-    with safe_open(str(src), framework="pt") as f:
-        header = f.metadata()
-    state = load_file(str(src))
-    edit(state)
-    save_file(state, str(dst), metadata=header)
-
-
-def _gate(d: Path, name: str, edit=None) -> Path:
-    data = json.loads((d / "gate.json").read_text())
-    if edit is not None:
-        edit(data)
-    (d / name).write_text(json.dumps(data, indent=2))
-    return d / name
-
-
-def make_fixtures(d: Path) -> None:
-    """Images, tables, a checkpoint and a gate file (and broken copies of each) in ``d``."""
-    import torch
-
-    from napari_semfocus.gate.calibrate import calibrate
-    from napari_semfocus.gate.file import Gate
-    from napari_semfocus.scoring.checkpoint import checkpoint_fingerprint, save_checkpoint
-    from napari_semfocus.scoring.model import FocusNet
-
-    rng = np.random.default_rng(0)
-    img = lambda shape, dt=np.uint8: rng.integers(0, 255, shape).astype(dt)  # noqa: E731
-    tifffile.imwrite(d / "img.tif", img((96, 128)), metadata={"magnification": 5000})
-    tifffile.imwrite(d / "img2.tif", img((96, 128)), metadata={"magnification": 5000})
-    tifffile.imwrite(d / "stack.tif", img((3, 96, 128)))
-    tifffile.imwrite(d / "tiny.tif", img((8, 8)))
-    tifffile.imwrite(d / "line.tif", img((1, 4000)))
-    tifffile.imwrite(d / "two.tif", img((96, 128, 2)))
-    tifffile.imwrite(d / "nan.tif", np.full((96, 128), np.nan, np.float32))
-    tifffile.imwrite(d / "huge.tif", rng.random((96, 128)) * 1e300)
-    tifffile.imwrite(d / "flat.tif", np.full((96, 128), 7, np.uint8))
-    tifffile.imwrite(d / "strmag.tif", img((96, 128)), metadata={"magnification": "abc"})
-    tifffile.imwrite(d / "bool.tif", img((96, 128)) > 128)
-    tifffile.imwrite(d / "big.tif", img((512, 534)))
-    (d / "empty.tif").write_bytes(b"")
-    (d / "text.tif").write_text("not an image\n")
-    (d / "cut.tif").write_bytes((d / "img.tif").read_bytes()[:300])
-    (d / "folder").mkdir()
-    shutil.copy(d / "img.tif", d / "folder" / "a.tif")
-    (d / "nofile").mkdir()  # a folder given where a file is expected
-    (d / "many").mkdir()
-    for i in range(12):
-        tifffile.imwrite(d / "many" / f"f{i:02d}.tif", img((96, 128)))
-    (d / "list.csv").write_text("path,magnification,label\nimg.tif,5000,8\nimg2.tif,5k,3\n")
-    (d / "dup.csv").write_text("path,magnification,label\nimg.tif,5000,8\n./img.tif,5000,3\n")
-    (d / "latin.csv").write_bytes("path,magnification\nök.tif,5000\n".encode("latin-1"))
-    (d / "neg.csv").write_text("path,magnification,label\n" + "".join(
-        f"many/f{i:02d}.tif,5000,{i % 5}\n" for i in range(12)))
-    (d / "ann.csv").write_text("path,magnification,score\n" + "".join(
-        f"many/f{i:02d}.tif,5000,{i % 10}\n" for i in range(12)))
-    (d / "ann_dup.csv").write_text("path,magnification,score\n" + "".join(
-        f"many/f{i:02d}.tif,5000,{i % 10}\n" for i in range(12)) + "many/f00.tif,5000,3\n")
-    (d / "ann_score.csv").write_text("path,magnification,score\nimg.tif,5000,11\n")
-    (d / "ann_nan.csv").write_text("path,magnification,score\nimg.tif,5000,nan\n")
-    (d / "ann_cols.csv").write_text("file,mag\nimg.tif,5000\n")
-    (d / "foreign.csv").write_text("a,b,c\n1,2,3\n")
-    (d / "cut.csv").write_text("path,index,magnification,score,worst_region\n"
-                               f"{d / 'many' / 'f00.tif'},0,5000,5.1,4.9\n{d / 'many'}/f0")
-    torch.manual_seed(0)
-    ckpt = d / "m.safetensors"
-    save_checkpoint(FocusNet("mobilenet_v3_small"), ckpt)
-    _header(ckpt, d / "margin.safetensors",
-            lambda m: m["architecture"].update(output_margin=1e308))
-    _header(ckpt, d / "tile1.safetensors", lambda m: m["input"].update(tile_hw=[1, 1]))
-    _header(ckpt, d / "tilebig.safetensors", lambda m: m["input"].update(tile_hw=[240, 99999]))
-    _tensors(ckpt, d / "nanw.safetensors",
-             lambda s: s["head.0.weight"].fill_(float("nan")))
-
-    def overflow(s):  # finite weights whose output is NaN: inf * 0 in the head
-        s["head.0.bias"].fill_(3e38)
-        s["head.2.weight"].fill_(3e38)
-        s["head.4.weight"].fill_(0.0)
-    _tensors(ckpt, d / "overflow.safetensors", overflow)
-    (d / "cut.safetensors").write_bytes(ckpt.read_bytes()[:5000])
-    (d / "text.safetensors").write_text("{}")
-    rng2 = np.random.default_rng(1)
-    expert = rng2.uniform(0, 10, 200)
-    gate = Gate.from_calibration(calibrate(expert + rng2.normal(0, 1, 200),
-                                           expert_scores=expert),
-                                 model=checkpoint_fingerprint(ckpt))
-    gate.save(d / "gate.json")
-    _gate(d, "g_region.json", lambda g: g.update(region="centre"))
-    _gate(d, "g_threshold.json", lambda g: g.update(threshold=-5))
-    _gate(d, "g_rule.json", lambda g: g.update(rule="accepted when worst_region >= threshold"))
-    _gate(d, "g_accept.json", lambda g: g["accept_rule"].update(accept_score=2.0))
-    _gate(d, "g_target.json", lambda g: g.update(target_precision=0.5))
-    (d / "g_text.json").write_text("{not json")
-
-
-# ---- cases ------------------------------------------------------------------------------------
-OK, REFUSE = "ok", "refuse"
-CK = ["--checkpoint", "{d}/m.safetensors", "--device", "cpu"]
-MAG = ["--magnification", "5000"]
-MANY = [f"{{d}}/many/f{i:02d}.tif" for i in range(12)]
-
-
-def case(name, argv, expect, forbid=(), outputs=()):
-    return {"name": name, "argv": argv, "expect": expect, "forbid": tuple(forbid),
-            "outputs": tuple(outputs)}
-
-
-def cases() -> list[dict]:
-    out = "{d}/out/o.csv"
-    c = [
-        # images
-        case("score good", ["score", "{d}/img.tif", *MAG, *CK, "-o", out], OK, outputs=[out]),
-        case("score stack", ["score", "{d}/stack.tif", *MAG, *CK, "-o", out], OK, outputs=[out]),
-        case("score 8x8", ["score", "{d}/tiny.tif", *MAG, *CK], REFUSE),
-        case("score 1x4000", ["score", "{d}/line.tif", *MAG, *CK], REFUSE),
-        case("score (H,W,2)", ["score", "{d}/two.tif", *MAG, *CK], REFUSE),
-        case("score all-NaN float", ["score", "{d}/nan.tif", *MAG, *CK], REFUSE),
-        case("score float64 1e300", ["score", "{d}/huge.tif", *MAG, *CK], REFUSE),
-        case("score constant", ["score", "{d}/flat.tif", *MAG, *CK, "-o", out], OK,
-             outputs=[out]),
-        case("score bool", ["score", "{d}/bool.tif", *MAG, *CK, "-o", out], REFUSE),
-        case("score empty file", ["score", "{d}/empty.tif", *MAG, *CK], REFUSE),
-        case("score text as tif", ["score", "{d}/text.tif", *MAG, *CK], REFUSE),
-        case("score cut tif", ["score", "{d}/cut.tif", *MAG, *CK], REFUSE),
-        case("score missing", ["score", "{d}/none.tif", *MAG, *CK], REFUSE),
-        case("score folder as file", ["score", "{d}/nofile", *MAG, *CK], REFUSE,
-             forbid=["no such file", "does not exist"]),
-        case("score text magnification in file", ["score", "{d}/strmag.tif", *CK], REFUSE),
-        case("measure cut tif", ["measure", "{d}/cut.tif", *MAG, "--measure", "tenengrad"],
-             REFUSE),
-        case("measure constant", ["measure", "{d}/flat.tif", *MAG, "--measure", "tenengrad",
-                                  "-o", out], OK),
-    ]
-    for mag, expect in (("5k", OK), ("5,000x", OK), ("12.5 kX", OK), ("abc", REFUSE),
-                        ("-5", REFUSE), ("0", REFUSE), ("nan", REFUSE), ("inf", REFUSE),
-                        ("1e12", OK), ("", OK)):  # "": the file's own, 5000
-        c.append(case(f"score --magnification {mag!r}", ["score", "{d}/img.tif",
-                 "--magnification", mag, *CK, "-o", out], expect,
-                 outputs=[out] if expect == OK else []))
-    c += [
-        # outputs onto inputs, folders, paths under a file
-        case("score -o the image", ["score", "{d}/img.tif", *MAG, *CK, "-o", "{d}/img.tif"],
-             REFUSE),
-        case("score -o a folder", ["score", "{d}/img.tif", *MAG, *CK, "-o", "{d}/folder"],
-             REFUSE),
-        case("score -o under a file", ["score", "{d}/img.tif", *MAG, *CK, "-o",
-                                       "{d}/img.tif/x.csv"], REFUSE),
-        case("score --resume -o a folder", ["score", "{d}/img.tif", *MAG, *CK, "--resume",
-                                            "-o", "{d}/folder"], REFUSE),
-        case("score -o the manifest", ["score", "--manifest", "{d}/list.csv", *CK, "-o",
-                                       "{d}/list.csv"], REFUSE),
-        case("map --png the image", ["map", "{d}/img.tif", *MAG, *CK, "--png", "{d}/img.tif"],
-             REFUSE),
-        case("map --csv a folder", ["map", "{d}/img.tif", *MAG, *CK, "--csv", "{d}/folder"],
-             REFUSE),
-        case("gate apply -o a folder", ["gate", "apply", "{d}/img.tif", *MAG, "--gate",
-                                        "{d}/gate.json", *CK, "-o", "{d}/folder"], REFUSE),
-        case("gate apply -o under a file", ["gate", "apply", "{d}/img.tif", *MAG, "--gate",
-                                            "{d}/gate.json", *CK, "-o", "{d}/gate.json/x"],
-             REFUSE),
-        case("evaluate good", ["evaluate", "--manifest", "{d}/list.csv", *CK, "--no-classical",
-                               "--output", "{d}/out/report"], OK),
-        # --resume
-        case("score --resume a cut table", ["score", *MANY[:3], *MAG, *CK, "--resume", "-o",
-                                            "{d}/out/resume.csv"], OK,
-             outputs=["{d}/out/resume.csv"]),
-        case("score --resume a foreign table", ["score", "{d}/img.tif", *MAG, *CK, "--resume",
-                                                "-o", "{d}/out/foreign_copy.csv"], REFUSE),
-        # manifests and annotations
-        case("score duplicate manifest", ["score", "--manifest", "{d}/dup.csv", *CK], REFUSE),
-        case("score latin-1 manifest", ["score", "--manifest", "{d}/latin.csv", *CK], REFUSE),
-        case("score manifest folder", ["score", "--manifest", "{d}/nofile", *CK], REFUSE,
-             forbid=["does not exist"]),
-        case("train duplicate annotations", ["train", "--annotations", "{d}/ann_dup.csv",
-                                             "--out", "{d}/run", "--init", "{d}/m.safetensors",
-                                             "--epochs", "1"], REFUSE),
-        case("train annotation score 11", ["train", "--annotations", "{d}/ann_score.csv",
-                                           "--out", "{d}/run"], REFUSE),
-        case("train annotation score nan", ["train", "--annotations", "{d}/ann_nan.csv",
-                                            "--out", "{d}/run"], REFUSE),
-        case("train annotations without columns", ["train", "--annotations",
-                                                   "{d}/ann_cols.csv", "--out", "{d}/run"],
-             REFUSE),
-        case("train annotations folder", ["train", "--annotations", "{d}/nofile", "--out",
-                                          "{d}/run"], REFUSE, forbid=["does not exist"]),
-        # checkpoints
-        case("score output_margin 1e308", ["score", "{d}/img.tif", *MAG, "--checkpoint",
-                                           "{d}/margin.safetensors", "--device", "cpu",
-                                           "-o", out], REFUSE),
-        case("score finite weights, NaN scores", ["score", "{d}/img.tif", *MAG, "--checkpoint",
-                                                  "{d}/overflow.safetensors", "--device", "cpu",
-                                                  "-o", out], REFUSE),
-        case("map finite weights, NaN scores", ["map", "{d}/img.tif", *MAG, "--checkpoint",
-                                                "{d}/overflow.safetensors", "--device", "cpu",
-                                                "--csv", out], REFUSE),
-        case("train from output_margin 1e308", ["train", "--annotations", "{d}/ann.csv",
-                                                "--out", "{d}/run", "--init",
-                                                "{d}/margin.safetensors", "--device", "cpu"],
-             REFUSE),
-        case("train from NaN-score model", ["train", "--annotations", "{d}/ann.csv", "--out",
-                                            "{d}/run", "--init", "{d}/overflow.safetensors",
-                                            "--device", "cpu", "--epochs", "1"], REFUSE,
-             forbid=["learning rate"]),
-        case("score tile_hw [1, 1]", ["score", "{d}/img.tif", *MAG, "--checkpoint",
-                                      "{d}/tile1.safetensors", "--device", "cpu"], REFUSE),
-        case("score tile_hw 99999", ["score", "{d}/img.tif", *MAG, "--checkpoint",
-                                     "{d}/tilebig.safetensors", "--device", "cpu"], REFUSE),
-        case("score NaN weights", ["score", "{d}/img.tif", *MAG, "--checkpoint",
-                                   "{d}/nanw.safetensors", "--device", "cpu"], REFUSE),
-        case("score cut checkpoint", ["score", "{d}/img.tif", *MAG, "--checkpoint",
-                                      "{d}/cut.safetensors", "--device", "cpu"], REFUSE),
-        case("score JSON as checkpoint", ["score", "{d}/img.tif", *MAG, "--checkpoint",
-                                          "{d}/text.safetensors", "--device", "cpu"], REFUSE),
-        case("score checkpoint folder", ["score", "{d}/img.tif", *MAG, "--checkpoint",
-                                         "{d}/nofile", "--device", "cpu"], REFUSE,
-             forbid=["does not exist"]),
-        # gate files
-        case("gate apply good", ["gate", "apply", "{d}/img.tif", *MAG, "--gate",
-                                 "{d}/gate.json", *CK, "-o", out], OK, outputs=[out]),
-    ]
-    for name in ("region", "threshold", "rule", "accept", "target", "text"):
-        c.append(case(f"gate apply tampered {name}", ["gate", "apply", "{d}/img.tif", *MAG,
-                      "--gate", f"{{d}}/g_{name}.json", *CK, "-o", out], REFUSE))
-    c += [
-        case("gate apply gate folder", ["gate", "apply", "{d}/img.tif", *MAG, "--gate",
-                                        "{d}/nofile", *CK], REFUSE, forbid=["does not exist"]),
-        case("gate calibrate only negatives", ["gate", "calibrate", "--manifest", "{d}/neg.csv",
-                                               *CK, "-o", "{d}/out/g.json"], REFUSE,
-             forbid=[">= 7"]),
-        case("gate calibrate --accept-score nan", ["gate", "calibrate", "--manifest",
-                                                   "{d}/neg.csv", "--accept-score", "nan", *CK,
-                                                   "-o", "{d}/out/g.json"], REFUSE),
-        # maps
-        case("map good", ["map", "{d}/img.tif", *MAG, *CK, "--csv", out, "--png",
-                          "{d}/out/m.png"], OK, outputs=[out]),
-        case("map --colormap nosuchmap", ["map", "{d}/img.tif", *MAG, *CK, "--png",
-                                          "{d}/out/m.png", "--colormap", "nosuchmap"], REFUSE),
-        case("map --alpha 2", ["map", "{d}/img.tif", *MAG, *CK, "--png", "{d}/out/m.png",
-                               "--alpha", "2"], REFUSE),
-        case("map tile 32 stride 1 crop", ["map", "{d}/big.tif", *MAG, *CK, "--csv", out,
-                                           "--tile", "32", "32", "--stride", "1", "1",
-                                           "--mode", "crop"], REFUSE),
-        case("map tile 5000", ["map", "{d}/big.tif", *MAG, *CK, "--csv", out, "--tile",
-                               "5000", "5000"], OK, outputs=[out]),
-        case("map tile 8", ["map", "{d}/img.tif", *MAG, *CK, "--csv", out, "--tile", "8", "8"],
-             REFUSE),
-        case("map stride 0", ["map", "{d}/img.tif", *MAG, *CK, "--csv", out, "--stride", "0",
-                              "0"], REFUSE),
-        case("map --slice -1", ["map", "{d}/stack.tif", *MAG, *CK, "--csv", out, "--slice",
-                                "-1"], REFUSE),
-        case("map --slice 9", ["map", "{d}/stack.tif", *MAG, *CK, "--csv", out, "--slice",
-                               "9"], REFUSE),
-        # counts
-        case("score --batch-size 0", ["score", "{d}/img.tif", *MAG, *CK, "--batch-size", "0"],
-             REFUSE),
-        case("score --batch-size -4", ["score", "{d}/img.tif", *MAG, *CK, "--batch-size", "-4"],
-             REFUSE),
-        case("gate apply --batch-size 0", ["gate", "apply", "{d}/img.tif", *MAG, "--gate",
-                                           "{d}/gate.json", *CK, "--batch-size", "0"], REFUSE),
-        case("score --files-per-task 0", ["score", "{d}/img.tif", *MAG, *CK,
-                                          "--files-per-task", "0", "-o", out], REFUSE),
-        case("train --batch-size 0", ["train", "--annotations", "{d}/ann.csv", "--out",
-                                      "{d}/run", "--batch-size", "0"], REFUSE),
-        case("train --output-margin 1e308", ["train", "--annotations", "{d}/ann.csv", "--out",
-                                             "{d}/run", "--output-margin", "1e308"], REFUSE),
-        case("train --out a file", ["train", "--annotations", "{d}/ann.csv", "--out",
-                                    "{d}/img.tif"], REFUSE),
-        case("evaluate manifest folder", ["evaluate", "--manifest", "{d}/nofile", *CK], REFUSE,
-             forbid=["does not exist"]),
-    ]
-    return c
+    def getvalue(self) -> str:
+        return "".join(self.parts)
 
 
 # ---- running ----------------------------------------------------------------------------------
@@ -348,13 +92,16 @@ def fingerprints(d: Path) -> dict:
             if p.is_file() and not {"out", "run"} & set(p.relative_to(d).parts)}
 
 
-def prepare(d: Path) -> None:
-    """Per-case state: an empty output folder, fresh copies of the tables --resume continues."""
-    shutil.rmtree(d / "out", ignore_errors=True)
-    shutil.rmtree(d / "run", ignore_errors=True)
-    (d / "out").mkdir()
+def prepare(d: Path, setup=()) -> None:
+    """Per-case state: empty output folders, fresh copies of the tables --resume continues, and
+    the case's own copies."""
+    for name in ("out", "run"):
+        shutil.rmtree(d / name, ignore_errors=True)
+        (d / name).mkdir()
     shutil.copy(d / "cut.csv", d / "out" / "resume.csv")
     shutil.copy(d / "foreign.csv", d / "out" / "foreign_copy.csv")
+    for src, dst in setup:
+        shutil.copy(d / src, d / dst)
 
 
 def non_finite_scores(path: Path) -> bool:
@@ -367,13 +114,39 @@ def non_finite_scores(path: Path) -> bool:
                for r in rows for k in ("score", "worst_region"))
 
 
-def run_case(c: dict, d: Path, timeout: float) -> tuple[list[str], str]:
+def names_input(sentence: str, argv: list[str]) -> bool:
+    """Whether ``sentence`` names a path, option or value of ``argv`` (beyond the command)."""
+    words = {a for a in argv if a not in GENERIC and len(a) >= 2}
+    words |= {Path(a).name for a in words if "/" in a}
+    words |= {a.lstrip("-").replace("-", " ") for a in words if a.startswith("--")}  # Option
+    for a in argv:  # a number as Python writes it back ("2" -> "2.0", "1e308" -> "1e+308")
+        try:
+            words |= {f"{float(a):g}", str(float(a))}
+        except ValueError:
+            pass
+    return any(w.lower() in sentence.lower() for w in words)
+
+
+def judge_refusal(text: str, argv: list[str], forbid) -> bool:
+    """Whether stderr ``text`` ends in one good sentence: the one ``: error: `` line, the last,
+    naming the input, with none of the ``forbid`` texts."""
+    errors = [ln for ln in text.splitlines() if ": error: " in ln]
+    last = (text.strip().splitlines() or [""])[-1]
+    return (len(errors) == 1 and errors[0] == last and last.startswith("semfocus ")
+            and names_input(last.split(": error: ", 1)[1], argv)
+            and not any(f in text for f in forbid))
+
+
+PY_WARNING = re.compile(r"^\S+:\d+: \w*Warning: |^\w*Warning: ", re.M)
+
+
+def run_case(c: dict, d: Path, timeout: float, quiet: float) -> tuple[list[str], str]:
     from napari_semfocus.cli.main import main
 
     argv = [a.replace("{d}", str(d)) for a in c["argv"]]
-    prepare(d)
+    prepare(d, c["setup"])
     before = fingerprints(d)
-    out, err = io.StringIO(), io.StringIO()
+    out, err = io.StringIO(), TimedText()
 
     def alarm(*_):
         raise Hang()
@@ -393,12 +166,15 @@ def run_case(c: dict, d: Path, timeout: float) -> tuple[list[str], str]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+    err.tick()
     text = err.getvalue()
     fails = []
     if escaped == "hang":
         fails.append("hang")
     elif escaped:
         fails.append("traceback")
+    elif err.longest > quiet:
+        fails.append("silent_wait")
     if fingerprints(d) != before:
         fails.append("input_changed")
     if code == 0 and c["expect"] == REFUSE:
@@ -408,34 +184,28 @@ def run_case(c: dict, d: Path, timeout: float) -> tuple[list[str], str]:
     if code == 0 and any(non_finite_scores(Path(o.replace("{d}", str(d))))
                          for o in c["outputs"]):
         fails.append("silent_nan")
-    if code == 2:  # progress lines may come first; the error is one line, the last
-        errors = [ln for ln in text.splitlines() if ": error: " in ln]
-        last = (text.strip().splitlines() or [""])[-1]
-        if (len(errors) != 1 or errors[0] != last or not last.startswith("semfocus ")
-                or any(f in text for f in c["forbid"])):
-            fails.append("bad_sentence")
-    detail = escaped or (text.strip().splitlines() or [""])[-1][:200]
+    if (code == 2 and not judge_refusal(text, argv, c["forbid"])) or PY_WARNING.search(text):
+        fails.append("bad_sentence")
+    detail = escaped or (text.strip().splitlines() or [""])[-1][:300]
     return fails, f"exit {code}: {detail}"
 
 
-def run_interrupt(d: Path, resume: bool, timeout: float) -> tuple[list[str], str]:
-    """``semfocus score`` of 12 files in a child process, SIGINT after its first progress line:
-    exit 130, no traceback, no output file (or, with --resume, a table of whole rows)."""
-    out = d / "out" / "interrupted.csv"
+def run_interrupt(c: dict, d: Path, timeout: float) -> tuple[list[str], str]:
+    """``c["argv"]`` in a child process, ``c["signal"]`` once a stderr line starts with
+    ``c["when"]``: no traceback, no input changed, no output file (a --resume table: whole
+    rows), and after SIGINT exit 130 with ``semfocus COMMAND: interrupted.`` on its own line."""
     prepare(d)
     before = fingerprints(d)
-    argv = [sys.executable, "-m", "napari_semfocus.cli", "score",
-            *[f.replace("{d}", str(d)) for f in MANY], *MAG,
-            "--checkpoint", str(d / "m.safetensors"), "--device", "cpu", "-o", str(out)]
-    if resume:
-        argv.append("--resume")
+    argv = [sys.executable, "-m", "napari_semfocus.cli",
+            *[a.replace("{d}", str(d)) for a in c["argv"]]]
     proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
-    start, err = time.monotonic(), []
+    start, err, sent = time.monotonic(), [], False
     fails = []
-    for line in proc.stderr:
+    for line in proc.stderr:  # a progress bar (\r, no newline) is read as one line with its end
         err.append(line)
-        if line.startswith("[") or (resume and line.startswith("semfocus score: ")):
-            proc.send_signal(signal.SIGINT)
+        if any(part.startswith(c["when"]) for part in line.split("\r")):
+            proc.send_signal(getattr(signal, c["signal"]))
+            sent = True
             break
         if time.monotonic() - start > timeout:
             break
@@ -450,54 +220,127 @@ def run_interrupt(d: Path, resume: bool, timeout: float) -> tuple[list[str], str
         fails.append("traceback")
     if fingerprints(d) != before:
         fails.append("input_changed")
-    if out.is_file():
-        data = out.read_text()
-        if not resume or (data and not data.endswith("\n")):
+    output = c["output"] and Path(c["output"].replace("{d}", str(d)))
+    if output and output.is_file():
+        data = output.read_text()
+        if not c["table"] or (data and not data.endswith("\n")):
             fails.append("partial_output")
-    if proc.returncode != 130:
-        text += f" (not interrupted: exit {proc.returncode})"
-    return fails, f"exit {proc.returncode}: {text.strip().splitlines()[-1][:200] if text else ''}"
+    command = c["argv"][0]
+    if c["signal"] == "SIGINT" and (proc.returncode != 130 or f"semfocus {command}: interrupted."
+                                    not in text.splitlines()):
+        fails.append("partial_output")
+    if not sent:
+        text += f" (never saw a line starting {c['when']!r})"
+    last = text.strip().splitlines()[-1][:300] if text.strip() else ""
+    return fails, f"exit {proc.returncode}: {last}"
+
+
+def run_api(call, d: Path, timeout: float) -> tuple[list[str], str]:
+    """``call(d)`` must raise :class:`SemFocusError` with one line naming its input."""
+    from napari_semfocus.errors import SemFocusError
+
+    prepare(d)
+    before = fingerprints(d)
+
+    def alarm(*_):
+        raise Hang()
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    fails, detail = [], ""
+    try:
+        call(d)
+        fails.append("tampered_accepted")
+        detail = "returned"
+    except Hang:
+        fails.append("hang")
+        detail = "hang"
+    except SemFocusError as exc:
+        detail = f"{type(exc).__name__}: {exc}"
+        if "\n" in str(exc):
+            fails.append("bad_sentence")
+    except Exception as exc:  # noqa: BLE001
+        fails.append("traceback")
+        detail = f"{type(exc).__name__}: {str(exc)[:150]}"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    if fingerprints(d) != before:
+        fails.append("input_changed")
+    return fails, detail[:300]
+
+
+def command_of(name: str) -> str:
+    word = name.split()[0]
+    if word in ("gate", "Ctrl-C", "SIGKILL"):
+        return " ".join(name.split()[:2]) if word == "gate" else "interrupted runs"
+    return "Python API" if "." in word or "_" in word else word
+
+
+def summary(results: list, where: str, seconds: float) -> str:
+    counts = Counter(k for *_, fails, _ in results for k in fails)
+    failed = sum(1 for *_, fails, _ in results if fails)
+    lines = [f"Swept `{where}`: {len(results)} cases, {failed} failing ({seconds:.0f} s).", "",
+             "| failure | cases |", "|---|---|"]
+    lines += [f"| {k} | {counts.get(k, 0)} |" for k in KINDS]
+    per: dict = {}
+    for name, _, fails, _ in results:
+        n, f = per.get(command_of(name), (0, 0))
+        per[command_of(name)] = (n + 1, f + bool(fails))
+    lines += ["", "| command | cases | failing |", "|---|---|---|"]
+    lines += [f"| {cmd} | {n} | {f} |" for cmd, (n, f) in per.items()]
+    lines += ["", "| case | expected | result | what it said (last line) |", "|---|---|---|---|"]
+    for name, expect, fails, detail in results:
+        said = detail.replace("|", "\\|")
+        lines.append(f"| {name} | {expect} | {', '.join(fails) or 'ok'} | {said} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--timeout", type=float, default=90.0)
+    p.add_argument("--quiet", type=float, default=20.0,
+                   help="the longest a case may run without a line on stderr (seconds)")
     p.add_argument("--only", help="run the cases whose name holds this text")
-    p.add_argument("--skip-interrupt", action="store_true", help="leave out the Ctrl-C cases")
+    p.add_argument("--skip-interrupt", action="store_true", help="leave out the interrupted runs")
     p.add_argument("--output", help="write the summary (Markdown) here too")
     args = p.parse_args(argv)
+    import dask
+
     import napari_semfocus
 
-    results = []
+    dask.config.set({"distributed.comm.timeouts.connect": "5s"})  # the unreachable scheduler
+    results, t0 = [], time.monotonic()
+
+    def show(name, fails, detail):
+        print(f"{'FAIL ' + ','.join(fails) if fails else 'ok':<28} {name:<40} {detail[:120]}",
+              flush=True)
+
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         make_fixtures(d)
-        todo = [c for c in cases() if not args.only or args.only in c["name"]]
-        for c in todo:
-            t = time.monotonic()
-            fails, detail = run_case(c, d, args.timeout)
-            results.append((c["name"], fails, detail, time.monotonic() - t))
-            print(f"{'FAIL ' + ','.join(fails) if fails else 'ok':<28} {c['name']:<38} "
-                  f"{detail[:110]}", flush=True)
-        if not args.skip_interrupt and not args.only:
-            for resume in (False, True):
-                name = f"Ctrl-C during score{' --resume' if resume else ''}"
-                fails, detail = run_interrupt(d, resume, args.timeout)
-                results.append((name, fails, detail, 0.0))
-                print(f"{'FAIL ' + ','.join(fails) if fails else 'ok':<28} {name:<38} {detail}")
-    counts = Counter(k for _, fails, _, _ in results for k in fails)
-    failed = sum(1 for _, fails, _, _ in results if fails)
-    lines = [f"Swept `{Path(napari_semfocus.__file__).parent}`: {len(results)} cases, "
-             f"{failed} failing.", "", "| failure | cases |", "|---|---|"]
-    lines += [f"| {k} | {counts.get(k, 0)} |" for k in KINDS]
-    lines += ["", "Failing cases:", ""]
-    lines += [f"- {name}: {', '.join(fails)} ({detail})" for name, fails, detail, _ in results
-              if fails] or ["- none"]
-    summary = "\n".join(lines) + "\n"
-    print("\n" + summary)
+        pick = [c for c in cases() if not args.only or args.only in c["name"]]
+        for c in pick:
+            fails, detail = run_case(c, d, args.timeout, args.quiet)
+            results.append((c["name"], c["expect"], fails, detail.replace(str(d), "D")))
+            show(c["name"], fails, detail)
+        for c in interrupts() if not args.skip_interrupt else []:
+            if not args.only or args.only in c["name"]:
+                fails, detail = run_interrupt(c, d, args.timeout)
+                results.append((c["name"], f"{c['signal']}: no traceback, no output", fails,
+                                detail.replace(str(d), "D")))
+                show(c["name"], fails, detail)
+        for name, call in api_cases():
+            if not args.only or args.only in name:
+                fails, detail = run_api(call, d, args.timeout)
+                results.append((name, "SemFocusError", fails, detail.replace(str(d), "D")))
+                show(name, fails, detail)
+    text = summary(results, str(Path(napari_semfocus.__file__).parent),
+                   time.monotonic() - t0)
+    print("\n" + text)
     if args.output:
-        Path(args.output).write_text(summary)
-    return 1 if failed else 0
+        Path(args.output).write_text(text)
+    return 1 if any(fails for _, _, fails, _ in results) else 0
 
 
 if __name__ == "__main__":

@@ -23,8 +23,26 @@ from ..scoring.preprocess import REGIONS
 EXIT_BAD_INPUT = 2
 
 
+_BAR = {"open": False}  # a progress bar (``\r``, no newline) ends the last stderr line
+
+
 def eprint(msg: str) -> None:
+    end_bar()
     print(msg, file=sys.stderr, flush=True)
+
+
+def progress_bar(text: str) -> None:
+    """``text`` over the last stderr line (``\r``, no newline): a progress bar; the next
+    :func:`eprint` (an error or ``interrupted.`` among them) starts on a line of its own."""
+    print(f"\r{text}", end="", file=sys.stderr, flush=True)
+    _BAR["open"] = True
+
+
+def end_bar() -> None:
+    """End the line of a :func:`progress_bar`, if one is open."""
+    if _BAR["open"]:
+        _BAR["open"] = False
+        print(file=sys.stderr, flush=True)
 
 
 def write_output(text: str, output) -> None:

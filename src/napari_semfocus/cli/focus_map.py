@@ -75,9 +75,12 @@ def cmd_map(args) -> int:
     check_overlay(args.colormap, args.alpha, ("--colormap", "--alpha"))
     files = plan_files(args.paths, parse_magnification(args.magnification))
     tile = tuple(args.tile) if args.tile else TILE_HW
-    if min(tile) < 32 or (args.stride and min(args.stride) < 1):
-        raise SemFocusError(f"--tile must be at least 32 32 and --stride at least 1 1, got "
-                            f"{' '.join(map(str, tile))} / {args.stride}.")
+    if min(tile) < 32:
+        raise SemFocusError(f"--tile {' '.join(map(str, tile))} is too small; use at least "
+                            "32 32 (pixels, height and width).")
+    if args.stride and min(args.stride) < 1:
+        raise SemFocusError(f"--stride {' '.join(map(str, args.stride))} is not two whole "
+                            "numbers of at least 1 (pixels, height and width).")
     method = args.measure or MODEL_METHOD
     settings = MapSettings(None, (), method, args.checkpoint, args.device, args.mode, tile,
                            tuple(args.stride) if args.stride else None, chosen_precision(args))

@@ -21,20 +21,23 @@ from ..scoring.checkpoint import default_model_path
 from ..scoring.checkpoint_schema import check_output_margin
 
 OUTPUT_OPTIONS = ("output", "csv", "png", "scores", "plot")
-# whole-number options and their least value (argparse only checks that they are integers)
-COUNT_OPTIONS = {"batch_size": 1, "workers": 1, "files_per_task": 1, "epochs": 1,
-                 "steps_per_epoch": 1, "val_max_frames": 1,
-                 "slice": 0, "warmup_steps": 0, "small_crop_epochs": 0, "unfreeze_last": 0}
+# whole-number options and their least value (argparse only checks that they are integers);
+# --workers has its own sentence (jobs.distributed.Cluster), checked before any work as well
+COUNT_OPTIONS = {"batch_size": 1, "files_per_task": 1, "epochs": 1,
+                 "steps_per_epoch": 1, "val_max_frames": 1, "n_train": 1, "n_val": 1,
+                 "slice": 0, "warmup_steps": 0, "small_crop_epochs": 0, "unfreeze_last": 0,
+                 "seed": 0}
 # commands whose --output is a path prefix: they write PREFIX.json and PREFIX.md
 PREFIX_COMMANDS = ("evaluate", "compare")
 MODEL_COMMANDS = ("score", "map", "gate", "evaluate", "train")
 
 
 def check_args(args) -> None:
-    """Everything checked before a command does any work: :func:`check_counts`, then
-    :func:`check_outputs`."""
+    """Everything checked before a command does any work: :func:`check_counts`,
+    :func:`check_outputs` and :func:`check_out_folder`."""
     check_counts(args)
     check_outputs(args)
+    check_out_folder(args)
 
 
 def check_counts(args) -> None:
@@ -62,6 +65,22 @@ def check_outputs(args) -> None:
                                     f"overwrite an input; choose another output file.")
     for option, out in outputs:
         writable_file(out, f"--{option} {out}")
+
+
+def check_out_folder(args) -> None:
+    """Refuse an ``--out`` folder (``train``, ``compare``, ``make-dataset``) that is a file or
+    lies under one: ``make-dataset`` ended in a ``NotADirectoryError`` traceback."""
+    out = getattr(args, "out", None)
+    if out is None:
+        return
+    p = Path(out)
+    if p.exists() and not p.is_dir():
+        raise SemFocusError(f"--out {out} is a file, not a folder.")
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise SemFocusError(f"--out {out} cannot be made: {parent} is a file, not a folder.")
 
 
 def same_file(a, b) -> bool:

@@ -13,7 +13,7 @@ import warnings
 from .. import __version__
 from ..errors import SemFocusError, SemFocusWarning
 from . import focus_map, gate, model, score
-from .common import EXIT_BAD_INPUT, eprint
+from .common import EXIT_BAD_INPUT, end_bar, eprint
 from .guard import check_args
 
 
@@ -42,6 +42,7 @@ def main(argv=None) -> int:
         eprint(f"semfocus {args.command}: interrupted.")
         return 130
     finally:
+        end_bar()
         warnings.showwarning = default_showwarning
 
 

@@ -28,6 +28,7 @@ from ..gate.calibrate import (
     Figures,
     HeldOutCheck,
     calibrate,
+    check_both_classes,
     check_target,
     figures_at,
     held_out_check,
@@ -132,6 +133,8 @@ def calibrate_gate(settings: CalibrateSettings, cancel: threading.Event | None =
         acceptable, rule = labels_from_column(labels, s.accept_score, s.label_column)
     except SemFocusError as exc:
         raise SemFocusError(f"manifest {s.manifest}: {exc}") from None
+    if len(acceptable):  # one class only: said before any image is scored, naming the manifest
+        check_both_classes(acceptable, rule, f"manifest {s.manifest}: ")
     files = tuple(FileInput(path, Path(path), mag) for path, mag in images)
     for f in files:  # before the model is loaded
         existing_file(f.name)

@@ -72,12 +72,15 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise SemFocusError(f"{name} must be at least 1.")
-        if not self.lr > 0:
-            raise SemFocusError("learning rate must be positive.")
+        if not (math.isfinite(self.lr) and self.lr > 0):  # inf trained one step, then NaN
+            raise SemFocusError(f"learning rate {self.lr:g} is not a finite number above 0.")
         if self.select not in SELECTIONS:
             raise SemFocusError(f"select {self.select!r} is not one of {', '.join(SELECTIONS)}.")
-        if not self.trunk_lr_factor > 0 or int(self.unfreeze_last) < 0:
-            raise SemFocusError("trunk_lr_factor must be positive and unfreeze_last at least 0.")
+        if not (math.isfinite(self.trunk_lr_factor) and self.trunk_lr_factor > 0):
+            raise SemFocusError(f"trunk learning-rate factor {self.trunk_lr_factor:g} is not a "
+                                "finite number above 0.")
+        if int(self.unfreeze_last) < 0:
+            raise SemFocusError(f"unfreeze_last {self.unfreeze_last} is not at least 0.")
         self.crop_hw = tuple(self.crop_hw)
         self.small_crop_hw = tuple(self.small_crop_hw) if self.small_crop_hw else None
         for crop in filter(None, (self.crop_hw, self.small_crop_hw)):
