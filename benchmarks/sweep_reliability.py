@@ -22,8 +22,10 @@ once it has printed a given line. A case fails as
   that says something false (a folder reported as missing, ``>= 7`` for images that are all
   below 7), or a Python warning on stderr;
 - ``refused_good_input``: exit 2 for input that should be worked on;
-- ``partial_output``: an interrupted run left an output file (a ``--resume`` table: a cut row),
-  or Ctrl-C did not end in exit 130 and ``semfocus COMMAND: interrupted.`` on a line of its own.
+- ``partial_output``: an interrupted run left an output file (a ``--resume`` table: a cut row).
+
+Ctrl-C must end in exit 130 and ``semfocus COMMAND: interrupted.`` on a line of its own (else
+``bad_sentence``).
 
 Which package is swept is whichever ``napari_semfocus`` comes first on ``sys.path``: for a
 before / after count, run it with ``PYTHONPATH`` at ``src/`` of an earlier commit (``git archive
@@ -227,8 +229,8 @@ def run_interrupt(c: dict, d: Path, timeout: float) -> tuple[list[str], str]:
             fails.append("partial_output")
     command = c["argv"][0]
     if c["signal"] == "SIGINT" and (proc.returncode != 130 or f"semfocus {command}: interrupted."
-                                    not in text.splitlines()):
-        fails.append("partial_output")
+                                    not in text.splitlines()):  # \r ends a line here too
+        fails.append("bad_sentence")
     if not sent:
         text += f" (never saw a line starting {c['when']!r})"
     last = text.strip().splitlines()[-1][:300] if text.strip() else ""
@@ -277,11 +279,29 @@ def command_of(name: str) -> str:
     return "Python API" if "." in word or "_" in word else word
 
 
+def commands() -> list[str]:
+    """Every command of ``semfocus`` (``gate apply``, not ``gate``)."""
+    import argparse as ap
+
+    from napari_semfocus.cli.main import build_parser
+
+    def subs(parser):
+        return next((a.choices for a in parser._actions if isinstance(a, ap._SubParsersAction)),
+                    {})
+    found = []
+    for name, sub in subs(build_parser()).items():
+        found += [f"{name} {s}" for s in subs(sub)] or [name]
+    return found
+
+
 def summary(results: list, where: str, seconds: float) -> str:
     counts = Counter(k for *_, fails, _ in results for k in fails)
     failed = sum(1 for *_, fails, _ in results if fails)
+    swept = {command_of(name) for name, *_ in results}
+    unswept = [c for c in commands() if c not in swept]
     lines = [f"Swept `{where}`: {len(results)} cases, {failed} failing ({seconds:.0f} s).", "",
-             "| failure | cases |", "|---|---|"]
+             "Commands without a case: " + (", ".join(f"`{c}`" for c in unswept) or "none")
+             + ".", "", "| failure | cases |", "|---|---|"]
     lines += [f"| {k} | {counts.get(k, 0)} |" for k in KINDS]
     per: dict = {}
     for name, _, fails, _ in results:

@@ -233,6 +233,13 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
             idx = rng.integers(0, len(train_set), config.batch_size)
             tiles, mags, labels = sample_batch(train_set, idx, crop, rng, config.flips)
             loss = _step(model, opt, tiles, mags, labels, device, precision, config.loss)
+            if not math.isfinite(loss) and epoch == start_epoch and step == 0:
+                # computed before any update: the model as it came, not the learning rate
+                source = getattr(model, "source", None)
+                raise BrokenModelError(
+                    f"training stopped: the loss was {loss} at the first step, before any "
+                    f"update, so the model{' ' + source if source else ''} gives non-finite "
+                    "scores (a damaged or edited checkpoint); use another model.")
             if not math.isfinite(loss):
                 raise SemFocusError(
                     f"training stopped: the loss became {loss} at epoch {epoch + 1}, step "
