@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from ..errors import SemFocusError, check_whole_number
-from ..io.files import writable_file
+from ..io.files import existing_parent, writable_file
 from ..io.images import expand_folders
 from ..scoring.checkpoint import default_model_path
 from ..scoring.checkpoint_schema import check_output_margin
@@ -76,9 +76,7 @@ def check_out_folder(args) -> None:
     p = Path(out)
     if p.exists() and not p.is_dir():
         raise SemFocusError(f"--out {out} is a file, not a folder.")
-    parent = p.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
+    parent = existing_parent(p)
     if not parent.is_dir():
         raise SemFocusError(f"--out {out} cannot be made: {parent} is a file, not a folder.")
 

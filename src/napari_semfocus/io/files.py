@@ -41,13 +41,19 @@ def writable_file(path, what: str) -> None:
     p = Path(path)
     if p.is_dir():
         raise SemFocusError(f"{what} is a folder; name a file to write.")
-    parent = p.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
+    parent = existing_parent(p)
     if not parent.is_dir():
         raise SemFocusError(f"{what} cannot be written: {parent} is a file, not a folder.")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise SemFocusError(f"{what} cannot be written: no permission to write in {parent}.")
+
+
+def existing_parent(path) -> Path:
+    """The nearest folder above ``path`` that exists (or the file that stands in its way)."""
+    parent = Path(path).parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return parent
 
 
 def atomic_write(path, write: Callable[[str], object]) -> Path:
