@@ -121,7 +121,7 @@ def make_fixtures(d: Path) -> None:
     _gate(d, "g_accept.json", lambda g: g["accept_rule"].update(accept_score=2.0))
     _gate(d, "g_target.json", lambda g: g.update(target_precision=0.5))
     _gate(d, "g_model.json", lambda g: g["model"].update(sha256="cd" * 32))
-    _gate(d, "g_nosig.json", lambda g: g.pop("signature"))
+    _gate(d, "g_nosig.json", lambda g: g.pop("signature", None))  # (none before version 2)
     _gate(d, "g_version.json", lambda g: g.update(format_version=9))
     (d / "g_text.json").write_text("{not json")
     (d / "g_cut.json").write_bytes((d / "gate.json").read_bytes()[:200])
@@ -230,13 +230,13 @@ def cases() -> list[dict]:
         # checkpoints
         case("score output_margin 1e308", ["score", "{d}/img.tif", *MAG, "--checkpoint",
                                            "{d}/margin.safetensors", "--device", "cpu",
-                                           "-o", out], REFUSE),
+                                           "-o", out], REFUSE, outputs=[out]),
         case("score finite weights, NaN scores", ["score", "{d}/img.tif", *MAG, "--checkpoint",
                                                   "{d}/overflow.safetensors", "--device", "cpu",
-                                                  "-o", out], REFUSE),
+                                                  "-o", out], REFUSE, outputs=[out]),
         case("map finite weights, NaN scores", ["map", "{d}/img.tif", *MAG, "--checkpoint",
                                                 "{d}/overflow.safetensors", "--device", "cpu",
-                                                "--csv", out], REFUSE),
+                                                "--csv", out], REFUSE, outputs=[out]),
         case("train from output_margin 1e308", ["train", "--annotations", "{d}/ann.csv",
                                                 "--out", "{d}/run", "--init",
                                                 "{d}/margin.safetensors", "--device", "cpu"],
@@ -387,7 +387,7 @@ def more_cases() -> list[dict]:
              REFUSE),
         case("map output_margin 1e308", ["map", "{d}/img.tif", *MAG, "--checkpoint",
                                          "{d}/margin.safetensors", "--device", "cpu", "--csv",
-                                         out], REFUSE),
+                                         out], REFUSE, outputs=[out]),
         case("evaluate finite weights, NaN scores", ["evaluate", "--manifest", "{d}/list.csv",
                                                      "--checkpoint", "{d}/overflow.safetensors",
                                                      "--device", "cpu", "--no-classical",
