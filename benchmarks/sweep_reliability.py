@@ -311,7 +311,7 @@ def summary(results: list, where: str, seconds: float) -> str:
     lines += [f"| {cmd} | {n} | {f} |" for cmd, (n, f) in per.items()]
     lines += ["", "| case | expected | result | what it said (last line) |", "|---|---|---|---|"]
     for name, expect, fails, detail in results:
-        said = detail.replace("|", "\\|")
+        said = " ".join(detail.split()).replace("|", "\\|")  # one table row
         lines.append(f"| {name} | {expect} | {', '.join(fails) or 'ok'} | {said} |")
     return "\n".join(lines) + "\n"
 

@@ -19,7 +19,7 @@ import pytest
 import tifffile
 
 from napari_semfocus.cli.common import eprint, progress_bar
-from napari_semfocus.errors import BrokenModelError
+from napari_semfocus.errors import BrokenModelError, SemFocusError
 
 from ..helpers import run_cli
 
@@ -223,7 +223,7 @@ def test_annotations_of_two_slices_of_one_stack_are_two_images(d):
     assert [r.score for r in AnnotationTable.load_csv(d / "slices.csv").rows] == [9, 3]
     (d / "slices.csv").write_text("path,slice,magnification,score\nstack.tif,1,5000,9\n"
                                   "stack.tif,1,5000,3\n")
-    with pytest.raises(Exception, match=r"line 3 repeats the image of line 2 \(.*stack.tif, "
+    with pytest.raises(SemFocusError, match=r"line 3 repeats the image of line 2 \(.*stack.tif, "
                                         r"slice 1\); list each image once\.$"):
         AnnotationTable.load_csv(d / "slices.csv")
 
