@@ -278,7 +278,7 @@ def test_map_tile_and_stride_below_their_least_are_one_sentence(d, capsys, argv,
     (["evaluate", "--manifest", "{d}/folder", *CK],
      "semfocus evaluate: error: manifest {d}/folder is a folder, not a file."),
     (["make-dataset", "--pool", "{d}/img.tif", "--out", "{d}/run"],
-     "semfocus make-dataset: error: {d}/img.tif is a file, not a folder; give the sem-pool "
+     "semfocus make-dataset: error: {d}/img.tif is a file, not a folder; give the pool's "
      "folder."),
 ], ids=["score path", "--manifest", "--checkpoint", "--gate", "--annotations", "--init",
         "evaluate --manifest", "--pool a file"])
