@@ -175,9 +175,11 @@ def _set(path, value):
 
 HEADERS = [
     (_set("input.tile_hw", [1, 1]), "an invalid input.tile_hw [1, 1] in its metadata (expected "
-                                    "two whole numbers >= 32)"),
+                                    "two whole numbers from 32 to 2048)"),
     (_set("input.tile_hw", [0, 0]), "an invalid input.tile_hw [0, 0] in its metadata (expected "
-                                    "two whole numbers >= 32)"),
+                                    "two whole numbers from 32 to 2048)"),
+    (_set("input.tile_hw", [240, 100000]), "an invalid input.tile_hw [240, 100000] in its "
+                                           "metadata (expected two whole numbers from 32 to 2048)"),
     (_set("input.tile_hw", [-240, 320]), "an invalid input.tile_hw [-240, 320]"),
     (_set("input.tile_hw", "240x320"), "an invalid input.tile_hw '240x320'"),
     (_set("input.tile_hw", [240.5, 320]), "an invalid input.tile_hw [240.5, 320]"),
@@ -188,7 +190,23 @@ HEADERS = [
     (_set("architecture.use_magnification", "yes"),
      "an invalid architecture.use_magnification 'yes' in its metadata (expected true or false)"),
     (_set("architecture.output_margin", "0.5"),
-     "an invalid architecture.output_margin '0.5' in its metadata (expected a finite number >= 0)"),
+     "an invalid architecture.output_margin '0.5' in its metadata (expected a number from 0 to "
+     "10)"),
+    # issue 28: 1e308 passed (finite, >= 0) and every score was NaN with exit code 0
+    (_set("architecture.output_margin", 1e308),
+     "an invalid architecture.output_margin 1e+308 in its metadata (expected a number from 0 to "
+     "10)."),
+    (_set("architecture.head_hidden", [512, 64]),
+     "an invalid architecture.head_hidden [512, 64] in its metadata (a FocusNet-mobilenet_v3_small "
+     "has [256, 64])."),
+    (_set("architecture.feature_dim", 1e9),
+     "an invalid architecture.feature_dim 1000000000.0 in its metadata (a "
+     "FocusNet-mobilenet_v3_small has 576)."),
+    (_set("input.channels", 1), "an invalid input.channels 1 in its metadata (expected 3, what "
+                                "this version feeds the model)."),
+    (_set("input.normalisation.scale", 1e30), "an invalid input.normalisation"),
+    (_set("score_range", [0, 100]), "an invalid score_range [0, 100] in its metadata"),
+    (_set("magnification_encoding", "log10(M)"), "an invalid magnification_encoding 'log10(M)'"),
     (_set("architecture.output_margin", float("nan")), "an invalid architecture.output_margin nan"),
     (_set("architecture.output_margin", -1), "an invalid architecture.output_margin -1"),
     (_set("format_version", "1"), "an invalid format_version '1' in its metadata (expected one "

@@ -17,7 +17,7 @@ from sklearn.metrics import (
     precision_recall_curve,
 )
 
-from napari_semfocus.errors import SemFocusError
+from napari_semfocus.errors import SemFocusError, SemFocusWarning
 from napari_semfocus.gate.calibrate import calibrate, figures_at, held_out_check, pr_curve
 from napari_semfocus.gate.file import Gate
 from napari_semfocus.gate.labels import labels_from_column
@@ -176,7 +176,7 @@ def rewrite(path, change):
     (lambda d: d.update(format="something-else"),
      " is not a napari-semfocus gate (format 'something-else', expected 'napari-semfocus-gate')."),
     (lambda d: d.update(format_version=9),
-     " has format version 9, newer than this napari-semfocus reads (1); please upgrade."),
+     " has format version 9, newer than this napari-semfocus reads (2); please upgrade."),
 ])
 def test_bad_gate_files_fail_with_one_sentence(gate_file, change, message):
     path, _ = gate_file
@@ -203,9 +203,54 @@ def test_a_hand_edited_threshold_is_refused(gate_file):
             f"gate file {path}: threshold {edited:g} is not the calibrated one (no point of its "
             "precision-recall curve has it with the calibration's precision and recall), so the "
             "file was edited by hand; calibrate the gate again.")
-    # a file written before the curve was stored cannot be checked, and loads
-    rewrite(path, lambda d: (d.update(threshold=gate.threshold), d.pop("pr_curve")))
+    # an unsigned file (format version 1) written before the curve was stored cannot be
+    # checked: it loads, with a warning that it is not signed
+    rewrite(path, lambda d: (d.update(threshold=gate.threshold, format_version=1),
+                             d.pop("pr_curve"), d.pop("signature")))
+    with pytest.warns(SemFocusWarning, match="format version 1, which is not signed"):
+        assert Gate.load(path).threshold == gate.threshold
+
+
+SIGNATURE_MISMATCH = ("does not match its signature, so it was edited after calibration "
+                      "(threshold, rule, region, model, accept rule, figures or curve); "
+                      "calibrate the gate again.")
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: d.update(region="centre"),  # compared centre scores with a whole-frame threshold
+    lambda d: d.update(rule="accepted when worst_region >= threshold"),
+    lambda d: d["model"].update(sha256="cd" * 32),
+    lambda d: d["accept_rule"].update(accept_score=5.0),
+    lambda d: d.update(target_precision=0.5),
+    lambda d: d.update(target_reached=not d["target_reached"]),
+    lambda d: d["calibration"].update(n=10),
+    lambda d: d["pr_curve"]["recall"].__setitem__(0, 0.5),
+    lambda d: d.update(created="2020-01-01T00:00:00+00:00"),
+], ids=["region", "rule", "model", "accept_score", "target_precision", "target_reached",
+        "calibration.n", "pr_curve", "created"])
+def test_an_edit_of_any_field_that_changes_the_threshold_is_refused(gate_file, change):
+    """Issue 28: an edit of region alone (whole -> centre) used to be applied; every field but
+    the model file's path and the calibration source is signed."""
+    path, _ = gate_file
+    rewrite(path, change)
+    with pytest.raises(SemFocusError) as err:
+        Gate.load(path)
+    assert str(err.value) == f"gate file {path} {SIGNATURE_MISMATCH}"
+
+
+def test_harmless_edits_keep_the_signature_and_a_lost_signature_is_refused(gate_file):
+    path, gate = gate_file
+    data = json.loads(path.read_text())
+    assert data["format_version"] == 2 and len(data["signature"]) == 64
+    rewrite(path, lambda d: (d["model"].update(checkpoint_path="/moved/m.safetensors"),
+                             d.update(calibration_source="labels of lab B")))
+    path.write_text(json.dumps(json.loads(path.read_text()), indent=7))  # layout is free
     assert Gate.load(path).threshold == gate.threshold
+    rewrite(path, lambda d: d.pop("signature"))
+    with pytest.raises(SemFocusError) as err:
+        Gate.load(path)
+    assert str(err.value) == (f"gate file {path} lacks its signature (format version 2 files "
+                              "are signed); calibrate the gate again.")
 
 
 def test_the_chosen_point_stays_in_a_thinned_curve(tmp_path):

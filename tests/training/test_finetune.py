@@ -247,7 +247,8 @@ def test_without_freeze_trunk_the_whole_trunk_trains_at_its_factor():
 
 
 def test_bad_trunk_settings_are_refused():
-    with pytest.raises(SemFocusError, match="trunk_lr_factor"):
+    with pytest.raises(SemFocusError,
+                       match=r"^trunk learning-rate factor 0 is not a finite number above 0\.$"):
         TrainConfig(trunk_lr_factor=0)
     with pytest.raises(SemFocusError, match="unfreeze_last"):
         TrainConfig(unfreeze_last=-1)

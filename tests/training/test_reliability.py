@@ -51,6 +51,27 @@ def test_non_finite_loss_stops_training_and_writes_no_best(tmp_path):
     assert not (tmp_path / "last.safetensors").exists()
 
 
+def test_a_model_that_scores_nan_from_the_start_is_blamed_not_the_learning_rate(tmp_path):
+    """Issue 28: finite weights whose output is NaN (an overflow in the head) said "learning
+    rate too high?" when trained without a validation set (none to evaluate first)."""
+    from napari_semfocus.errors import BrokenModelError
+
+    good = tmp_path / "good.safetensors"
+    torch.manual_seed(0)
+    save_checkpoint(FocusNet("mobilenet_v3_small"), good)
+    model, _ = load_checkpoint(good)
+    with torch.no_grad():
+        model.head[0].bias.fill_(3e38)
+        model.head[2].weight.fill_(3e38)
+        model.head[4].weight.fill_(0.0)
+    with pytest.raises(BrokenModelError) as err:
+        list(train(model, tiny_set(), None, config(lr=1e-3), tmp_path / "run"))
+    assert str(err.value) == (f"training stopped: the loss was nan at the first step, before "
+                              f"any update, so the model {good} gives non-finite scores (a "
+                              "damaged or edited checkpoint); use another model.")
+    assert not (tmp_path / "run" / "best.safetensors").exists()
+
+
 def test_a_model_with_nan_weights_is_not_saved(tmp_path):
     model = FocusNet("mobilenet_v3_small")
     with torch.no_grad():

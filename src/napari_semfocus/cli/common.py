@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
 
 from ..io.csv_stream import CsvStream
@@ -22,8 +23,26 @@ from ..scoring.preprocess import REGIONS
 EXIT_BAD_INPUT = 2
 
 
+_BAR = {"open": False}  # a progress bar (``\r``, no newline) ends the last stderr line
+
+
 def eprint(msg: str) -> None:
+    end_bar()
     print(msg, file=sys.stderr, flush=True)
+
+
+def progress_bar(text: str) -> None:
+    """``text`` over the last stderr line (``\r``, no newline): a progress bar; the next
+    :func:`eprint` (an error or ``interrupted.`` among them) starts on a line of its own."""
+    print(f"\r{text}", end="", file=sys.stderr, flush=True)
+    _BAR["open"] = True
+
+
+def end_bar() -> None:
+    """End the line of a :func:`progress_bar`, if one is open."""
+    if _BAR["open"]:
+        _BAR["open"] = False
+        print(file=sys.stderr, flush=True)
 
 
 def write_output(text: str, output) -> None:
@@ -92,6 +111,31 @@ def progress_printer(announce: Callable[[Status], str] | None = None, every: int
             k = update.index + 1
             if k % every == 0 or k == update.count:
                 eprint(f"[{k}/{update.count}] {update.name}")
+    return show
+
+
+PROGRESS_MIN_TILES = 1000  # maps of fewer tiles end without progress lines
+
+
+def tile_progress(command: str, announce: Callable[[Status], str], steps: int = 10):
+    """An ``on_update`` for one long map: the ``announce`` line once the model is loaded, then,
+    for maps of at least :data:`PROGRESS_MIN_TILES` tiles, a line at every ``1/steps`` of the
+    tiles with an estimate of the time left: ``semfocus map: 2,000 of 20,000 tiles (10%),
+    about 95 s left``."""
+    state = {"start": time.monotonic(), "shown": 0}
+
+    def show(update) -> None:
+        if isinstance(update, Status) and update.model_name:
+            state["start"] = time.monotonic()
+            eprint(announce(update))
+        elif (isinstance(update, Progress) and update.total >= PROGRESS_MIN_TILES
+              and 0 < update.done < update.total):
+            step = update.done * steps // update.total
+            if step > state["shown"]:
+                state["shown"] = step
+                left = (time.monotonic() - state["start"]) * (update.total / update.done - 1)
+                eprint(f"semfocus {command}: {update.done:,} of {update.total:,} tiles "
+                       f"({100 * update.done // update.total}%), about {left:.0f} s left")
     return show
 
 

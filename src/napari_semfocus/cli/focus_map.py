@@ -22,7 +22,7 @@ from ..progress import run_to_end
 from ..scale import parse_magnification
 from ..scoring.devices import DEVICE_CHOICES
 from ..scoring.focus_map import DEFAULT_MODE, MODES
-from ..scoring.map_files import write_csv, write_overlay_png, write_tiff
+from ..scoring.map_files import check_overlay, write_csv, write_overlay_png, write_tiff
 from ..scoring.measures import MEASURES
 from ..scoring.preprocess import TILE_HW
 from .common import (
@@ -30,9 +30,9 @@ from .common import (
     add_scaleout_args,
     chosen_precision,
     eprint,
-    progress_printer,
     run_table,
     scaled_out,
+    tile_progress,
 )
 
 
@@ -76,13 +76,15 @@ def cmd_map(args) -> int:
                             "one table: give --csv, not --output or --png.")
     if not (args.output or args.csv or args.png):
         raise SemFocusError("nothing to write: give --output, --csv and/or --png.")
-    if not 0.0 <= args.alpha <= 1.0:
-        raise SemFocusError(f"--alpha {args.alpha} is not between 0 and 1.")
+    check_overlay(args.colormap, args.alpha, ("--colormap", "--alpha"))
     files = plan_files(args.paths, parse_magnification(args.magnification))
     tile = tuple(args.tile) if args.tile else TILE_HW
-    if min(tile) < 32 or (args.stride and min(args.stride) < 1):
-        raise SemFocusError(f"--tile must be at least 32 32 and --stride at least 1 1, got "
-                            f"{' '.join(map(str, tile))} / {args.stride}.")
+    if min(tile) < 32:
+        raise SemFocusError(f"--tile {' '.join(map(str, tile))} is too small; use at least "
+                            "32 32 (pixels, height and width).")
+    if args.stride and min(args.stride) < 1:
+        raise SemFocusError(f"--stride {' '.join(map(str, args.stride))} is not two whole "
+                            "numbers of at least 1 (pixels, height and width).")
     method = args.measure or MODEL_METHOD
     settings = MapSettings(None, (), method, args.checkpoint, args.device, args.mode, tile,
                            tuple(args.stride) if args.stride else None, chosen_precision(args))
@@ -90,7 +92,7 @@ def cmd_map(args) -> int:
         return run_table(args, MapTable(settings, args.slice), files, args.csv, "--csv")
     image = map_input(files[0], args.slice, method)
     fmap = run_to_end(map_image(replace(settings, image=image)),
-                      progress_printer(lambda s: f"semfocus: {s.text}", None)).fmap
+                      tile_progress("map", lambda s: f"semfocus: {s.text}")).fmap
     if args.output:
         write_tiff(fmap, args.output)
     if args.csv:

@@ -2,7 +2,10 @@
 would write (``--output``, ``--csv``, ``--png``, ``--scores``, ``--plot``, a report prefix's
 ``.json``/``.md``) is compared with every file it reads (images, folders' images, the images a
 manifest lists, the manifest, the gate file, annotations, the checkpoint in use or the shipped
-model); a match is refused in one sentence naming both.
+model); a match is refused in one sentence naming both. An output that cannot be written (a
+folder, a path under a file, a folder without write permission) is refused too, as are the
+numbers that would otherwise be taken silently (``--batch-size 0``): every check here runs before
+the command loads a model or reads an image.
 """
 
 from __future__ import annotations
@@ -11,18 +14,46 @@ import csv
 import os
 from pathlib import Path
 
-from ..errors import SemFocusError
+from ..errors import SemFocusError, check_whole_number
+from ..io.files import existing_parent, writable_file
 from ..io.images import expand_folders
 from ..scoring.checkpoint import default_model_path
+from ..scoring.checkpoint_schema import check_output_margin
 
 OUTPUT_OPTIONS = ("output", "csv", "png", "scores", "plot", "retake", "report")
+# whole-number options and their least value (argparse only checks that they are integers);
+# --workers has its own sentence (jobs.distributed.Cluster), checked before any work as well
+COUNT_OPTIONS = {"batch_size": 1, "files_per_task": 1, "epochs": 1,
+                 "steps_per_epoch": 1, "val_max_frames": 1, "n_train": 1, "n_val": 1,
+                 "slice": 0, "warmup_steps": 0, "small_crop_epochs": 0, "unfreeze_last": 0,
+                 "seed": 0}
 # commands whose --output is a path prefix: they write PREFIX.json and PREFIX.md
 PREFIX_COMMANDS = ("evaluate", "compare")
 MODEL_COMMANDS = ("score", "map", "gate", "evaluate", "train", "watch", "report")
 
 
+def check_args(args) -> None:
+    """Everything checked before a command does any work: :func:`check_counts`,
+    :func:`check_outputs` and :func:`check_out_folder`."""
+    check_counts(args)
+    check_outputs(args)
+    check_out_folder(args)
+
+
+def check_counts(args) -> None:
+    """Refuse a whole-number option below its least value (:data:`COUNT_OPTIONS`), and an
+    output margin a model cannot have."""
+    for option, least in COUNT_OPTIONS.items():
+        value = getattr(args, option, None)
+        if value is not None:
+            check_whole_number(value, "--" + option.replace("_", "-"), least)
+    if getattr(args, "output_margin", None) is not None:
+        check_output_margin(args.output_margin, "--output-margin")
+
+
 def check_outputs(args) -> None:
-    """Raise :class:`SemFocusError` when an output of ``args`` is one of its inputs."""
+    """Raise :class:`SemFocusError` when an output of ``args`` is one of its inputs, or cannot
+    be written as a file."""
     outputs = _outputs(args)
     if not outputs:
         return
@@ -32,6 +63,22 @@ def check_outputs(args) -> None:
             if same_file(out, inp):
                 raise SemFocusError(f"--{option} {out} is the {what} {inp}: refusing to "
                                     f"overwrite an input; choose another output file.")
+    for option, out in outputs:
+        writable_file(out, f"--{option} {out}")
+
+
+def check_out_folder(args) -> None:
+    """Refuse an ``--out`` folder (``train``, ``compare``, ``make-dataset``) that is a file or
+    lies under one: ``make-dataset`` ended in a ``NotADirectoryError`` traceback."""
+    out = getattr(args, "out", None)
+    if out is None:
+        return
+    p = Path(out)
+    if p.exists() and not p.is_dir():
+        raise SemFocusError(f"--out {out} is a file, not a folder.")
+    parent = existing_parent(p)
+    if not parent.is_dir():
+        raise SemFocusError(f"--out {out} cannot be made: {parent} is a file, not a folder.")
 
 
 def same_file(a, b) -> bool:

@@ -13,8 +13,8 @@ import warnings
 from .. import __version__
 from ..errors import SemFocusError, SemFocusWarning
 from . import focus_curve, focus_map, gate, model, score, watch
-from .common import EXIT_BAD_INPUT, eprint
-from .guard import check_outputs
+from .common import EXIT_BAD_INPUT, end_bar, eprint
+from .guard import check_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     default_showwarning, warnings.showwarning = (warnings.showwarning,
                                                  _warning_printer(args.command))
     try:
-        check_outputs(args)  # before any work: outputs never overwrite inputs
+        check_args(args)  # before any work: counts, and outputs never overwrite inputs
         return int(args.func(args) or 0)
     except SemFocusError as exc:
         eprint(f"semfocus {args.command}: error: {exc}")
@@ -43,6 +43,7 @@ def main(argv=None) -> int:
         eprint(f"semfocus {args.command}: interrupted.")
         return 130
     finally:
+        end_bar()
         warnings.showwarning = default_showwarning
 
 

@@ -40,7 +40,7 @@ from ..training.loop import (
     check_out_dir,
     train,
 )
-from .common import add_precision_arg, chosen_precision
+from .common import add_precision_arg, chosen_precision, eprint, progress_bar
 
 
 def register(sub) -> None:
@@ -215,13 +215,12 @@ def _print_update(upd) -> None:
     """Progress of ``train`` / ``finetune`` on stderr."""
     if isinstance(upd, BatchDone):
         bar = "#" * int(30 * upd.step / upd.steps)
-        print(f"\repoch {upd.epoch + 1} [{bar:<30}] {upd.step}/{upd.steps} loss {upd.loss:.3f}",
-              end="", file=sys.stderr, flush=True)
+        progress_bar(f"epoch {upd.epoch + 1} [{bar:<30}] {upd.step}/{upd.steps} loss "
+                     f"{upd.loss:.3f}")
     elif isinstance(upd, EpochDone):
         val = "n/a" if upd.val_rmse is None else f"{upd.val_rmse:.3f}"
-        print(f"\nepoch {upd.epoch}/{upd.epochs}: train loss {upd.train_loss:.3f}, "
-              f"val RMSE {val}{' (best)' if upd.is_best else ''}, {upd.seconds:.0f} s",
-              file=sys.stderr, flush=True)
+        eprint(f"epoch {upd.epoch}/{upd.epochs}: train loss {upd.train_loss:.3f}, "
+               f"val RMSE {val}{' (best)' if upd.is_best else ''}, {upd.seconds:.0f} s")
     elif isinstance(upd, Finished):
         print(f"best model: {upd.best_path} (val RMSE {upd.best_val_rmse}; "
               f"before training {upd.initial_val_rmse})", file=sys.stderr)
@@ -254,7 +253,7 @@ def cmd_finetune(args) -> int:
         backbone=args.backbone, use_magnification=not args.no_magnification,
         output_margin=args.output_margin, keep_parent=args.keep_parent)
     result = run_to_end(finetune_job(settings), show)
-    print(finetune_outcome(result, args.out), file=sys.stderr)
+    eprint(finetune_outcome(result, args.out))
     return 0
 
 

@@ -250,13 +250,7 @@ def calibrate(scores, expert_scores=None, labels=None, acceptable=None,
         raise SemFocusError(f"{len(scores)} scores but {len(truth)} labels.")
     if len(scores) == 0:
         raise SemFocusError("calibration needs at least one image of each class; got none.")
-    n_pos = int(truth.sum())
-    if n_pos == 0 or n_pos == len(truth):
-        which = "acceptable" if n_pos else "to be rejected"
-        raise SemFocusError(
-            f"calibration needs images of both classes, but all {len(truth)} are {which}"
-            f"{_rule_text(rule)}."
-        )
+    check_both_classes(truth, rule)
     curve = pr_curve(scores, truth)
     ok = np.flatnonzero(curve.precision >= target_precision - 1e-12)
     if ok.size:
@@ -284,9 +278,21 @@ def check_target(target_precision) -> None:
             f"target precision must be a number in (0, 1], got {target_precision!r}.")
 
 
-def _rule_text(rule: dict) -> str:
+def check_both_classes(truth, rule: dict, where: str = "") -> None:
+    """Refuse labels of one class only (``where``: ``manifest M: `` to name the input)."""
+    truth = np.asarray(truth, dtype=bool)
+    n_pos = int(truth.sum())
+    if n_pos == 0 or n_pos == len(truth):
+        which = "acceptable" if n_pos else "to be rejected"
+        raise SemFocusError(
+            f"{where}calibration needs images of both classes, but all {len(truth)} are "
+            f"{which}{_rule_text(rule, acceptable=bool(n_pos))}.")
+
+
+def _rule_text(rule: dict, acceptable: bool = True) -> str:
+    """`` (expert score >= 7)`` for acceptable images, `` (expert score < 7)`` for the others."""
     if rule.get("kind") == "expert_score":
-        return f" (expert score >= {rule['accept_score']:g})"
+        return f" (expert score {'>=' if acceptable else '<'} {rule['accept_score']:g})"
     return ""
 
 

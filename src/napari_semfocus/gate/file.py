@@ -10,30 +10,41 @@ which rejects a frame that is partly out of focus). The rule is written into the
 sentence ``"accepted when <score> >= threshold"``; files written before the worst-region rule hold
 the whole-score sentence.
 
-A gate file edited by hand after calibration is refused on loading: its threshold must be a
-point of the precision-recall curve stored with it, with the stored precision and recall of the
-calibration (:func:`check_calibrated_threshold`).
+A gate file edited by hand after calibration is refused on loading. Since format version 2 the
+file carries ``signature``: the SHA-256 of its canonical JSON (keys sorted, no spaces) without
+the keys that do not change what the threshold means (:data:`UNSIGNED_KEYS`: the path of the
+model file, the calibration source, the signature itself), so an edit of the threshold, rule,
+region, model, accept rule, figures or curve is refused (:func:`check_signature`). And its
+threshold must be a point of the precision-recall curve stored with it, with the stored
+precision and recall of the calibration (:func:`check_calibrated_threshold`): the one check
+files of version 1, which are not signed, get (they load with a warning).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
-from ..errors import SemFocusError
-from ..io.files import file_sha256, write_text
+from ..errors import SemFocusError, SemFocusWarning
+from ..io.files import existing_file, file_sha256, write_text
 from ..scoring.checkpoint import checkpoint_fingerprint, default_model_path, model_fingerprint
 from ..scoring.preprocess import REGIONS
 from .calibrate import Calibration, Figures, PRCurve, figures_at, format_figure, scores_array
 
 GATE_FORMAT = "napari-semfocus-gate"
-GATE_FORMAT_VERSION = 1
+GATE_FORMAT_VERSION = 2  # 2: signed (the signature key)
+SIGNATURE_KEY = "signature"
+# keys left out of the signature: edits that do not change what the threshold means (moving the
+# model file, which the gate names by its SHA-256; a note on where the labels came from)
+UNSIGNED_KEYS = (SIGNATURE_KEY, "calibration_source", "model.checkpoint_path")
 SCORE_RULES = ("whole", "worst-region")  # which score of a frame the gate compares
 RULE_SCORES = {"whole": "score", "worst-region": "worst_region"}  # their CSV columns
 RULE_TEXTS = {rule: f"accepted when {score} >= threshold" for rule, score in RULE_SCORES.items()}
@@ -168,6 +179,7 @@ class Gate:
             out["held_out"] = dict(self.held_out)
         if self.pr_curve is not None:
             out["pr_curve"] = self.pr_curve
+        out[SIGNATURE_KEY] = signature(out)
         return out
 
     def save(self, path) -> Path:
@@ -180,9 +192,7 @@ class Gate:
     def load(cls, path, scorer=None, fingerprint: dict | None = None) -> Gate:
         """Read a gate file; with ``scorer`` (or its ``fingerprint``) also check that the gate
         belongs to that model. Raises :class:`SemFocusError` with one sentence on any problem."""
-        path = Path(path)
-        if not path.is_file():
-            raise SemFocusError(f"gate file {path} does not exist.")
+        path = existing_file(path, "gate file")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except UnicodeDecodeError:
@@ -245,6 +255,7 @@ class Gate:
                 "thresholds, precision and recall.")
         if curve is not None:
             check_calibrated_threshold(data["threshold"], curve, data["calibration"], where)
+        check_signature(data, where)
         return cls(threshold=float(data["threshold"]),
                    target_precision=float(data["target_precision"]), model=dict(data["model"]),
                    accept_rule=dict(data["accept_rule"]), calibration=dict(data["calibration"]),
@@ -297,6 +308,39 @@ def check_calibrated_threshold(threshold: float, curve: dict, calibration: dict,
         f"gate file {where}: threshold {threshold:g} is not the calibrated one (no point of its "
         "precision-recall curve has it with the calibration's precision and recall), so the file "
         "was edited by hand; calibrate the gate again.")
+
+
+def signature(data: dict) -> str:
+    """SHA-256 of the canonical JSON of a gate record (keys sorted, no spaces, ASCII) without
+    :data:`UNSIGNED_KEYS`."""
+    signed = {k: v for k, v in data.items() if k not in UNSIGNED_KEYS}
+    if isinstance(signed.get("model"), dict):
+        signed["model"] = {k: v for k, v in signed["model"].items()
+                           if f"model.{k}" not in UNSIGNED_KEYS}
+    text = json.dumps(signed, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def check_signature(data: dict, where) -> None:
+    """Refuse a signed gate record whose signature is not its own (an edit of a field that
+    changes what the threshold means); a record of format version 1 (unsigned) loads with a
+    warning that only its threshold could be checked."""
+    if data["format_version"] < 2:
+        warnings.warn(SemFocusWarning(
+            f"gate file {where} is of format version {data['format_version']}, which is not "
+            "signed: only its threshold is checked against its curve; calibrate the gate again "
+            "to have every field checked."), stacklevel=3)
+        return
+    stored = data.get(SIGNATURE_KEY)
+    if not isinstance(stored, str):
+        raise SemFocusError(f"gate file {where} lacks its signature (format version "
+                            f"{data['format_version']} files are signed); calibrate the gate "
+                            "again.")
+    if signature(data) != stored:
+        raise SemFocusError(
+            f"gate file {where} does not match its signature, so it was edited after "
+            "calibration (threshold, rule, region, model, accept rule, figures or curve); "
+            "calibrate the gate again.")
 
 
 def _valid_curve(curve) -> bool:

@@ -14,7 +14,46 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import SemFocusError
+
 _HASHES: dict = {}
+
+
+def existing_file(path, what: str = "", error=SemFocusError) -> Path:
+    """``path`` as a :class:`Path` when it names a file; else one sentence (an ``error``):
+    ``WHAT PATH does not exist.`` or ``WHAT PATH is a folder, not a file.`` (without ``what``,
+    as images are named: ``PATH: no such file.``). The one check of every file a command reads,
+    so that a folder given for a file is never reported as missing."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    name = f"{what} {path}" if what else str(path)
+    if p.is_dir():
+        raise error(f"{name} is a folder, not a file.")
+    raise error(f"{name} does not exist." if what else f"{path}: no such file.")
+
+
+def writable_file(path, what: str) -> None:
+    """Raise :class:`SemFocusError` (naming ``what``, e.g. ``--output out.csv``) when ``path``
+    cannot be written as a file: it is a folder, a folder on its way is a file, or the folder it
+    would go in is not writable. Checked before any work, so that a run never ends in a
+    traceback from the final rename (:func:`atomic_write` makes missing folders)."""
+    p = Path(path)
+    if p.is_dir():
+        raise SemFocusError(f"{what} is a folder; name a file to write.")
+    parent = existing_parent(p)
+    if not parent.is_dir():
+        raise SemFocusError(f"{what} cannot be written: {parent} is a file, not a folder.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SemFocusError(f"{what} cannot be written: no permission to write in {parent}.")
+
+
+def existing_parent(path) -> Path:
+    """The nearest folder above ``path`` that exists (or the file that stands in its way)."""
+    parent = Path(path).parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return parent
 
 
 def atomic_write(path, write: Callable[[str], object]) -> Path:

@@ -17,6 +17,7 @@ import tifffile
 
 from ..errors import ImageReadError, SemFocusError, SemFocusWarning
 from .databar import detect_databar_rows
+from .files import existing_file
 from .frames import as_frames, without_databar
 from .sem_metadata import read_sem_metadata
 
@@ -54,9 +55,7 @@ class SEMImage:
 
 def read_image(path) -> SEMImage:
     """Read one image file; raises :class:`ImageReadError` naming the file on any problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(f"{path}: no such file.")
+    path = existing_file(path, error=ImageReadError)
     suffix = path.suffix.lower()
     if suffix in TIFF_SUFFIXES:
         data, meta = _read_tiff(path)

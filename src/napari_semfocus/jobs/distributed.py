@@ -189,6 +189,9 @@ def write_table(table: Callable[[Partition], PartResult], files: Sequence[FileIn
         yield Status(f"resuming: the first {out.skip} of {len(files)} files are in {out.path}; "
                      f"{len(todo)} to go")
     written, done, models = 0, out.skip, set()
+    if cluster.scheduler is not None:  # dask waits up to its connect timeout: say so first
+        yield Status(f"connecting to the dask scheduler at {cluster.scheduler} (waits up to "
+                     f"{_connect_timeout()})")
     with _connect(cluster) as (client, about):
         threads = 1
         if client is not None:
@@ -212,6 +215,13 @@ def write_table(table: Callable[[Partition], PartResult], files: Sequence[FileIn
                          "written")
             yield res
     return written
+
+
+def _connect_timeout() -> str:
+    """dask's connect timeout as it is set (``30s`` by default)."""
+    import dask
+
+    return str(dask.config.get("distributed.comm.timeouts.connect", "30s"))
 
 
 @contextlib.contextmanager

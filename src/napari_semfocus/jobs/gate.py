@@ -28,12 +28,14 @@ from ..gate.calibrate import (
     Figures,
     HeldOutCheck,
     calibrate,
+    check_both_classes,
     check_target,
     figures_at,
     held_out_check,
 )
 from ..gate.file import Gate, check_score_rule, gate_model_record, gated_scores
 from ..gate.labels import DEFAULT_ACCEPT_SCORE, labels_from_column, read_calibration_manifest
+from ..io.files import existing_file
 from ..io.tables import ScoreRow, decisions_csv, slice_rows
 from ..progress import Progress, Status
 from ..scoring.checkpoint import model_fingerprint
@@ -131,14 +133,15 @@ def calibrate_gate(settings: CalibrateSettings, cancel: threading.Event | None =
         acceptable, rule = labels_from_column(labels, s.accept_score, s.label_column)
     except SemFocusError as exc:
         raise SemFocusError(f"manifest {s.manifest}: {exc}") from None
+    if len(acceptable):  # one class only: said before any image is scored, naming the manifest
+        check_both_classes(acceptable, rule, f"manifest {s.manifest}: ")
+    files = tuple(FileInput(path, Path(path), mag) for path, mag in images)
+    for f in files:  # before the model is loaded
+        existing_file(f.name)
     scorer = yield from load_method(MODEL_METHOD, s.checkpoint, s.device, s.precision)
     result.model_name, result.device_name = scorer.name, scorer.device_name
     result.model = gate_model_record(scorer)
     yield model_status(scorer, f", {len(images)} images")
-    files = tuple(FileInput(path, Path(path), mag) for path, mag in images)
-    for f in files:
-        if not f.path.is_file():
-            raise SemFocusError(f"{f.name}: no such file.")
     run = yield from score_images(ScoreSettings(files, MODEL_METHOD, s.checkpoint, s.device,
                                                 s.region, s.batch_size, s.precision), cancel,
                                   announce=False)

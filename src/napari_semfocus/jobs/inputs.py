@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SemFocusError
+from ..io.files import existing_file
 from ..io.focus_positions import FocusPositions, stack_positions
 from ..io.frames import is_rgb, n_slices, stack_of
 from ..io.images import IMAGE_SUFFIXES, read_image
@@ -115,9 +116,7 @@ def plan_files(paths, magnification: float | None = None, manifest=None) -> list
         raise SemFocusError("no input files given.")
     plan = []
     for p in paths:
-        path = Path(p)
-        if not path.is_file():
-            raise SemFocusError(f"{p}: no such file.")
+        path = existing_file(p)
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             raise SemFocusError(f"{p}: unsupported file type {path.suffix}; use TIFF, PNG or JPEG.")
         mag = magnification if magnification is not None else by_path.get(str(path.resolve()))

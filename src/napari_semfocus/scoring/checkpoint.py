@@ -26,14 +26,13 @@ from pathlib import Path
 from safetensors import safe_open
 
 from ..errors import CheckpointError, SemFocusError, SemFocusWarning
-from ..io.files import atomic_write, file_sha256
-from .checkpoint_schema import check_metadata, check_tensors
+from ..io.files import atomic_write, existing_file, file_sha256
+from .checkpoint_schema import MAGNIFICATION_ENCODING, check_metadata, check_tensors
 from .preprocess import NORMALISATION, TILE_HW
 
 FORMAT = "napari-semfocus-checkpoint"
 FORMAT_VERSION = 1
 METADATA_KEY = "semfocus"
-MAGNIFICATION_ENCODING = "clip((log10(M) - 2) / 4, 0, 1)"
 DEFAULT_MODEL_NAME = "focusnet-resnet18-v4.safetensors"
 DEFAULT_MODEL_MISSING = ("the default focus model is not installed with napari-semfocus: use a "
                          "checkpoint file instead.")
@@ -71,9 +70,7 @@ def model_fingerprint(scorer) -> dict:
 def checkpoint_fingerprint(path=None) -> dict:
     """Fingerprint of a checkpoint file (``None``: the shipped default model) without loading
     the model."""
-    path = Path(path) if path is not None else default_model_path()
-    if not path.is_file():
-        raise SemFocusError(f"checkpoint {path} does not exist.")
+    path = existing_file(path if path is not None else default_model_path(), "checkpoint")
     return {"name": path.name, "sha256": file_sha256(path), "hash_of": "file"}
 
 
@@ -120,9 +117,7 @@ def save_checkpoint(model, path, metadata: dict | None = None, half: bool = Fals
 
 def read_metadata(path) -> dict:
     """The checkpoint's metadata, checked to be ours; raises :class:`CheckpointError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist.")
+    path = existing_file(path, "checkpoint", CheckpointError)
     try:
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
@@ -175,10 +170,17 @@ def load_checkpoint(path, expected_backbone: str | None = None):
         raise CheckpointError(
             f"checkpoint {path} does not fit a FocusNet-{backbone} (first differences: {', '.join(detail)})."
         )
+    built = model.architecture()
+    for key in ("head_hidden", "feature_dim"):  # the weights fit: so must these numbers
+        if key in arch and arch[key] != built[key]:
+            raise CheckpointError(
+                f"checkpoint {path} has an invalid architecture.{key} {arch[key]!r} in its "
+                f"metadata (a FocusNet-{backbone} has {built[key]!r}).")
     model.load_state_dict(state, strict=True)
     if map_state:
         _load_map_head(model, map_state, meta, path, scoring_fingerprint(state))
     model.eval()
+    model.source = str(path)  # the file, for messages about the model as loaded
     return model, meta
 
 

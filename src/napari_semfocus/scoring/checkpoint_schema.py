@@ -12,7 +12,11 @@ import math
 
 import numpy as np
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, SemFocusError
+from .preprocess import MAX_TILE_SIDE, MIN_TILE_SIDE, NORMALISATION
+
+MAGNIFICATION_ENCODING = "clip((log10(M) - 2) / 4, 0, 1)"
+SCORE_RANGE = [0.0, 10.0]
 
 BACKBONES = (  # the trunks FocusNet is built on (here, so that reading a header needs no torch)
     "resnet18",
@@ -24,7 +28,9 @@ BACKBONES = (  # the trunks FocusNet is built on (here, so that reading a header
 )
 KNOWN_FORMAT_VERSIONS = (1,)
 ARCHITECTURE_NAMES = ("FocusNet",)
-MIN_TILE = 32
+# score = (10 + 2 margin) sigmoid(z) - margin: a margin beyond the scale itself (the ends reached
+# at sigmoid 1/3 and 2/3) means nothing, and a huge one overflows float32 into NaN scores (1e308)
+MAX_OUTPUT_MARGIN = 10.0
 
 
 def _number(value) -> bool:
@@ -60,8 +66,9 @@ def check_metadata(meta, path, backbones=BACKBONES) -> dict:
         raise bad("architecture.use_magnification", arch["use_magnification"],
                   "expected true or false")
     margin = arch.get("output_margin", 0.0)
-    if not _number(margin) or not math.isfinite(margin) or margin < 0:
-        raise bad("architecture.output_margin", margin, "expected a finite number >= 0")
+    if not output_margin_ok(margin):
+        raise bad("architecture.output_margin", margin,
+                  f"expected a number from 0 to {MAX_OUTPUT_MARGIN:g}")
     inp = meta.get("input", {})
     if not isinstance(inp, dict):
         raise bad("input", inp, "expected an object")
@@ -69,12 +76,35 @@ def check_metadata(meta, path, backbones=BACKBONES) -> dict:
         tile = inp["tile_hw"]
         if (not isinstance(tile, list) or len(tile) != 2
                 or not all(isinstance(t, int) and not isinstance(t, bool) for t in tile)
-                or min(tile) < MIN_TILE):
-            raise bad("input.tile_hw", tile, f"expected two whole numbers >= {MIN_TILE}")
+                or not MIN_TILE_SIDE <= min(tile) <= max(tile) <= MAX_TILE_SIDE):
+            raise bad("input.tile_hw", tile,
+                      f"expected two whole numbers from {MIN_TILE_SIDE} to {MAX_TILE_SIDE}")
+    # what this version feeds the model: a header that claims other inputs was not made for it
+    for field, value, want in (
+            ("input.channels", inp.get("channels", 3), 3),
+            ("input.normalisation", inp.get("normalisation", NORMALISATION), NORMALISATION),
+            ("magnification_encoding", meta.get("magnification_encoding", MAGNIFICATION_ENCODING),
+             MAGNIFICATION_ENCODING),
+            ("score_range", meta.get("score_range", SCORE_RANGE), SCORE_RANGE)):
+        if value != want or type(value) is not type(want):
+            raise bad(field, value, f"expected {want!r}, what this version feeds the model")
     map_head = meta.get("map_head", {})
     if not isinstance(map_head, dict) or not isinstance(map_head.get("distilled_for", ""), str):
         raise bad("map_head", map_head, 'expected an object with a text "distilled_for"')
     return meta
+
+
+def output_margin_ok(margin) -> bool:
+    """Whether ``margin`` is a FocusNet output margin: a finite number from 0 to
+    :data:`MAX_OUTPUT_MARGIN`."""
+    return _number(margin) and math.isfinite(margin) and 0 <= margin <= MAX_OUTPUT_MARGIN
+
+
+def check_output_margin(margin, what: str = "output margin") -> float:
+    """``margin`` as a float, or :class:`SemFocusError` (a model built or trained with it)."""
+    if not output_margin_ok(margin):
+        raise SemFocusError(f"{what} {margin} is not a number from 0 to {MAX_OUTPUT_MARGIN:g}.")
+    return float(margin)
 
 
 def check_tensors(state: dict, path) -> None:

@@ -62,12 +62,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import SemFocusError
+from ..errors import SemFocusError, check_whole_number
 from ..io.frames import as_frames, check_values, is_rgb
 from .aggregate import STRUCTURE_SIGMA, structure_weights, tile_structure
 from .lazy_frames import is_lazy, lazy_frame
 from .measures import MEASURES
-from .preprocess import TILE_HW, normalisation_levels, normalise
+from .preprocess import MAX_TILE_SIDE, TILE_HW, normalisation_levels, normalise
 
 MODES = ("shared", "crop")
 # The default mode: "crop", the one whose tiles are what the frame's score is made of (issue 27:
@@ -82,6 +82,13 @@ MIN_INSIDE = 0.5  # tiles with less of their height or width inside the scored i
 NO_MAP_HEAD = ("the model has no map head (a fine-tuned or older checkpoint): every tile's crop "
                "was scored instead of the shared trunk (exact, ~4x slower at half-tile stride)")
 WINDOW_PX = 2048  # core size of a trunk window in shared mode (plus halo)
+# at most this many tiles along each axis of a shared-mode window: the pooled features of a
+# window are (rows, channels, columns) floats, 256 x 512 x 256 x 4 bytes = 134 MB for resnet18
+# (a stride of 1 pixel made it 8 GB)
+MAX_WINDOW_TILES = 256
+# the most tiles a map takes: 5 x the default grid on a 20,000 x 20,000 frame (20,875 tiles);
+# tile 32 x 32 at stride 1 on a 512 x 534 frame (273,000 tiles) ran for minutes without a word
+MAX_MAP_TILES = 100_000
 CSV_COLUMNS = ("row", "column", "y", "x", "score", "certainty")
 
 
@@ -264,8 +271,7 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None,
         raise SemFocusError(f"mode {mode!r} is not one of {', '.join(MODES)}.")
     if method == "model" and scorer is None:
         raise SemFocusError("a focus map with the model needs a FocusScorer.")
-    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
-        raise SemFocusError(f"batch_size {batch_size} is not a whole number of at least 1.")
+    batch_size = check_whole_number(batch_size, "batch_size")
     frame = lazy_frame(image, name) if is_lazy(image) else _as_frame(image, name)  # dask: lazy
     H0, W0 = frame.shape
     rows_off = int(exclude_bottom_rows or 0)
@@ -273,7 +279,7 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None,
         raise SemFocusError(f"{name}: the data bar covers the whole frame.")
     frame = frame[: H0 - rows_off]
     H, W = frame.shape
-    (th, tw), (sy, sx), (oy, ox), geo, inside = _layout((H, W), tile, stride)
+    (th, tw), (sy, sx), (oy, ox), geo, inside = _layout((H, W), tile, stride, name)
     ylo, yhi, xlo, xhi, valid = geo
     ny, nx = valid.shape
     levels = normalisation_levels(frame)  # of the whole frame, used block by block
@@ -304,7 +310,7 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None,
                     model=model_name, extra=extra)
 
 
-def _layout(scored_hw, tile, stride):
+def _layout(scored_hw, tile, stride, name: str = "image"):
     """The grid over a scored part of ``scored_hw``: ``(tile_hw, stride_hw, origin_yx, geo,
     inside)`` with ``geo = (ylo, yhi, xlo, xhi, valid)`` (clipped footprints per row / column,
     scored tiles) and ``inside`` the fraction of each tile inside."""
@@ -315,8 +321,15 @@ def _layout(scored_hw, tile, stride):
         raise SemFocusError(f"tile {th} x {tw} is too small; use at least 32 x 32 pixels.")
     # along an axis no longer than a tile, the frame is one tile (as in ``score``), one cell wide
     (th, sy), (tw, sx) = ((H, H) if th >= H else (th, sy)), ((W, W) if tw >= W else (tw, sx))
+    if max(th, tw) > MAX_TILE_SIDE:  # a batch of 32 such tiles is already 134 MP
+        raise SemFocusError(f"{name}: tiles of {th} x {tw} pixels are too large for a focus map; "
+                            f"use at most {MAX_TILE_SIDE} x {MAX_TILE_SIDE}.")
     oy, ny = grid_axis(H, th, sy)
     ox, nx = grid_axis(W, tw, sx)
+    if ny * nx > MAX_MAP_TILES:  # before any work: the structure of every tile is measured next
+        raise SemFocusError(
+            f"{name}: a map of {ny} x {nx} tiles ({ny * nx:,}, stride {sy} x {sx}) is more than "
+            f"a focus map takes ({MAX_MAP_TILES:,} tiles); use a larger stride or tile.")
     ylo, yhi, yin = footprints(oy, ny, th, sy, H)
     xlo, xhi, xin = footprints(ox, nx, tw, sx, W)
     inside = (yin[:, None] * xin[None, :]).astype(np.float32)
@@ -390,7 +403,7 @@ def _crop_tiles(scorer, frame, levels, enc, geo, scores, batch_size):
 
 def _blocks(n: int, stride: int, tile: int) -> list[tuple[int, int]]:
     """Split n tiles along an axis into runs whose footprints span about WINDOW_PX pixels."""
-    per = max(1, (WINDOW_PX - tile) // stride + 1)
+    per = min(MAX_WINDOW_TILES, max(1, (WINDOW_PX - tile) // stride + 1))
     return [(a, min(n, a + per)) for a in range(0, n, per)]
 
 

@@ -12,6 +12,7 @@ import tifffile
 from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 
+from ..errors import SemFocusError
 from ..io.files import atomic_write, write_text
 from ..io.frames import as_frames
 from .focus_map import FocusMap, finite_range
@@ -33,13 +34,29 @@ def write_csv(fmap: FocusMap, path) -> Path:
     return write_text(path, fmap.to_csv())
 
 
+def check_overlay(colormap: str, alpha: float, names=("colormap", "alpha")) -> None:
+    """Refuse (one sentence) a ``colormap`` matplotlib does not know or an ``alpha`` outside
+    0..1: :func:`write_overlay_png`'s settings, checked before any scoring (a traceback from
+    matplotlib once the map was made, before). ``names``: how the message names the two (the
+    command line's options)."""
+    from matplotlib import colormaps
+
+    if colormap not in colormaps:
+        raise SemFocusError(f"{names[0]} {colormap!r} is not one of matplotlib's colormaps "
+                            "(for example magma, viridis, gray).")
+    if not 0.0 <= alpha <= 1.0:
+        raise SemFocusError(f"{names[1]} {alpha} is not between 0 and 1.")
+
+
 def write_overlay_png(frame, fmap: FocusMap, path, colormap: str = "magma",
                       alpha: float = 0.5) -> Path:
-    """The image in grey, the map over it (each cell centred on its tile) and a colour bar.
+    """The image in grey, the map over it (each cell centred on its tile) and a colour bar
+    (settings checked by :func:`check_overlay`).
 
     The picture is about 1000 pixels wide, so the image is drawn from a block-averaged copy of
     at most :data:`PNG_MAX_PX` pixels a side (:func:`display_frame`): memory stays bounded for
     any frame size."""
+    check_overlay(colormap, alpha)
     grey, (ky, kx) = display_frame(frame, str(path))
     (y0, x0), (y1, x1) = fmap.world_extent()
     model_scale = fmap.method == "model"

@@ -22,7 +22,7 @@ from torch import nn
 from ..errors import SemFocusError
 from ..runtime import triton_import_guarded
 from ..scale import SCORE_MAX
-from .checkpoint_schema import BACKBONES
+from .checkpoint_schema import BACKBONES, check_output_margin
 
 HEAD_HIDDEN = (256, 64)
 
@@ -65,7 +65,7 @@ class FocusNet(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.use_magnification = bool(use_magnification)
-        self.output_margin = float(output_margin)
+        self.output_margin = check_output_margin(output_margin)
         self.trunk, self.feature_dim = build_trunk(backbone)
         self.pool = nn.AdaptiveAvgPool2d(1)
         in_dim = self.feature_dim + (1 if self.use_magnification else 0)

@@ -17,6 +17,10 @@ import numpy as np
 from ..errors import SemFocusError
 
 TILE_HW = (240, 320)  # the paper's input: 240 x 320 (h x w) pixels
+MIN_TILE_SIDE = 32  # one feature cell of the trunk
+# the largest tile side a model or a focus map takes: a shared-mode window (focus_map.WINDOW_PX);
+# a batch of 32 such tiles is already 134 MP
+MAX_TILE_SIDE = 2048
 REGIONS = ("whole", "centre")
 NORMALISATION = {
     "kind": "percentile",

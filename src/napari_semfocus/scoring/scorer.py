@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import SemFocusError, SemFocusWarning
+from ..errors import BrokenModelError, SemFocusError, SemFocusWarning, check_whole_number
 from ..io.frames import as_frames
 from ..progress import run_to_end
 from ..scale import (
@@ -116,7 +116,8 @@ class FocusScorer:
         tile_scores = np.empty(total, dtype=np.float64)
         structure = np.empty(total, dtype=np.float64)
         done = 0
-        for frame_ids, tiles in _batches(frames, rows, windows, max(1, int(batch_size))):
+        batch_size = check_whole_number(batch_size, "batch_size")
+        for frame_ids, tiles in _batches(frames, rows, windows, batch_size):
             m = None if mags is None else mags[frame_ids]
             tile_scores[done : done + len(tiles)] = self.predict(tiles, m)
             structure[done : done + len(tiles)] = [tile_structure(t) for t in tiles]
@@ -184,7 +185,7 @@ class FocusScorer:
                                                               device=self.device)
         with torch.inference_mode(), autocast(self.device, self.precision):
             out = self.model(x, m)
-        scores = out.float().cpu().numpy()
+        scores = self._finite(out.float().cpu().numpy())
         # a tile without any contrast holds no sample: 0 by the scale's definition
         scores[np.ptp(tiles.reshape(len(tiles), -1), axis=1) == 0] = 0.0
         return scores
@@ -221,8 +222,20 @@ class FocusScorer:
         with torch.inference_mode():
             m = None if encoded_mag is None else torch.as_tensor(
                 np.repeat(encoded_mag, flat.shape[0]), dtype=torch.float32, device=self.device)
-            out = self.model.map_scores(flat, m).float().cpu().numpy()
+            out = self._finite(self.model.map_scores(flat, m).float().cpu().numpy())
         return out.reshape(pooled.shape[0], pooled.shape[1])
+
+    def _finite(self, scores: np.ndarray) -> np.ndarray:
+        """``scores``, checked: the inputs are finite (:func:`~napari_semfocus.io.frames.check_values`),
+        so a NaN or infinite score means a broken model; it is refused here, where every
+        prediction passes, and never written (nor trained on, nor compared with a gate)."""
+        bad = scores[~np.isfinite(scores)]
+        if bad.size:
+            where = (self.metadata.get("checkpoint_path") or getattr(self.model, "source", None)
+                     or self.name)
+            raise BrokenModelError(f"the model {where} gives {bad[0]} scores, so it is broken (a "
+                                   f"damaged or edited checkpoint); use another model.")
+        return scores
 
 
 def _batches(frames, rows: int, windows: Sequence[Window], batch_size: int):

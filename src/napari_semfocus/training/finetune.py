@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import SemFocusError
 from ..scoring.checkpoint import load_checkpoint, model_file, save_checkpoint
+from ..scoring.checkpoint_schema import check_output_margin
 from ..scoring.devices import describe_device, resolve_device
 from .data.annotations import MIN_TRAIN, AnnotationTable
 from .loop import Finished, TrainConfig, evaluate_rmse, train
@@ -128,7 +129,7 @@ def load_parent(init: str = "default", backbone: str = "resnet18", use_magnifica
         info = {"parent": path.name, "parent_path": str(path),
                 "parent_version": meta.get("model_version"), "parent_metrics": meta.get("metrics")}
     if output_margin is not None:
-        model.output_margin = float(output_margin)
+        model.output_margin = check_output_margin(output_margin)
     return model, info
 
 

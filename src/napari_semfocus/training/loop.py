@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from safetensors import safe_open
 
-from ..errors import SemFocusError
+from ..errors import BrokenModelError, SemFocusError
 from ..io.files import atomic_write
 from ..scoring.checkpoint import load_checkpoint, save_checkpoint
 from ..scoring.devices import autocast, resolve_device, resolve_precision
@@ -72,12 +72,15 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise SemFocusError(f"{name} must be at least 1.")
-        if not self.lr > 0:
-            raise SemFocusError("learning rate must be positive.")
+        if not (math.isfinite(self.lr) and self.lr > 0):  # inf trained one step, then NaN
+            raise SemFocusError(f"learning rate {self.lr:g} is not a finite number above 0.")
         if self.select not in SELECTIONS:
             raise SemFocusError(f"select {self.select!r} is not one of {', '.join(SELECTIONS)}.")
-        if not self.trunk_lr_factor > 0 or int(self.unfreeze_last) < 0:
-            raise SemFocusError("trunk_lr_factor must be positive and unfreeze_last at least 0.")
+        if not (math.isfinite(self.trunk_lr_factor) and self.trunk_lr_factor > 0):
+            raise SemFocusError(f"trunk learning-rate factor {self.trunk_lr_factor:g} is not a "
+                                "finite number above 0.")
+        if int(self.unfreeze_last) < 0:
+            raise SemFocusError(f"unfreeze_last {self.unfreeze_last} is not at least 0.")
         self.crop_hw = tuple(self.crop_hw)
         self.small_crop_hw = tuple(self.small_crop_hw) if self.small_crop_hw else None
         for crop in filter(None, (self.crop_hw, self.small_crop_hw)):
@@ -235,6 +238,13 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
             idx = rng.integers(0, len(train_set), config.batch_size)
             tiles, mags, labels = sample_batch(train_set, idx, crop, rng, config.flips)
             loss = _step(model, opt, tiles, mags, labels, device, precision, config.loss)
+            if not math.isfinite(loss) and epoch == start_epoch and step == 0:
+                # computed before any update: the model as it came, not the learning rate
+                source = getattr(model, "source", None)
+                raise BrokenModelError(
+                    f"training stopped: the loss was {loss} at the first step, before any "
+                    f"update, so the model{' ' + source if source else ''} gives non-finite "
+                    "scores (a damaged or edited checkpoint); use another model.")
             if not math.isfinite(loss):
                 raise SemFocusError(
                     f"training stopped: the loss became {loss} at epoch {epoch + 1}, step "
@@ -244,9 +254,12 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
             yield BatchDone(epoch, step + 1, steps, loss)
         if not losses:
             break
-        val = None if val_set is None else evaluate_rmse(model, val_set, device,
-                                                         config.val_max_frames,
-                                                         precision=config.precision)
+        try:
+            val = None if val_set is None else evaluate_rmse(model, val_set, device,
+                                                             config.val_max_frames,
+                                                             precision=config.precision)
+        except BrokenModelError:  # training broke the model, not its file: said below
+            val = float("nan")
         if val is not None and not math.isfinite(val):
             raise SemFocusError(f"training stopped: the validation RMSE became {val} at epoch "
                                 f"{epoch + 1}; no model of this epoch was saved.")

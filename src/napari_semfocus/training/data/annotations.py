@@ -4,7 +4,8 @@
 One :class:`Annotation` per scored image or stack slice: ``layer`` (a napari layer name, or the
 file's name), ``slice`` (flat index of the slice in a stack, 0 for a 2-D image), ``magnification``,
 the expert ``score`` (0-10) and, where known, the ``path`` of the image file. An
-:class:`AnnotationTable` holds at most one row per (layer, slice); it is saved as CSV with the
+:class:`AnnotationTable` holds at most one row per (layer, slice) (read from a CSV: per image and
+slice, a repeat refused); it is saved as CSV with the
 columns :data:`CSV_COLUMNS` and loads that CSV back, or any CSV with ``path,magnification,score``
 (optional ``slice`` or ``index``; paths relative to an image folder or to the CSV's folder), e.g. a
 ``semfocus score`` output whose score column an expert has corrected.
@@ -27,9 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import SemFocusError
-from ...io.files import write_text
+from ...io.files import existing_file, write_text
 from ...io.frames import as_frames, without_databar
 from ...io.images import read_frames
+from ...io.manifest import OneRowPerImage
 from ...scale import parse_magnification
 from .labelled import LabelledSet
 
@@ -162,10 +164,9 @@ class AnnotationTable:
     def load_csv(cls, path, image_folder=None) -> AnnotationTable:
         """Read a saved table, or a CSV ``path,magnification,score`` (optional ``slice`` or
         ``index``, ``layer``) with paths relative to ``image_folder`` (default: the CSV's folder).
+        Each image (and slice) once, as in a manifest (:class:`~napari_semfocus.io.manifest.OneRowPerImage`).
         Raises :class:`SemFocusError` naming the file and the problem."""
-        path = Path(path)
-        if not path.is_file():
-            raise SemFocusError(f"annotations file {path} does not exist.")
+        path = existing_file(path, "annotations file")
         base = Path(image_folder) if image_folder is not None else path.parent
         if image_folder is not None and not base.is_dir():
             raise SemFocusError(f"image folder {base} does not exist.")
@@ -183,9 +184,11 @@ class AnnotationTable:
         if missing:
             raise SemFocusError(f"annotations file {path} lacks the column(s) {', '.join(missing)} "
                                 "(it needs magnification, score and a layer or path column).")
-        table = cls()
+        table, once = cls(), OneRowPerImage(f"annotations file {path}")
         for line, row in enumerate(reader, start=2):
-            table.add(_row_annotation(row, path, line, base))
+            annotation = _row_annotation(row, path, line, base)
+            once.add(line, annotation.image, annotation.slice)  # as a manifest: each image once
+            table.rows.append(annotation)
         if not table.rows:
             raise SemFocusError(f"annotations file {path} has no rows.")
         return table
