@@ -312,7 +312,7 @@ def cases() -> list[dict]:
         case("evaluate manifest folder", ["evaluate", "--manifest", "{d}/nofile", *CK], REFUSE,
              forbid=["does not exist"]),
     ]
-    return c + more_cases()
+    return c + more_cases() + microscope_cases()
 
 
 def more_cases() -> list[dict]:
@@ -498,6 +498,49 @@ def more_cases() -> list[dict]:
                                               "{d}/out/r"], REFUSE),
     ]
     return c
+
+
+def microscope_cases() -> list[dict]:
+    """The commands used at the microscope: watch, report, focus-curve."""
+    out = "{d}/out/o.csv"
+    watch = ["watch", "{d}/many", *MAG, *CK, "--until-idle", "2", "--settle", "0.2"]
+    return [
+        case("watch good", [*watch, "--output", out], OK, outputs=[out]),
+        case("watch a missing folder", ["watch", "{d}/none", *MAG, *CK, "--until-idle", "1"],
+             REFUSE),
+        case("watch a file", ["watch", "{d}/img.tif", *MAG, *CK, "--until-idle", "1"], REFUSE),
+        case("watch --output a folder", [*watch, "--output", "{d}/folder"], REFUSE),
+        case("watch --output under a file", [*watch, "--output", "{d}/img.tif/o.csv"], REFUSE),
+        case("watch --retake a folder", [*watch, "--retake", "{d}/folder"], REFUSE),
+        case("watch --gate missing", [*watch, "--gate", "{d}/none.json"], REFUSE),
+        case("watch --gate edited threshold", [*watch, "--gate", "{d}/g_threshold.json"],
+             REFUSE),
+        case("watch --gate not JSON", [*watch, "--gate", "{d}/g_text.json"], REFUSE),
+        case("watch --checkpoint cut", ["watch", "{d}/many", *MAG, "--checkpoint",
+                                        "{d}/cut.safetensors", "--until-idle", "1"], REFUSE),
+        case("watch --poll -1", [*watch, "--poll", "-1"], REFUSE),
+        case("watch --settle nan", [*watch[:-2], "--settle", "nan"], REFUSE),
+        case("report a missing table", ["report", "{d}/none.csv", "--output",
+                                        "{d}/out/r.html"], REFUSE),
+        case("report a foreign table", ["report", "{d}/foreign.csv", "--output",
+                                        "{d}/out/r.html"], REFUSE),
+        case("report a cut table", ["report", "{d}/cut.csv", "--no-maps", "--output",
+                                    "{d}/out/r.html"], OK),
+        case("report --output a folder", ["report", "{d}/cut.csv", "--output", "{d}/folder"],
+             REFUSE),
+        case("report --output the table", ["report", "{d}/cut.csv", "--output", "{d}/cut.csv"],
+             REFUSE),
+        case("focus-curve a missing stack", ["focus-curve", "{d}/none.tif", *MAG, *CK], REFUSE),
+        case("focus-curve one frame", ["focus-curve", "{d}/img.tif", *MAG, *CK], REFUSE),
+        case("focus-curve --step-um 0", ["focus-curve", "{d}/stack.tif", *MAG, *CK,
+                                         "--step-um", "0"], REFUSE),
+        case("focus-curve --step-um nan", ["focus-curve", "{d}/stack.tif", *MAG, *CK,
+                                           "--step-um", "nan"], REFUSE),
+        case("focus-curve --output the stack", ["focus-curve", "{d}/stack.tif", *MAG, *CK,
+                                                "--output", "{d}/stack.tif"], REFUSE),
+        case("focus-curve --plot a folder", ["focus-curve", "{d}/stack.tif", *MAG, *CK,
+                                             "--plot", "{d}/folder"], REFUSE),
+    ]
 
 
 # ---- runs stopped from outside: (name, argv, signal, when, output, table) ---------------------

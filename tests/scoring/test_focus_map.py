@@ -17,7 +17,8 @@ from napari_semfocus._sample_data import load_sample
 from napari_semfocus.errors import SemFocusError
 from napari_semfocus.progress import run_to_end
 from napari_semfocus.scoring import focus_map as tiling
-from napari_semfocus.scoring.focus_map import FocusMap, focus_map, grid_axis
+from napari_semfocus.scoring.focus_map import focus_map
+from napari_semfocus.scoring.map_grid import FocusMap, grid_axis
 from napari_semfocus.scoring.model import FocusNet
 from napari_semfocus.scoring.scorer import FocusScorer
 

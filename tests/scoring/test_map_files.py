@@ -14,8 +14,9 @@ from PIL import Image as PILImage
 from napari_semfocus.io.frames import as_frames
 from napari_semfocus.progress import run_to_end
 from napari_semfocus.scoring import map_files
-from napari_semfocus.scoring.focus_map import FocusMap, focus_map
+from napari_semfocus.scoring.focus_map import focus_map
 from napari_semfocus.scoring.map_files import display_frame, write_overlay_png
+from napari_semfocus.scoring.map_grid import FocusMap
 
 
 def test_colour_bar_is_opaque(tmp_path):

@@ -130,10 +130,10 @@ def test_scores_map_back_to_sigma_on_the_scale():
     np.testing.assert_allclose(score_from_sigma(sigma_from_score(s)), s)
 
 
-def test_score_job_fits_a_lazy_stack_without_reading_it_twice_when_large(monkeypatch):
+def test_score_job_fits_a_lazy_stack_without_reading_it_twice():
     """The Score focus job's fit of a stack layer (jobs.score._curve): z from the layer's
-    metadata, the refusal as the note, and a lazy stack over the limit fitted from its scores
-    alone (astigmatism not judged, saying why)."""
+    metadata, the refusal as the note, and a lazy stack fitted from its scores alone (read once:
+    astigmatism not judged, saying why)."""
     da = pytest.importorskip("dask.array")
     from napari_semfocus.io.focus_positions import stack_positions
     from napari_semfocus.jobs import score as score_job
@@ -144,14 +144,15 @@ def test_score_job_fits_a_lazy_stack_without_reading_it_twice_when_large(monkeyp
     focus = stack_positions({"defocus_um": list(z * 20.0)}, z.size)
     image = ImageInput("stack", da.from_array(pixels, chunks=(1, 64, 64)), 5000.0, 0,
                        focus=focus)
-    curve, note = score_job._curve(image, image.data, scores)
+    curve, note = score_job._curve(image, pixels, scores)  # in memory: judged from the pixels
     assert note == "" and curve.z_unit == "um" and abs(curve.best_z - 86.0) < 4.0
     assert curve.astigmatism["judged"] is False  # noise frames: too few bins to judge
-    monkeypatch.setattr(score_job, "ASTIGMATISM_LAZY_BYTES", pixels.nbytes - 1)
+    assert "note" not in curve.astigmatism or "lazy" not in curve.astigmatism["note"]
     curve, note = score_job._curve(image, image.data, scores)
     assert abs(curve.best_z - 86.0) < 4.0
     assert curve.astigmatism == {"likely": False, "judged": False,
-                                 "note": "a lazy stack over 0 MiB is not read twice"}
+                                 "note": "a lazy (dask) stack is read once, for its scores: "
+                                         "astigmatism is not judged"}
     _z, past = series(z0=-3.0, noise=0.1, seed=4)  # every slice past best focus
     curve, note = score_job._curve(image, image.data, past)
     assert curve is None and note.startswith(

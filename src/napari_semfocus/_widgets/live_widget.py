@@ -52,6 +52,7 @@ from ..jobs.watch import (
     FrameSkipped,
     WatchRun,
     WatchSettings,
+    check_folder,
     watch_to_table,
     write_retake,
 )
@@ -199,8 +200,7 @@ class LiveQCWidget(JobRunner, PluginDock):
         folder = self.folder_edit.text().strip()
         if not folder:
             raise SemFocusError("No folder chosen: choose the folder the microscope writes into.")
-        if not Path(folder).is_dir():
-            raise SemFocusError(f"{folder}: no such folder to watch.")
+        check_folder(folder)
         gate_text = self.gate_edit.text().strip()
         gate = Gate.load(gate_text) if gate_text else None
         checkpoint = resolve_checkpoint(gate) if gate is not None else None

@@ -52,8 +52,9 @@ from ..jobs.map import (
 from ..jobs.score import MODEL_METHOD
 from ..progress import Progress
 from ..scale import parse_magnification
-from ..scoring.focus_map import DEFAULT_MODE, FocusMap
+from ..scoring.focus_map import DEFAULT_MODE
 from ..scoring.map_files import write_tiff
+from ..scoring.map_grid import FocusMap
 from . import colorbar
 from .dock import PluginDock
 from .exports import save_text

@@ -21,8 +21,9 @@ from ..jobs.score import MODEL_METHOD
 from ..progress import run_to_end
 from ..scale import parse_magnification
 from ..scoring.devices import DEVICE_CHOICES
-from ..scoring.focus_map import DEFAULT_MODE, MODES
+from ..scoring.focus_map import DEFAULT_MODE
 from ..scoring.map_files import check_overlay, write_csv, write_overlay_png, write_tiff
+from ..scoring.map_grid import MODES
 from ..scoring.measures import MEASURES
 from ..scoring.preprocess import TILE_HW
 from .common import (

@@ -37,9 +37,9 @@ from ..training.loop import (
     EpochDone,
     Finished,
     TrainConfig,
-    check_out_dir,
     train,
 )
+from ..training.run_folder import check_out_dir
 from .common import add_precision_arg, chosen_precision, eprint, progress_bar
 
 

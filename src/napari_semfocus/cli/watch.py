@@ -24,7 +24,14 @@ from ..io.csv_stream import CsvStream
 from ..io.files import write_text
 from ..io.tables import watch_columns
 from ..jobs.report import ReportSettings, build_report, read_score_table
-from ..jobs.watch import FrameScored, FrameSkipped, WatchSettings, watch_to_table, write_retake
+from ..jobs.watch import (
+    FrameScored,
+    FrameSkipped,
+    WatchSettings,
+    check_folder,
+    watch_to_table,
+    write_retake,
+)
 from ..progress import Status, run_to_end
 from ..scale import parse_magnification
 from .common import add_model_args, add_precision_arg, chosen_precision, eprint
@@ -110,8 +117,7 @@ def cmd_watch(args) -> int:
     for option in ("--poll", "--give-up", "--until-idle"):
         _positive(args, option, allow_zero=option == "--until-idle")
     _positive(args, "--settle", allow_zero=True)
-    if not Path(args.path).is_dir():
-        raise SemFocusError(f"{args.path}: no such folder to watch.")
+    check_folder(args.path)
     gate = _gate(args)
     if args.retake and gate is None:
         raise SemFocusError("--retake lists the frames the gate rejects: give --gate FILE.")

@@ -35,7 +35,7 @@ from ..io.images import read_image
 from ..io.tables import csv_text, decisions_csv, scores_csv
 from ..progress import Status, run_to_end
 from ..scale import parse_magnification
-from ..scoring.focus_map import CSV_COLUMNS
+from ..scoring.map_grid import CSV_COLUMNS
 from .gate import ApplySettings, apply_gate, decisions_table
 from .inputs import FileInput, ImageInput
 from .map import MapSettings, map_image
@@ -219,7 +219,7 @@ def write_table(table: Callable[[Partition], PartResult], files: Sequence[FileIn
 
 def _connect_timeout() -> str:
     """dask's connect timeout as it is set (``30s`` by default)."""
-    import dask
+    import dask  # lazily: only a scale-out run needs it
 
     return str(dask.config.get("distributed.comm.timeouts.connect", "30s"))
 

@@ -3,7 +3,7 @@
 
 :func:`map_image` yields ``Status`` / ``Progress`` updates, stops between windows / batches once
 ``cancel`` is set and returns a :class:`MapResult` holding the
-:class:`~napari_semfocus.scoring.focus_map.FocusMap`. All numbers come from
+:class:`~napari_semfocus.scoring.map_grid.FocusMap`. All numbers come from
 :func:`napari_semfocus.scoring.focus_map.focus_map`.
 
 Stacks: :func:`map_slices` maps the slices named in :class:`SliceMapSettings` one after the
@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..progress import CANCELLED, Progress, Status, relay
-from ..scoring.focus_map import DEFAULT_MODE, FocusMap, finite_range, focus_map
+from ..scoring.focus_map import DEFAULT_MODE, focus_map
+from ..scoring.map_grid import FocusMap, finite_range
 from ..scoring.preprocess import TILE_HW
 from .inputs import ImageInput
 from .score import MODEL_METHOD, load_method, method_names, model_status

@@ -29,7 +29,7 @@ from ..scoring.through_focus import FocusCurve
 from .inputs import ImageInput
 
 MODEL_METHOD = "model"
-ASTIGMATISM_LAZY_BYTES = 1 << 30  # a lazy (dask) stack larger: no astigmatism check
+LAZY_NOTE = "a lazy (dask) stack is read once, for its scores: astigmatism is not judged"
 CLASSICAL_DEVICE = "cpu (classical measure)"
 _SCORERS: dict = {}  # (checkpoint, device, precision) -> FocusScorer; the last one used is kept
 
@@ -162,16 +162,14 @@ def score_images(settings: ScoreSettings, cancel: threading.Event | None = None,
 def _curve(image: ImageInput, data, scores) -> tuple[FocusCurve | None, str]:
     """The fitted through-focus curve of a scored stack, or (None, the refusal sentence)."""
     positions = image.focus or stack_positions(None, len(scores))
-    # the astigmatism check reads the pixels again: a lazy stack only when it is small
-    frames = data if isinstance(data, np.ndarray) else (
-        np.asarray(data) if data.nbytes <= ASTIGMATISM_LAZY_BYTES else None)
+    # the astigmatism check reads the pixels again: never a lazy stack's (read once, by chunks)
+    frames = data if isinstance(data, np.ndarray) else None
     try:
         curve = curve_from_scores(frames, scores, positions, image.label, image.databar_rows)
     except SemFocusError as exc:
         return None, str(exc)
     if frames is None:
-        curve.astigmatism = {"likely": False, "judged": False, "note": (
-            f"a lazy stack over {ASTIGMATISM_LAZY_BYTES >> 20} MiB is not read twice")}
+        curve.astigmatism = {"likely": False, "judged": False, "note": LAZY_NOTE}
     return curve, ""
 
 

@@ -31,7 +31,7 @@ from ..io.files import write_text
 from ..io.tables import ScoreRow, csv_lines, csv_text
 from ..progress import Status, run_to_end
 from ..scoring.checkpoint import model_fingerprint
-from ..scoring.focus_map import FocusMap
+from ..scoring.map_grid import FocusMap
 from .inputs import FileInput
 from .score import MODEL_METHOD, ScoreSettings, load_method, model_status, score_images
 
@@ -126,12 +126,22 @@ class WatchRun:
     stopped_by: str = ""  # "idle" or "cancel"
 
 
+def check_folder(folder) -> Path:
+    """``folder`` as a Path when it is a folder to watch; one sentence otherwise."""
+    path = Path(folder)
+    if path.is_file():
+        raise SemFocusError(f"{folder} is a file, not a folder; give the folder the microscope "
+                            "writes into.")
+    if not path.is_dir():
+        raise SemFocusError(f"{folder}: no such folder to watch.")
+    return path
+
+
 def watch_folder(settings: WatchSettings, cancel: threading.Event | None = None
                  ) -> Generator[Status | FrameScored | FrameSkipped, None, WatchRun]:
     """Watch ``settings.folder`` until ``cancel`` is set (or idle): score each frame once."""
     s = settings
-    if not Path(s.folder).is_dir():
-        raise SemFocusError(f"{s.folder}: no such folder to watch.")
+    check_folder(s.folder)
     region = s.gate.region if s.gate is not None else "whole"
     scorer = yield from load_method(MODEL_METHOD, s.checkpoint, s.device, s.precision)
     fingerprint = model_fingerprint(scorer)

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 
 from ..errors import SemFocusError
 from ..io.files import atomic_write, write_text
 from ..io.frames import as_frames
-from .focus_map import FocusMap, finite_range
+from .map_grid import FocusMap, finite_range
 
 PNG_MAX_PX = 2048  # the overlay picture draws the image from at most this many pixels a side
 PNG_MAX_ASPECT = 4  # a frame taller than 4 x its width is drawn in a picture 4 x as tall as wide
@@ -39,8 +40,6 @@ def check_overlay(colormap: str, alpha: float, names=("colormap", "alpha")) -> N
     0..1: :func:`write_overlay_png`'s settings, checked before any scoring (a traceback from
     matplotlib once the map was made, before). ``names``: how the message names the two (the
     command line's options)."""
-    from matplotlib import colormaps
-
     if colormap not in colormaps:
         raise SemFocusError(f"{names[0]} {colormap!r} is not one of matplotlib's colormaps "
                             "(for example magma, viridis, gray).")

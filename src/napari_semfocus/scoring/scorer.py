@@ -34,8 +34,9 @@ from .aggregate import structure_weights, tile_structure, weighted_score
 from .checkpoint import load_checkpoint, model_file
 from .devices import autocast, describe_device, resolve_device, resolve_precision
 from .focus_curve import focus_curve
-from .focus_map import DEFAULT_MODE, FocusMap, focus_map
+from .focus_map import DEFAULT_MODE, focus_map
 from .lazy_frames import LazyFrames, is_lazy
+from .map_grid import FocusMap
 from .preprocess import TILE_HW, Window, normalise, region_windows, to_model_input
 
 
@@ -132,7 +133,7 @@ class FocusScorer:
                   exclude_bottom_rows: int = 0, batch_size: int = 32,
                   name: str = "image") -> FocusMap:
         """Focus score per tile of a 2-D frame on a regular grid (default stride: half a tile):
-        a :class:`~.focus_map.FocusMap`. :func:`.focus_map.focus_map` is the generator form.
+        a :class:`~.map_grid.FocusMap`. :func:`.focus_map.focus_map` is the generator form.
         ``tile`` and ``stride`` are (height, width) pairs of whole numbers (else one sentence)."""
         tile = pixel_pair(tile, "tile")
         stride = None if stride is None else pixel_pair(stride, "stride")

@@ -12,7 +12,6 @@ the update types and :class:`TrainConfig` without loading torch.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -20,15 +19,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from safetensors import safe_open
 
 from ..errors import BrokenModelError, SemFocusError
-from ..io.files import atomic_write
 from ..scoring.checkpoint import load_checkpoint, save_checkpoint
 from ..scoring.devices import autocast, resolve_device, resolve_precision
 from ..scoring.preprocess import TILE_HW, to_model_input
 from ..scoring.scorer import FocusScorer
 from .data.labelled import LabelledSet, sample_batch
+from .run_folder import remove_stale_temporaries, resume_state, save_optimiser
 
 OPTIMISERS = ("sgd", "adamw")
 SELECTIONS = ("best", "last")  # the result: the best epoch on validation, or the last epoch
@@ -209,7 +207,7 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
     parent_state = None if parent_val_rmse is None else _state_copy(model)
     start_epoch, history, best = 0, [], math.inf
     if resume and out_dir and (out_dir / "last.safetensors").is_file():
-        start_epoch, history, best = _resume(model, opt, out_dir, device)
+        start_epoch, history, best = resume_state(model, opt, out_dir, device)
     elif parent_val_rmse is not None:
         best = float(parent_val_rmse)
     initial = parent_val_rmse
@@ -277,7 +275,7 @@ def train(model, train_set: LabelledSet, val_set: LabelledSet | None, config: Tr
                           "metrics": {"val_rmse": val, "best_val_rmse": None if best == math.inf else best}}
             # the optimiser state first, then the model: a run killed in between resumes
             # from the model's own epoch (its history), never from a model behind its state
-            _save_optimiser(opt, out_dir, epoch + 1, history, best)
+            save_optimiser(opt, out_dir, epoch + 1, history, best)
             save_checkpoint(model, out_dir / "last.safetensors", meta_epoch)
             if is_best:
                 save_checkpoint(model, best_path, meta_epoch)
@@ -356,71 +354,3 @@ def _lr_at(config: TrainConfig, step: int, total: int) -> float:
         return config.lr * (step + 1) / config.warmup_steps
     t = (step - config.warmup_steps) / max(1, total - config.warmup_steps)
     return config.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
-
-
-def _save_optimiser(opt, out_dir: Path, epoch: int, history: list, best: float) -> None:
-    """Optimiser state as safetensors (tensors) + JSON in its header; no pickles."""
-    from safetensors.torch import save_file  # lazily, as the module docstring says
-
-    state = opt.state_dict()
-    tensors, scalars = {}, {}
-    for pid, st in state["state"].items():
-        for key, val in st.items():
-            name = f"{pid}.{key}"
-            if hasattr(val, "detach"):
-                tensors[name] = val.detach().cpu().contiguous()
-            else:
-                scalars[name] = val
-    header = {"resume": json.dumps({"epoch": epoch, "history": history, "best": best,
-                                    "scalars": scalars, "param_groups": state["param_groups"]})}
-    atomic_write(out_dir / "last-optimiser.safetensors",
-                 lambda tmp: save_file(tensors, tmp, metadata=header))
-
-
-def _resume(model, opt, out_dir: Path, device):
-    from safetensors.torch import load_file  # lazily, as the module docstring says
-
-    loaded, last_meta = load_checkpoint(out_dir / "last.safetensors")
-    model.load_state_dict(loaded.state_dict())
-    path = out_dir / "last-optimiser.safetensors"
-    with safe_open(str(path), framework="pt") as f:
-        info = json.loads(f.metadata()["resume"])
-    tensors = load_file(str(path), device=str(device))
-    state: dict = {}
-    for name, val in list(tensors.items()) + list(info["scalars"].items()):
-        pid, key = name.split(".", 1)
-        state.setdefault(int(pid), {})[key] = val
-    opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
-    best = info["best"] if info["best"] is not None else math.inf
-    history = last_meta.get("history")
-    if isinstance(history, list) and len(history) < int(info["epoch"]):
-        # killed between the two writes: the model is an epoch behind; resume from the model
-        best = (last_meta.get("metrics") or {}).get("best_val_rmse")
-        return len(history), history, math.inf if best is None else float(best)
-    return int(info["epoch"]), list(info["history"]), float(best)
-
-
-CHECKPOINT_NAMES = ("last.safetensors", "best.safetensors", "last-optimiser.safetensors")
-
-
-def remove_stale_temporaries(out_dir) -> list[Path]:
-    """Delete the hidden temporaries a killed run left in ``out_dir``
-    (:func:`~napari_semfocus.io.files.atomic_write` names them ``.NAME.XXXX.tmp``)."""
-    removed = []
-    for name in CHECKPOINT_NAMES:
-        for tmp in Path(out_dir).glob(f".{name}.*.tmp"):
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp)
-    return removed
-
-
-def check_out_dir(out_dir, resume: bool, overwrite: bool) -> None:
-    """Refuse an ``out_dir`` that is a file, or that holds checkpoints of an earlier run when
-    neither ``resume`` nor ``overwrite`` is given."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SemFocusError(f"--out {out_dir} is a file, not a folder.")
-    held = [n for n in CHECKPOINT_NAMES if (out_dir / n).exists()]
-    if held and not (resume or overwrite):
-        raise SemFocusError(f"--out {out_dir} already holds {held[0]} of an earlier run: pass "
-                            f"--resume to continue it or --overwrite to replace it.")
