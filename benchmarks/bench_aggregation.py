@@ -40,7 +40,7 @@ RULES = ("mean", "contrast", "structure")
 
 def aggregate_all(scorer, frame) -> dict:
     """The frame's score by each rule, from one pass of the model over its tiles."""
-    scores, weights = run_to_end(scorer.tiles_iter(frame, MAG))
+    scores, weights, _noise = run_to_end(scorer.tiles_iter(frame, MAG))
     scores, weights = scores[0], weights[0]
     norm = normalise(frame.astype(np.float32))
     ref = 0.5 * float(norm.std())

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -26,10 +27,12 @@ import numpy as np
 
 from napari_semfocus import FocusScorer
 from napari_semfocus.io.images import read_image
+from napari_semfocus.progress import run_to_end
 from napari_semfocus.scale import parse_magnification
+from napari_semfocus.scoring.aggregate import weighted_score
 from napari_semfocus.scoring.checkpoint import load_checkpoint, model_file, save_checkpoint
 from napari_semfocus.scoring.devices import cpu_model_name
-from napari_semfocus.scoring.intervals import FEATURES, IntervalModel, noise_level
+from napari_semfocus.scoring.intervals import FEATURES, IntervalModel
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -48,14 +51,20 @@ def score_dataset(scorer: FocusScorer, val_dir: Path) -> list[dict]:
     with open(val_dir / "manifest.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     for k, r in enumerate(rows):
-        frame = read_image(val_dir / r["path"]).data
-        mag = float(r["magnification"])
-        r["pred"] = float(scorer.score(frame, mag)[0])
-        r["noise"] = float(noise_level(frame)[0])
-        r["label"], r["mag"] = float(r["label"]), mag
+        r["pred"], r["noise"] = score_one(scorer, read_image(val_dir / r["path"]).data,
+                                          float(r["magnification"]))
+        r["label"], r["mag"] = float(r["label"]), float(r["magnification"])
         if k % 100 == 0:
             print(f"scored {k}/{len(rows)}", file=sys.stderr)
     return rows
+
+
+def score_one(scorer: FocusScorer, frame, magnification: float, databar_rows: int = 0):
+    """(score, noise) of a frame as scoring computes them (the noise of its tiles)."""
+    tiles = run_to_end(scorer.tiles_iter(frame, magnification,
+                                         exclude_bottom_rows=databar_rows))
+    return (float(weighted_score(tiles.scores[0], tiles.weights[0])),
+            float(tiles.frame_noise()[0]))
 
 
 def split_halves(rows, seed: int) -> tuple[list, list]:
@@ -97,14 +106,23 @@ def judged_frames(scorer: FocusScorer, model: IntervalModel) -> tuple[int, int, 
     rows = real_frames.read_rows()
     hits, lines = 0, []
     for r in rows:
-        frame = real_frames.load_frame(r)
-        pred = float(scorer.score(frame, parse_magnification(r["magnification"]))[0])
-        low, high = (float(v[0]) for v in model.bounds([pred], noise_level(frame)))
+        pred, noise = score_one(scorer, real_frames.load_frame(r),
+                                parse_magnification(r["magnification"]))
+        low, high = (float(v[0]) for v in model.bounds([pred], [noise]))
         ok = high >= float(r["low"]) and low <= float(r["high"])
         hits += ok
         lines.append(f"| {Path(r['path']).name[:40]} | {r['judged']} | {r['low']}-{r['high']} | "
                      f"{pred:.2f} | {low:.2f}-{high:.2f} | {'yes' if ok else 'no'} |")
     return hits, len(rows), lines
+
+
+def describe_calibration(dataset: Path, frames: int, ev: dict) -> dict:
+    """What the interval was calibrated on, for the checkpoint's metadata (no local paths)."""
+    info = json.loads((dataset / "dataset.json").read_text()) if (dataset / "dataset.json").is_file() else {}
+    return {"frames": frames, "source": "semfocus make-dataset validation frames (the pool's "
+            "validation split, fast-scan noise included)", "seed": info.get("seed"),
+            "test_half_coverage": round(ev["coverage"], 4),
+            "script": "scripts/calibrate_intervals.py"}
 
 
 def main(argv=None) -> None:
@@ -165,8 +183,7 @@ def main(argv=None) -> None:
     if args.write:
         final = fit(rows, chosen, args.level)
         final = IntervalModel(final.level, final.feature, final.edges, final.lower, final.upper,
-                              final.counts, {"frames": len(rows), "dataset": str(args.dataset),
-                                             "test_coverage": ev["coverage"]})
+                              final.counts, describe_calibration(args.dataset, len(rows), ev))
         net, meta = load_checkpoint(path)
         meta["interval"] = final.as_dict()
         save_checkpoint(net, args.write, meta, half=meta.get("weights_dtype") == "float16")

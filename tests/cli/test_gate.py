@@ -63,7 +63,8 @@ def test_real_scores_calibrate_and_the_cli_agrees(labelled_folder, default_score
     _, err = capsys.readouterr()
     assert code == 0, err
     got = list(csv.DictReader(io.StringIO(dec.read_text())))
-    assert list(got[0]) == ["path", "index", "magnification", "score", "worst_region", "accepted"]
+    assert list(got[0]) == ["path", "index", "magnification", "score", "score_low", "score_high",
+                            "worst_region", "accepted"]
     pngs = sorted(root.glob("*.png"))
     assert [r["path"] for r in got[: len(pngs)]] == [str(p) for p in pngs]
     assert [int(r["index"]) for r in got[len(pngs):]] == list(range(len(SIGMAS)))

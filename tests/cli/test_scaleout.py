@@ -104,8 +104,8 @@ def test_resume_refuses_another_table_and_leaves_it(images, untrained_checkpoint
     code, std, err = run_cli(_score(images, untrained_checkpoint, out, "--resume"), capsys)
     assert code == 2 and std == "" and out.read_text() == foreign
     assert err == (f"semfocus score: error: --resume: {out} has the columns 'path,row,column', "
-                   "not this command's 'path,index,magnification,score,worst_region'; give "
-                   "another --output or leave out --resume.\n")
+                   "not this command's 'path,index,magnification,score,score_low,score_high,"
+                   "worst_region'; give another --output or leave out --resume.\n")
     # rows of other inputs (or in another order)
     other = reference.replace(str(images[1]), str(images[3]))
     out.write_text(other)

@@ -27,8 +27,9 @@ def test_score_csv_contract_stack_and_metadata(tiny_checkpoint, stack_file, caps
     code, out, err = run_cli(["score", stack_file, FEI_FILE, "--checkpoint", ck,
                               "--device", "cpu", "--magnification", "4000"], capsys)
     assert code == 0, err
-    assert out.splitlines()[0] == "path,index,magnification,score,worst_region"
+    assert out.splitlines()[0] == "path,index,magnification,score,score_low,score_high,worst_region"
     rows = parse_csv(out)
+    assert {(r["score_low"], r["score_high"]) for r in rows} == {("", "")}  # no intervals
     assert [r["index"] for r in rows] == ["0", "1", "2", "3", "4", "0"]
     assert all(0.0 <= float(r["worst_region"]) <= 10.0 for r in rows)
     assert {r["magnification"] for r in rows} == {"4000"}

@@ -30,8 +30,8 @@ pytestmark = needs_default_model
 SEMFOCUS = Path(sys.executable).with_name("semfocus")
 WRITER = Path(__file__).resolve().parents[1] / "watch_writer.py"
 WAIT_S = 240  # only against hangs: nothing here is timed
-HEADER = "path,index,magnification,score,worst_region,error"
-GATED_HEADER = "path,index,magnification,score,worst_region,accepted,error"
+HEADER = "path,index,magnification,score,score_low,score_high,worst_region,error"
+GATED_HEADER = "path,index,magnification,score,score_low,score_high,worst_region,accepted,error"
 
 
 def wait_for(check, what: str):

@@ -102,8 +102,8 @@ def test_worst_region_is_the_lowest_quarter_of_the_informative_tiles():
 
 def _whole_and_worst(scorer, name):
     sample = load_sample(name)
-    tiles, weights = run_to_end(scorer.tiles_iter(sample.data, sample.magnification,
-                                                  exclude_bottom_rows=sample.databar_rows))
+    tiles, weights, _noise = run_to_end(scorer.tiles_iter(
+        sample.data, sample.magnification, exclude_bottom_rows=sample.databar_rows))
     return (aggregate.weighted_score(tiles[0], weights[0]),
             aggregate.worst_region_score(tiles[0], weights[0]))
 

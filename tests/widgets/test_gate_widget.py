@@ -130,7 +130,8 @@ def test_calibrate_apply_to_focus_series(gate_viewer, qtbot, tmp_path, labelled_
     assert widget.rejected() == [(SERIES, i) for i in res.rejected_slices]
     out = widget.export_csv(tmp_path / "decisions.csv")
     got = list(csv.DictReader(io.StringIO(out.read_text())))
-    assert list(got[0]) == ["path", "index", "magnification", "score", "worst_region", "accepted"]
+    assert list(got[0]) == ["path", "index", "magnification", "score", "score_low", "score_high",
+                            "worst_region", "accepted"]
     assert [r["accepted"] == "1" for r in got] == [bool(v) for v in res.accepted]
     np.testing.assert_array_equal(layer.data, before)
 

@@ -103,9 +103,15 @@ def check_focus_series_run(qtbot, viewer, widget, tmp_path, method: str, min_dro
     if res.worst_region is None:  # a classical measure: semfocus measure's columns
         assert list(rows[0]) == ["path", "index", "magnification", "score"]
     else:  # the model: semfocus score's
-        assert list(rows[0]) == ["path", "index", "magnification", "score", "worst_region"]
+        assert list(rows[0]) == ["path", "index", "magnification", "score", "score_low",
+                                 "score_high", "worst_region"]
         np.testing.assert_allclose([float(r["worst_region"]) for r in rows], res.worst_region,
                                    atol=1e-4, rtol=1e-6)
+        # every score with its interval (the shipped model's 80 %): in the CSV and the table
+        low, high = (np.array([float(r[c]) for r in rows]) for c in ("score_low", "score_high"))
+        assert np.all(low <= np.array(scores) + 1e-4) and np.all(np.array(scores) <= high + 1e-4)
+        assert np.all(high - low > 0.5)
+        assert f"({low[0]:.1f}–{high[0]:.1f})" in widget.table.item(0, 3).text()
     assert [int(r["index"]) for r in rows] == list(range(len(scores)))
     np.testing.assert_allclose([float(r["score"]) for r in rows], scores, atol=1e-4, rtol=1e-6)
     assert {float(r["magnification"]) for r in rows} == {layer.metadata["magnification"]}

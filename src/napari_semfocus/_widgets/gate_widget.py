@@ -7,7 +7,7 @@ part of the groups, with the precision-recall curve); apply it to the ticked ima
 scoring them as Score focus does unless the layer already holds the gate model's scores in
 ``metadata["semfocus"]``. Decisions go to a table, to ``layer.metadata["semfocus_gate"]``
 (:mod:`napari_semfocus.jobs.records`; the pixels are never changed) and to CSV
-(``path,index,magnification,score,worst_region,accepted``, as the CLI); rejected slices are
+(``path,index,magnification,score,score_low,score_high,worst_region,accepted``, as the CLI); rejected slices are
 listed (click one to go there) and "Next rejected" steps through them. A gate compares the whole
 score or the worst informative region ("Gate on"; a loaded gate's own rule, shown with its
 threshold). The panels are in :mod:`.gate_panels`.

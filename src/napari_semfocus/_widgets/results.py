@@ -11,7 +11,7 @@ from matplotlib.ticker import MaxNLocator
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
-from ..io.tables import MEASURE_COLUMNS, SCORE_COLUMNS, ScoreRow, scores_csv
+from ..io.tables import MEASURE_COLUMNS, SCORE_COLUMNS, scores_csv
 from ..jobs.score import ImageScores
 from ..scoring.astigmatism import astigmatism_line
 from ..scoring.focus_curve_plot import draw_focus_curve, z_label
@@ -52,8 +52,8 @@ class SortableTable(QTableWidget):
         for col, text in enumerate(headers):
             if col != stretch:
                 header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
-                header.resizeSection(col, 14 + max(metrics.horizontalAdvance(text),
-                                                   metrics.horizontalAdvance("00000")))
+                header.resizeSection(col, 10 + max(metrics.horizontalAdvance(text),
+                                                   metrics.horizontalAdvance("0000")))
         header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
         if sort_by is not None:
             header.setSortIndicator(sort_by, Qt.SortOrder.AscendingOrder)
@@ -63,12 +63,18 @@ class SortableTable(QTableWidget):
 
 
 class ScoreTable(SortableTable):
-    """One row per (layer, slice): layer, slice, magnification, score and the score of the
-    worst informative region (empty for a classical measure). Click a header to sort."""
+    """One row per (layer, slice): layer, slice, magnification, score (with its interval when the
+    model has one) and the score of the worst informative region (empty for a classical
+    measure). Click a header to sort."""
 
     def __init__(self, parent=None):
         super().__init__(TABLE_HEADERS, stretch=0, min_height=140, parent=parent)
+        # the score and its interval, "9.47 (8.7–10.0)", in full
+        self.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
         self.horizontalHeaderItem(2).setToolTip("Magnification used for the score")
+        self.horizontalHeaderItem(3).setToolTip(
+            "The score and, in brackets, where the true score lies for 80 % of frames (the "
+            "model's interval; wider for noisy frames)")
         self.horizontalHeaderItem(4).setToolTip(
             "Score of the worst informative region: the lowest-scoring quarter of the tiles "
             "that show sample (a partly blurred frame scores low here)")
@@ -86,7 +92,10 @@ class ScoreTable(SortableTable):
             self.setItem(row, 1, NumberItem(i, str(i)))
             mag = res.magnification
             self.setItem(row, 2, NumberItem(mag, "" if mag is None else f"{mag:g}"))
-            self.setItem(row, 3, NumberItem(score, score_format.format(score)))
+            text = score_format.format(score)
+            if res.low is not None:  # the interval, one decimal: "9.47 (8.7–10.0)"
+                text += f" ({res.low[i]:.1f}–{res.high[i]:.1f})"
+            self.setItem(row, 3, NumberItem(score, text))
             self.setItem(row, 4, NumberItem(worst, "" if worst is None
                                             else score_format.format(worst)))
         self.setSortingEnabled(True)
@@ -106,13 +115,13 @@ class ScoreTable(SortableTable):
         return out
 
     def csv_text(self) -> str:
-        """The table as CSV with the CLI's columns: ``semfocus score``'s
-        (``path,index,magnification,score,worst_region``), or ``semfocus measure``'s for a
+        """The table as CSV with the CLI's columns, in the order shown: ``semfocus score``'s
+        (:data:`~napari_semfocus.io.tables.SCORE_COLUMNS`), or ``semfocus measure``'s for a
         classical measure; ``path`` is the file the layer was read from, or the layer name for
         layers without a file."""
-        paths = {r.name: (r.path or r.name) for r in self._results}
-        rows = [ScoreRow(paths.get(layer, layer), idx, mag, score, worst)
-                for layer, idx, mag, score, worst in self.rows()]
+        by_key = {(res.name, row.index): row for res in self._results
+                  for row in res.rows(res.path or res.name)}
+        rows = [by_key[(layer, idx)] for layer, idx, *_ in self.rows()]
         model = all(r.worst_region is not None for r in self._results)
         return scores_csv(rows, SCORE_COLUMNS if model else MEASURE_COLUMNS)
 
@@ -152,7 +161,7 @@ class FocusCurvePlot(ThemedPlot):
         if fitted:  # the fitted curves, on their z axis
             for k, res in enumerate(fitted):
                 draw_focus_curve(ax, res.focus_curve, f"C{k}", self._fg,
-                                 res.name if len(fitted) > 1 else None)
+                                 res.name if len(fitted) > 1 else None, _bounds(res))
             self._style(z_label(fitted[0].focus_curve), ylabel)
             curves = [r for r in curves if r.focus_curve is None and
                       fitted[0].focus_curve.z_unit == "slice"]
@@ -160,6 +169,9 @@ class FocusCurvePlot(ThemedPlot):
             x = np.arange(len(res.scores))
             (line,) = ax.plot(x, res.scores, marker="o", markersize=3.5, linewidth=1.5,
                               label=res.name)
+            if res.low is not None:  # where the true score lies (the model's interval)
+                ax.fill_between(x, res.low, res.high, color=line.get_color(), alpha=0.18,
+                                linewidth=0)
             best = res.best_index
             ax.axvline(best, color=line.get_color(), linestyle="--", linewidth=1, alpha=0.7)
             ax.plot([best], [res.scores[best]], marker="*", markersize=13, color="#ffcc00",
@@ -175,6 +187,11 @@ class FocusCurvePlot(ThemedPlot):
         if len(curves) + len(fitted) > 1:
             self._legend()
         self.canvas.draw()
+
+
+def _bounds(res: ImageScores):
+    """The slices' score intervals (low, high), or None."""
+    return None if res.low is None else (res.low, res.high)
 
 
 def focus_text(res: ImageScores) -> str:

@@ -1,6 +1,7 @@
 """``semfocus score`` and ``semfocus measure``: one CSV row per 2-D image or stack slice
 (:func:`napari_semfocus.jobs.score.score_images`, as the Score focus widget):
-``path,index,magnification,score,worst_region`` (a measure: without ``worst_region``).
+``path,index,magnification,score,score_low,score_high,worst_region`` (a measure: the first
+four).
 ``--workers`` / ``--scheduler`` / ``--resume`` score the files in partitions on a dask cluster
 and write the rows as they come (:mod:`napari_semfocus.jobs.distributed`): the same table."""
 

@@ -1,6 +1,9 @@
 """The CSV tables of scores: what ``semfocus score`` / ``measure`` / ``gate`` write and what the
-widgets export, with the same columns everywhere: ``path,index,magnification,score,worst_region``
-(``worst_region``: the frame's worst informative region,
+widgets export, with the same columns everywhere:
+``path,index,magnification,score,score_low,score_high,worst_region`` (``score_low`` /
+``score_high``: the interval where the true score lies for the model's share of frames, 80 % for
+the shipped model, empty for a model without intervals; ``worst_region``: the frame's worst
+informative region,
 :func:`napari_semfocus.scoring.aggregate.worst_region_score`), and, for gate decisions,
 ``accepted``. A classical measure has no regions: ``path,index,magnification,score``. A watch
 (``semfocus watch``) adds ``accepted`` when gated and ``error`` (why a frame has no score)."""
@@ -14,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SCORE_COLUMNS = ("path", "index", "magnification", "score", "worst_region")
+SCORE_COLUMNS = ("path", "index", "magnification", "score", "score_low", "score_high",
+                 "worst_region")
 MEASURE_COLUMNS = SCORE_COLUMNS[:4]
 DECISION_COLUMNS = SCORE_COLUMNS + ("accepted",)
 
@@ -35,21 +39,25 @@ class ScoreRow:
     magnification: float | None
     score: float
     worst_region: float | None = None
+    score_low: float | None = None
+    score_high: float | None = None
 
     def as_csv(self) -> list[str]:
         """The cells of :data:`SCORE_COLUMNS`."""
         mag = "" if self.magnification is None else f"{self.magnification:g}"
-        worst = "" if self.worst_region is None else f"{self.worst_region:.4f}"
-        return [self.path, str(self.index), mag, f"{self.score:.4f}", worst]
+        cell = lambda v: "" if v is None else f"{v:.4f}"  # noqa: E731
+        return [self.path, str(self.index), mag, f"{self.score:.4f}", cell(self.score_low),
+                cell(self.score_high), cell(self.worst_region)]
 
 
-def slice_rows(path: str, scores, magnification: float | None, worst_region=None
-               ) -> list[ScoreRow]:
+def slice_rows(path: str, scores, magnification: float | None, worst_region=None, low=None,
+               high=None) -> list[ScoreRow]:
     """One row per slice of an image whose slices scored ``scores`` (and, for the model,
-    ``worst_region``, one per slice)."""
-    worst = [None] * len(scores) if worst_region is None else [float(v) for v in worst_region]
-    return [ScoreRow(path, i, magnification, float(s), w)
-            for i, (s, w) in enumerate(zip(scores, worst, strict=True))]
+    ``worst_region`` and the interval ``low`` .. ``high``, one per slice)."""
+    per = lambda a: [None] * len(scores) if a is None else [float(v) for v in a]  # noqa: E731
+    return [ScoreRow(path, i, magnification, float(s), w, lo, hi)
+            for i, (s, w, lo, hi) in enumerate(zip(scores, per(worst_region), per(low),
+                                                   per(high), strict=True))]
 
 
 def csv_text(header: Iterable, rows: Iterable[Iterable]) -> str:

@@ -230,8 +230,11 @@ class ImageDecisions:
         return [int(i) for i in np.flatnonzero(~self.accepted)]
 
     def rows(self, path: str | None = None) -> list[ScoreRow]:
-        """The CSV rows of this image; ``path`` column: ``path`` (default: the name)."""
-        return slice_rows(path or self.name, self.scores, self.magnification, self.worst_region)
+        """The CSV rows of this image; ``path`` column: ``path`` (default: the name); the
+        scores' intervals when they were scored now (stored scores carry none)."""
+        fresh = self.scored
+        return slice_rows(path or self.name, self.scores, self.magnification, self.worst_region,
+                          None if fresh is None else fresh.low, None if fresh is None else fresh.high)
 
 
 def decisions_table(images: Iterable[ImageDecisions], by_file: bool = False) -> str:

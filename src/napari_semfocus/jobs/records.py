@@ -21,13 +21,17 @@ GATE_KEY = "semfocus_gate"
 
 
 def scores_record(res: ImageScores, run: ScoreRun) -> dict:
-    """``metadata["semfocus"]`` of a scored image: scores, the worst informative region per
-    slice (None for a classical measure), best slice, method, model (name and SHA-256 of its
+    """``metadata["semfocus"]`` of a scored image: scores, their interval (``score_low`` /
+    ``score_high`` per slice and its ``interval_level``; None without one), the worst
+    informative region per slice (None for a classical measure), best slice, method, model (name and SHA-256 of its
     file), scale, magnification, region, device, data-bar rows left out."""
     method = run.settings.method
     model = method == MODEL_METHOD
     return {
         "scores": [float(v) for v in res.scores],
+        "score_low": None if res.low is None else [float(v) for v in res.low],
+        "score_high": None if res.high is None else [float(v) for v in res.high],
+        "interval_level": run.interval_level if res.low is not None else None,
         "worst_region": None if res.worst_region is None else [float(v) for v in
                                                                res.worst_region],
         "best_index": res.best_index,

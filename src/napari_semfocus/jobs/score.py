@@ -62,6 +62,10 @@ class ImageScores:
     worst_region: np.ndarray | None = None
     focus_curve: FocusCurve | None = None  # a stack's fitted through-focus curve
     focus_curve_note: str = ""  # why a stack has none (the fit's refusal)
+    # per slice: where the true score lies for the model's share of frames (its metadata's
+    # interval, scoring.intervals); None for a classical measure or a model without intervals
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
 
     @property
     def best_index(self) -> int:
@@ -74,7 +78,8 @@ class ImageScores:
 
     def rows(self, path: str | None = None) -> list[ScoreRow]:
         """The CSV rows of this image; ``path`` column: ``path`` (default: the name)."""
-        return slice_rows(path or self.name, self.scores, self.magnification, self.worst_region)
+        return slice_rows(path or self.name, self.scores, self.magnification, self.worst_region,
+                          self.low, self.high)
 
 
 @dataclass
@@ -86,6 +91,7 @@ class ScoreRun:
     model_name: str = ""
     device_name: str = ""
     model_sha256: str | None = None  # of the model file (None for a classical measure)
+    interval_level: float | None = None  # the share of frames the scores' intervals hold
     cancelled: bool = False
 
 
@@ -133,6 +139,7 @@ def score_images(settings: ScoreSettings, cancel: threading.Event | None = None,
     run.model_name, run.device_name = method_names(settings.method, scorer)
     if scorer is not None:
         run.model_sha256 = model_fingerprint(scorer)["sha256"]
+        run.interval_level = None if scorer.interval is None else scorer.interval.level
     n = len(settings.images)
     for k, item in enumerate(settings.images):
         image = item.load()
@@ -141,7 +148,7 @@ def score_images(settings: ScoreSettings, cancel: threading.Event | None = None,
             image.check_magnification(scorer)
             if k == 0 and announce:
                 yield model_status(scorer)
-            steps = _model_steps(scorer.tiles_iter(
+            steps = _model_steps(scorer, scorer.tiles_iter(
                 data, image.magnification, region=settings.region, batch_size=settings.batch_size,
                 exclude_bottom_rows=image.databar_rows, name=image.label))
         else:
@@ -150,9 +157,11 @@ def score_images(settings: ScoreSettings, cancel: threading.Event | None = None,
         if value is CANCELLED:
             run.cancelled = True
             return run
-        scores, worst = value
+        scores, worst, bounds = value
         res = ImageScores(image.name, scores, image.magnification, image.databar_rows,
                           image.path, worst)
+        if bounds is not None:
+            res.low, res.high = bounds
         if settings.focus_curves and scorer is not None and len(scores) >= 2:
             res.focus_curve, res.focus_curve_note = _curve(image, data, scores)
         run.images.append(res)
@@ -178,12 +187,14 @@ def score_rows(images: Sequence[ImageScores]) -> list[ScoreRow]:
     return [row for res in images for row in res.rows()]
 
 
-def _model_steps(tiles_steps):
-    """``FocusScorer.tiles_iter``'s steps, returning (whole scores, worst regions) per frame."""
-    tile_scores, weights = yield from tiles_steps
-    pairs = zip(tile_scores, weights, strict=True)
-    return np.array([(weighted_score(s, w), worst_region_score(s, w)) for s, w in pairs],
-                    dtype=np.float64).reshape(-1, 2).T
+def _model_steps(scorer, tiles_steps):
+    """``FocusScorer.tiles_iter``'s steps, returning (whole scores, worst regions, the scores'
+    (low, high) or None) per frame."""
+    tiles = yield from tiles_steps
+    pairs = zip(tiles.scores, tiles.weights, strict=True)
+    scores, worst = np.array([(weighted_score(s, w), worst_region_score(s, w))
+                              for s, w in pairs], dtype=np.float64).reshape(-1, 2).T
+    return scores, worst, scorer.bounds(scores, tiles.frame_noise())
 
 
 def _measure_steps(image: ImageInput, data, method: str):
@@ -196,4 +207,4 @@ def _measure_steps(image: ImageInput, data, method: str):
         out[i] = measure(frame, method, exclude_bottom_rows=image.databar_rows,
                          label=image.label)[0]
         yield i + 1, len(frames)
-    return out, None
+    return out, None, None

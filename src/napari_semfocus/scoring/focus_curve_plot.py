@@ -22,15 +22,19 @@ def z_label(curve: FocusCurve) -> str:
 
 
 def draw_focus_curve(ax, curve: FocusCurve, color: str = "C0", fg: str = "black",
-                     label: str | None = None) -> None:
+                     label: str | None = None, bounds=None) -> None:
     """The curve of ``curve`` on the axes ``ax`` (the axes are not cleared). ``label`` (several
-    curves on one axes): the legend names the series' points only."""
+    curves on one axes): the legend names the series' points only. ``bounds``: the slices'
+    score intervals (low, high), drawn as error bars."""
     z = curve.z
     hide = "_" if label else ""  # matplotlib leaves labels starting with "_" out of the legend
     lo_z, hi_z = float(z.min()), float(z.max())
     pad = 0.04 * (hi_z - lo_z)
     fine = np.linspace(lo_z - pad, hi_z + pad, 400)
     used = curve.weights > 0.05
+    if bounds is not None:
+        ax.vlines(z, bounds[0], bounds[1], color=color, linewidth=1, alpha=0.45,
+                  label=hide + "score interval")
     ax.plot(z[used], curve.scores[used], "o", color=color, markersize=4, label=label or "slices")
     if (~used).any():
         ax.plot(z[~used], curve.scores[~used], "x", color=color, markersize=5, alpha=0.7,

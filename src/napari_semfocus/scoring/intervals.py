@@ -96,12 +96,15 @@ class IntervalModel:
                    dict(calibration or {}))
 
     def bounds(self, predicted, feature_values=None) -> tuple[np.ndarray, np.ndarray]:
-        """(low, high) for ``predicted`` scores (and their ``feature_values``), within 0-10."""
+        """(low, high) for ``predicted`` scores (and their ``feature_values``), within 0-10 and
+        holding the score."""
         pred = np.asarray(predicted, dtype=np.float64)
         bins = np.searchsorted(self.edges, _feature(self.feature, pred, feature_values),
                                side="right")
-        low = pred + np.asarray(self.lower)[bins]
-        high = pred + np.asarray(self.upper)[bins]
+        # the interval always holds the score itself (a bin whose errors all lie on one side
+        # would otherwise give an interval beside the score: wider, never narrower)
+        low = np.minimum(pred + np.asarray(self.lower)[bins], pred)
+        high = np.maximum(pred + np.asarray(self.upper)[bins], pred)
         return np.clip(low, *SCORE_RANGE), np.clip(high, *SCORE_RANGE)
 
     def as_dict(self) -> dict:

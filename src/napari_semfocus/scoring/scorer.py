@@ -17,6 +17,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,9 +36,24 @@ from .checkpoint import load_checkpoint, model_file
 from .devices import autocast, describe_device, resolve_device, resolve_precision
 from .focus_curve import focus_curve
 from .focus_map import DEFAULT_MODE, focus_map
+from .intervals import IntervalModel, noise_level
 from .lazy_frames import LazyFrames, is_lazy
 from .map_grid import FocusMap
 from .preprocess import TILE_HW, Window, normalise, region_windows, to_model_input
+
+
+class TileScores(NamedTuple):
+    """The parts of frames' scores (each (N frames, tiles per frame), tiles in
+    :func:`region_windows` order): the tiles' scores, their structure weights and their noise
+    (:func:`.intervals.noise_level` of the normalised tile)."""
+
+    scores: np.ndarray
+    weights: np.ndarray
+    noise: np.ndarray
+
+    def frame_noise(self) -> np.ndarray:
+        """Per frame: the median noise of its tiles (what the score's interval is binned by)."""
+        return np.median(self.noise, axis=1)
 
 
 class FocusScorer:
@@ -96,15 +112,15 @@ class FocusScorer:
         """Generator form of :meth:`score`: yields ``(tiles_done, tiles_total)`` after each batch
         (a caller can stop between batches) and returns the scores array. A frame's score is
         the structure-weighted mean of its tiles' scores (:mod:`.aggregate`)."""
-        tile_scores, weights = yield from self.tiles_iter(image, magnification, region,
-                                                          batch_size, exclude_bottom_rows, name)
-        return np.array([weighted_score(s, w) for s, w in zip(tile_scores, weights, strict=True)])
+        tiles = yield from self.tiles_iter(image, magnification, region, batch_size,
+                                           exclude_bottom_rows, name)
+        return np.array([weighted_score(s, w) for s, w in zip(tiles.scores, tiles.weights,
+                                                               strict=True)])
 
     def tiles_iter(self, image, magnification=None, region: str = "whole", batch_size: int = 32,
                    exclude_bottom_rows: int = 0, name: str = "image"
                    ) -> Iterator[tuple[int, int]]:
-        """Like :meth:`score_iter`, but returns the parts of the scores: ``(tile scores, tile
-        weights)``, each (N frames, tiles per frame), tiles in :func:`region_windows` order."""
+        """Like :meth:`score_iter`, but returns the parts of the scores: :class:`TileScores`."""
         frames = LazyFrames(image, name) if is_lazy(image) else as_frames(image, name)
         n, rows, width = frames.shape
         if exclude_bottom_rows:
@@ -116,17 +132,32 @@ class FocusScorer:
         total = n * len(windows)
         tile_scores = np.empty(total, dtype=np.float64)
         structure = np.empty(total, dtype=np.float64)
+        noise = np.empty(total, dtype=np.float64)
         done = 0
         batch_size = check_whole_number(batch_size, "batch_size")
         for frame_ids, tiles in _batches(frames, rows, windows, batch_size):
             m = None if mags is None else mags[frame_ids]
             tile_scores[done : done + len(tiles)] = self.predict(tiles, m)
             structure[done : done + len(tiles)] = [tile_structure(t) for t in tiles]
+            noise[done : done + len(tiles)] = noise_level(tiles)
             done += len(tiles)
             yield done, total
         shape = (n, len(windows))
         weights = np.stack([structure_weights(s) for s in structure.reshape(shape)])
-        return tile_scores.reshape(shape), weights
+        return TileScores(tile_scores.reshape(shape), weights, noise.reshape(shape))
+
+    @property
+    def interval(self) -> IntervalModel | None:
+        """The model's score intervals (its metadata's ``interval``), or None when it has none
+        (a fine-tuned model, until its intervals are calibrated)."""
+        d = self.metadata.get("interval")
+        return None if d is None else IntervalModel.from_dict(d)
+
+    def bounds(self, scores, noise) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(low, high)`` of each score, frames with ``noise`` (:meth:`TileScores.frame_noise`);
+        None when the model has no intervals."""
+        model = self.interval
+        return None if model is None else model.bounds(scores, noise)
 
     def focus_map(self, image, magnification=None, tile=TILE_HW, stride=None,
                   mode: str = DEFAULT_MODE,
