@@ -28,7 +28,7 @@ from ..gate.file import Gate
 from ..io.arrivals import DEFAULT_PATTERNS, Arrivals
 from ..io.csv_stream import CsvStream
 from ..io.files import write_text
-from ..io.tables import ScoreRow, csv_lines, csv_text
+from ..io.tables import SCORE_COLUMNS, ScoreRow, csv_lines, csv_text
 from ..progress import Status, run_to_end
 from ..scoring.checkpoint import model_fingerprint
 from ..scoring.map_grid import FocusMap
@@ -79,7 +79,8 @@ class FrameScored:
     def cells(self, gated: bool) -> list[list[str]]:
         """The CSV cells of the watch's table (:func:`~napari_semfocus.io.tables.watch_columns`)."""
         if self.error is not None:
-            return [[self.name, "0", "", "", ""] + ([""] if gated else []) + [self.error]]
+            empty = [""] * (len(SCORE_COLUMNS) - 2)  # no magnification, score, interval, region
+            return [[self.name, "0", *empty] + ([""] if gated else []) + [self.error]]
         out = []
         for k, row in enumerate(self.rows):
             decision = [str(int(self.accepted[k]))] if gated else []
