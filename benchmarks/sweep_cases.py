@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from napari_semfocus.io.tables import SCORE_COLUMNS
+
 
 # ---- fixtures ---------------------------------------------------------------------------------
 def _header(src: Path, dst: Path, edit) -> None:
@@ -90,8 +92,8 @@ def make_fixtures(d: Path) -> None:
     (d / "ann_nan.csv").write_text("path,magnification,score\nimg.tif,5000,nan\n")
     (d / "ann_cols.csv").write_text("file,mag\nimg.tif,5000\n")
     (d / "foreign.csv").write_text("a,b,c\n1,2,3\n")
-    (d / "cut.csv").write_text("path,index,magnification,score,worst_region\n"
-                               f"{d / 'many' / 'f00.tif'},0,5000,5.1,4.9\n{d / 'many'}/f0")
+    (d / "cut.csv").write_text(",".join(SCORE_COLUMNS) + "\n"
+                               f"{d / 'many' / 'f00.tif'},0,5000,5.1,4.6,5.9,4.9\n{d / 'many'}/f0")
     torch.manual_seed(0)
     ckpt = d / "m.safetensors"
     save_checkpoint(FocusNet("mobilenet_v3_small"), ckpt)
