@@ -68,6 +68,19 @@ def breakdown(pred, label, keys) -> dict:
             for k in sorted(set(keys.tolist()))}
 
 
+def noise_bins(noise, n_bins: int = 4) -> np.ndarray:
+    """Each frame's noise quartile (of these frames), named with its range: "q1 0.000-0.021"."""
+    noise = np.asarray(noise, float)
+    edges = np.quantile(noise, np.linspace(0, 1, n_bins + 1))
+    idx = np.clip(np.searchsorted(edges, noise, side="right") - 1, 0, n_bins - 1)
+    return np.array([f"q{i + 1} {edges[i]:.3f}-{edges[i + 1]:.3f}" for i in idx])
+
+
+def _shows_sample(pred, label):
+    pred, label = np.asarray(pred, float), np.asarray(label, float)
+    return pred[label > 0], label[label > 0]
+
+
 def _rmse(pred, label):
     return float(np.sqrt(np.mean((pred - label) ** 2))) if len(label) else None
 
@@ -106,6 +119,10 @@ def evaluate_manifest(scorer, manifest, classical: bool = True, region: str = "w
         types = np.array([r["sample_type"] if r["sample_type"] != "zero" else r.get("source", "zero")
                           for r in rows])
         report["model_by_sample_type"] = breakdown(preds, label, types)
+    if all(r.get("noise_level") not in (None, "") for r in rows):  # made by make-dataset
+        noise = np.array([float(r["noise_level"]) for r in rows])
+        report["model_by_noise"] = breakdown(*_shows_sample(preds, label),
+                                             noise_bins(noise[label > 0]))
     for name, values in raw.items():
         mapped = cross_fitted_isotonic(values, label, series)
         report["methods"][name] = metrics(mapped, label, mags, series)
@@ -130,6 +147,11 @@ def report_markdown(report: dict) -> str:
     if report.get("model_by_sample_type"):
         lines += ["", "| sample type / zero kind | n | RMSE | mean error |", "|---|---|---|---|"]
         for k, v in report["model_by_sample_type"].items():
+            lines.append(f"| {k} | {v['n']} | {format_figure(v['rmse'])} | {v['bias']:+.2f} |")
+    if report.get("model_by_noise"):
+        lines += ["", "| noise level (frames that show sample) | n | RMSE | mean error |",
+                  "|---|---|---|---|"]
+        for k, v in report["model_by_noise"].items():
             lines.append(f"| {k} | {v['n']} | {format_figure(v['rmse'])} | {v['bias']:+.2f} |")
     lines.append("")
     lines.append(f"Model {report['model']} on {report['device']}, region {report['region']}; "
