@@ -12,7 +12,7 @@ half-stride grid:
   when the model has one, else it falls back to crops).
 
 Reports per frame the mean and max |x - crop| over the scored tiles, and the map's weighted mean
-(weights: the map's certainty) against the whole-frame score. Then the cost of the default
+(weights: the map's weight) against the whole-frame score. Then the cost of the default
 half-stride map, and of the alternative (every tile's crop scored, in batches), against one
 non-overlapping pass (``score``) of the issue's 1536 x 2048 fibre frame, best of ``--repeats``. Targets: mean <= 0.25, max <= 0.5, |weighted mean - score| <= 0.3, ratio <= 1.0.
 
@@ -102,8 +102,8 @@ def agreement(scorer, name, frame, mag) -> dict:
         full = np.full(crop.shape, np.nan, np.float32)
         full[ok] = s
         out[key] = {"mean": float(d.mean()), "max": float(d.max()), "bias": float(np.mean(
-            s - crop.scores[ok])), "wmean": weighted_score(full, crop.certainty)}
-    out["crop_wmean"] = weighted_score(crop.scores, crop.certainty)
+            s - crop.scores[ok])), "wmean": weighted_score(full, crop.weight)}
+    out["crop_wmean"] = weighted_score(crop.scores, crop.weight)
     return out
 
 
@@ -165,7 +165,7 @@ def main(argv=None) -> str:
         f"{scorer.device_name}, CPU: {cpu_name()}; load average {os.getloadavg()[0]:.1f}. "
         "Tiles 240 x 320 at half-tile stride (the default grid). Per frame: mean / max "
         "|x - crop| over the scored tiles (mean signed difference in brackets); whole = the "
-        "frame's score; wmean = the map's certainty-weighted mean; plain = the shared trunk with "
+        "frame's score; wmean = the map's weight-weighted mean; plain = the shared trunk with "
         "the model's own head; map = the shared trunk with the map head (`mode=\"shared\"`); "
         "crop = every tile's crop scored (`mode=\"crop\"`).",
         "",

@@ -26,7 +26,9 @@ def test_cli_map_writes_tiff_csv_and_png(tmp_path, untrained_checkpoint, capsys)
     grid = tifffile.imread(out)
     assert grid.dtype == np.float32 and grid.shape == (4, 6)  # round(512/128), round(768/128)
     rows = list(csv.DictReader(io.StringIO(table.read_text())))
-    assert list(rows[0]) == ["row", "column", "y", "x", "score", "certainty"]
+    assert list(rows[0]) == ["row", "column", "y", "x", "score", "score_low", "score_high", "certainty", "weight"]
+    # a model without score intervals: its tiles have none (empty cells), not made-up ones
+    assert {(r["score_low"], r["score_high"], r["certainty"]) for r in rows} == {("", "", "")}
     assert len(rows) == grid.size
     np.testing.assert_allclose([float(r["score"]) for r in rows], grid.ravel(), atol=1e-3)
     pic = np.asarray(PILImage.open(png).convert("RGB")).astype(float)

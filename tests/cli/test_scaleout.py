@@ -176,7 +176,7 @@ def test_map_of_several_files_is_one_table(images, untrained_checkpoint, schedul
     code, _, err = run_cli(base + [*images[:2], "--csv", table, "--scheduler", scheduler], capsys)
     assert code == 0, err
     rows = parse_csv(table.read_text())
-    assert list(rows[0]) == ["path", "row", "column", "y", "x", "score", "certainty"]
+    assert list(rows[0]) == ["path", "row", "column", "y", "x", "score", "score_low", "score_high", "certainty", "weight"]
     first = [r for r in rows if r["path"] == str(images[0])]
     assert len(first) == len(rows) // 2
     assert [{k: v for k, v in r.items() if k != "path"} for r in first] == parse_csv(one.read_text())

@@ -176,7 +176,7 @@ def rewrite(path, change):
     (lambda d: d.update(format="something-else"),
      " is not a napari-semfocus gate (format 'something-else', expected 'napari-semfocus-gate')."),
     (lambda d: d.update(format_version=9),
-     " has format version 9, newer than this napari-semfocus reads (2); please upgrade."),
+     " has format version 9, newer than this napari-semfocus reads (3); please upgrade."),
 ])
 def test_bad_gate_files_fail_with_one_sentence(gate_file, change, message):
     path, _ = gate_file
@@ -241,7 +241,7 @@ def test_an_edit_of_any_field_that_changes_the_threshold_is_refused(gate_file, c
 def test_harmless_edits_keep_the_signature_and_a_lost_signature_is_refused(gate_file):
     path, gate = gate_file
     data = json.loads(path.read_text())
-    assert data["format_version"] == 2 and len(data["signature"]) == 64
+    assert data["format_version"] == 3 and len(data["signature"]) == 64
     rewrite(path, lambda d: (d["model"].update(checkpoint_path="/moved/m.safetensors"),
                              d.update(calibration_source="labels of lab B")))
     path.write_text(json.dumps(json.loads(path.read_text()), indent=7))  # layout is free
@@ -249,7 +249,7 @@ def test_harmless_edits_keep_the_signature_and_a_lost_signature_is_refused(gate_
     rewrite(path, lambda d: d.pop("signature"))
     with pytest.raises(SemFocusError) as err:
         Gate.load(path)
-    assert str(err.value) == (f"gate file {path} lacks its signature (format version 2 files "
+    assert str(err.value) == (f"gate file {path} lacks its signature (format version 3 files "
                               "are signed); calibrate the gate again.")
 
 

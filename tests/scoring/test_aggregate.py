@@ -71,14 +71,14 @@ def test_uniform_frame_scores_zero_as_a_whole_and_in_its_map(default_scorer):
     assert default_scorer.score(frame, MAG)[0] == 0.0
     fmap = default_scorer.focus_map(frame, MAG)
     assert np.all(fmap.scores == 0.0)
-    assert np.all(fmap.certainty <= aggregate.WEIGHT_FLOOR + 1e-6)
+    assert np.all(fmap.weight <= aggregate.WEIGHT_FLOOR + 1e-6)
 
 
 @needs_default_model
-def test_map_certainty_is_the_score_weight(default_scorer):
+def test_map_weight_is_the_score_weight(default_scorer):
     fmap = default_scorer.focus_map(_corner_frame(), MAG, stride=(240, 320))
     assert fmap.shape == (2, 2)
-    assert fmap.certainty[0, 0] == 1.0 and np.all(fmap.certainty.ravel()[1:] < 0.05), fmap.certainty
+    assert fmap.weight[0, 0] == 1.0 and np.all(fmap.weight.ravel()[1:] < 0.05), fmap.weight
 
 
 # ---- the worst informative region --------------------------------------------------------------

@@ -65,7 +65,7 @@ def test_grid_geometry_of_the_sample(half):
     np.testing.assert_allclose(ys, -44 + 120 * np.arange(4) + 119.5)
     np.testing.assert_allclose((ys[0] + ys[-1]) / 2, (512 - 1) / 2, atol=0.5)  # centred
     np.testing.assert_allclose((xs[0] + xs[-1]) / 2, (768 - 1) / 2, atol=0.5)
-    assert 0 < np.nanmin(fmap.certainty) and np.nanmax(fmap.certainty) <= 1
+    assert 0 < np.nanmin(fmap.weight) and np.nanmax(fmap.weight) <= 1
 
 
 @pytest.mark.parametrize("length,tile,stride", [(512, 240, 120), (768, 320, 160), (1000, 240, 240),
@@ -87,7 +87,7 @@ def test_every_tile_is_scored_corners_included(shape):
     img = np.random.default_rng(2).integers(0, 255, shape, dtype=np.uint8)
     fmap = run_to_end(focus_map(None, img, method="brenner"))
     assert np.isfinite(fmap.scores).all(), np.argwhere(~np.isfinite(fmap.scores))[:4].tolist()
-    assert np.isfinite(fmap.certainty).all()
+    assert np.isfinite(fmap.weight).all()
 
 
 def test_model_map_scores_corner_tiles(untrained):

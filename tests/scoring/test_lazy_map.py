@@ -34,7 +34,7 @@ def assert_same_map(got, expected, atol=0.0):
     for field in ("tile_hw", "stride_hw", "origin_yx", "image_hw", "scored_hw", "mode"):
         assert getattr(got, field) == getattr(expected, field), field
     np.testing.assert_allclose(got.scores, expected.scores, atol=atol, rtol=0)
-    np.testing.assert_allclose(got.certainty, expected.certainty, atol=atol, rtol=0)
+    np.testing.assert_allclose(got.weight, expected.weight, atol=atol, rtol=0)
 
 
 @needs_default_model

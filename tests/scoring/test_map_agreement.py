@@ -52,7 +52,7 @@ def plain_head_scores(scorer, frame, mag, crop) -> np.ndarray:
 @pytest.mark.parametrize("name,mag", REAL)
 def test_default_map_is_the_crops_and_agrees_with_the_score(default_scorer, name, mag):
     """Issue 27: the default map scores every tile's crop (what the frame's score is made of), so
-    per tile it is the crop score exactly, and its certainty-weighted mean is within 0.3 of the
+    per tile it is the crop score exactly, and its weighted mean is within 0.3 of the
     frame's score (measured: 0.07 and 0.16 higher on these two frames)."""
     frame = real(name)
     fmap = default_scorer.focus_map(frame, mag)
@@ -60,7 +60,7 @@ def test_default_map_is_the_crops_and_agrees_with_the_score(default_scorer, name
     assert DEFAULT_MODE == "crop" and fmap.mode == "crop" and fmap.shape == (4, 4)
     np.testing.assert_array_equal(fmap.scores, crop.scores)
     whole = default_scorer.score(frame, mag)[0]
-    assert abs(weighted_score(fmap.scores, fmap.certainty) - whole) <= 0.3, (fmap.scores, whole)
+    assert abs(weighted_score(fmap.scores, fmap.weight) - whole) <= 0.3, (fmap.scores, whole)
 
 
 @needs_default_model
@@ -80,7 +80,7 @@ def test_the_map_head_brings_the_shared_map_to_the_crops(default_scorer, name, m
     assert diff.mean() <= 0.25 and diff.max() <= 0.5, (shared.scores, crop.scores)
     assert plain.mean() > 0.5 and plain.mean() > 3 * diff.mean(), (plain.mean(), diff.mean())
     whole = default_scorer.score(frame, mag)[0]
-    assert abs(weighted_score(shared.scores, shared.certainty) - whole) <= 0.3
+    assert abs(weighted_score(shared.scores, shared.weight) - whole) <= 0.3
 
 
 @needs_default_model
@@ -94,7 +94,7 @@ def test_sharpest_slice_of_the_focus_series_maps_to_its_score(default_scorer, mo
     fmap = default_scorer.focus_map(frame, mag, mode=mode)
     whole = default_scorer.score(frame, mag)[0]
     assert fmap.mode == mode
-    assert abs(weighted_score(fmap.scores, fmap.certainty) - whole) <= 0.3, (fmap.scores, whole)
+    assert abs(weighted_score(fmap.scores, fmap.weight) - whole) <= 0.3, (fmap.scores, whole)
 
 
 @needs_default_model

@@ -4,7 +4,8 @@ A gate is calibrated in the widget (worker thread) from labelled, blurred copies
 frames scored by the shipped model, saved, loaded back, and applied to the "SEM focus series"
 sample: the in-focus slice is accepted and the clearly blurred slices are rejected; table,
 rejected list, CSV export and ``metadata["semfocus_gate"]`` agree; the pixels are unchanged;
-"Next rejected" and a click in the list move the viewer. A screenshot is taken (gate-widget.png,
+"Next rejected" and a click in the list move the viewer; with the review band ticked, the
+stored intervals decide accept / reject / review. A screenshot is taken (gate-widget.png,
 kept in docs/images/ by scripts/docs_images.sh, in a temporary folder otherwise).
 
 With the worst-region rule, a gate calibrated in the widget rejects the half-focused sample,
@@ -29,6 +30,7 @@ from ..helpers import (
     docked_viewer,
     labelled_frames,
     needs_default_model,
+    parse_csv,
     write_manifest,
 )
 
@@ -151,8 +153,28 @@ def test_calibrate_apply_to_focus_series(gate_viewer, qtbot, tmp_path, labelled_
     assert widget.results[0].scores_from == "layer metadata"
     np.testing.assert_array_equal(widget.results[0].accepted, res.accepted)
 
-    # screenshot: the calibration curve and the decisions, at a rejected slice
-    widget.go_to_slice(SERIES, truth + 3)
+    # the review band: the stored scores' intervals decide three ways (the real worker)
+    widget.review_check.setChecked(True)
+    widget.apply_gate()
+    wait(qtbot, widget)
+    assert not errors, errors
+    (band,) = widget.results
+    low, high = (np.array(layer.metadata["semfocus"][k]) for k in ("score_low", "score_high"))
+    t = widget.gate.threshold
+    want = np.where(low >= t, "accept", np.where(high < t, "reject", "review"))
+    assert band.decisions.tolist() == want.tolist() and "review" in want, (low, high, t)
+    np.testing.assert_array_equal(band.accepted, want == "accept")
+    got = parse_csv(widget.export_csv(tmp_path / "review.csv").read_text())
+    assert list(got[0])[-2:] == ["accepted", "decision"]
+    assert [r["decision"] for r in got] == want.tolist()
+    assert [widget.table.decision(r) for r in range(11)] == want.tolist()
+    assert layer.metadata["semfocus_gate"]["decisions"] == want.tolist()
+    assert f"{(want == 'review').sum()} to review" in widget.summary_label.text()
+    review = [i for i in range(11) if want[i] == "review"]
+    assert widget.rejected() == [(SERIES, i) for i in range(11) if want[i] != "accept"]
+
+    # screenshot: the calibration curve and the decisions with the review band, at a review slice
+    widget.go_to_slice(SERIES, review[0])
     screenshot_decisions(viewer, widget, qtbot, screenshot_dir / SCREENSHOT)
 
 

@@ -82,7 +82,8 @@ def test_classical_map_in_viewer(map_viewer, qtbot, tmp_path, screenshot_dir):
     grid = tifffile.imread(widget.export_tiff(tmp_path / "m.tif"))
     assert grid.shape == fmap.shape
     lines = widget.export_csv(tmp_path / "m.csv").read_text().splitlines()
-    assert lines[0] == "row,column,y,x,score,certainty" and len(lines) == fmap.scores.size + 1
+    assert lines[0] == "row,column,y,x,score,score_low,score_high,certainty,weight"
+    assert len(lines) == fmap.scores.size + 1
     # a second run replaces the overlay instead of adding another one
     widget.opacity_spin.setValue(0.7)
     run_map(qtbot, widget)

@@ -17,6 +17,7 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -32,6 +33,7 @@ from ..gate.calibrate import DEFAULT_TARGET_PRECISION
 from ..gate.file import RULE_LABELS, gated_scores
 from ..gate.labels import DEFAULT_ACCEPT_SCORE
 from ..gate.plot import plot_pr_curve
+from ..gate.review import DECISIONS
 from .forms import (
     NOTE_STYLE,
     combo_box,
@@ -48,7 +50,9 @@ from .results import NumberItem, SortableTable
 
 ACCEPT_BG = QColor(40, 160, 80, 90)
 REJECT_BG = QColor(220, 60, 60, 110)
-TABLE_HEADERS = ("Slice", "Score", "Worst", "Accepted", "Layer")
+REVIEW_BG = QColor(230, 170, 30, 110)
+TABLE_HEADERS = ("Slice", "Score", "Interval", "Worst", "Decision", "Layer")
+DECISION_TEXT = {"accept": "accepted", "reject": "rejected", "review": "review"}
 
 
 # ---- the panels -------------------------------------------------------------------------------
@@ -138,6 +142,13 @@ def build_apply_box(w) -> QGroupBox:
         "is scored."))
     w.reuse_check.setChecked(True)
     alay.addWidget(w.reuse_check)
+    w.review_check = with_tip(QCheckBox("Review band: a person looks where the interval "
+                                        "straddles the threshold"), (
+        "Accept a frame only when its whole score's interval (score_low..score_high) lies at or "
+        "above the threshold, reject it when the interval lies below, and mark it 'review' when "
+        "the interval straddles the threshold. Needs a whole-score gate and a model with score "
+        "intervals."))
+    alay.addWidget(w.review_check)
     w.add_run_controls(alay, "Apply gate", "Score the ticked layers and accept/reject "
                         "each image or slice.", "Stop after the current batch.")
     return box
@@ -149,7 +160,7 @@ def build_decisions_box(w) -> QGroupBox:
     rlay = QVBoxLayout(box)
     w.summary_label = note_label()
     rlay.addWidget(w.summary_label)
-    rlay.addWidget(QLabel("Rejected slices (click to go there):"))
+    rlay.addWidget(QLabel("Rejected and review slices (click to go there):"))
     w.rejected_list = with_tip(QListWidget(), "Click a rejected image/slice to show it.")
     w.rejected_list.setMaximumHeight(110)
     rlay.addWidget(w.rejected_list)
@@ -158,8 +169,8 @@ def build_decisions_box(w) -> QGroupBox:
                              "Go to the next rejected slice (wraps around).")
     w.export_button = with_tip(QPushButton("Export CSV…"), (
         "Save the decisions as CSV: path (the layer's file, or its name), index (slice), "
-        "magnification, score, worst_region, accepted (1/0) — the columns of 'semfocus gate "
-        "apply'."))
+        "magnification, score, score_low, score_high, worst_region, accepted (1/0), and with the "
+        "review band decision (accept/reject/review) — the columns of 'semfocus gate apply'."))
     buttons.addWidget(w.next_button)
     buttons.addWidget(w.export_button)
     rlay.addLayout(buttons)
@@ -170,13 +181,16 @@ def build_decisions_box(w) -> QGroupBox:
 
 # ---- the views --------------------------------------------------------------------------------
 def fill_rejected_list(list_widget: QListWidget, results, rule: str) -> None:
-    """One item per rejected image/slice of ``results`` with the score the gate ``rule``
-    compared; its data is (layer name, slice)."""
+    """One item per rejected (or, with the review band, review) image/slice of ``results``
+    with the score the gate ``rule`` compared; its data is (layer name, slice)."""
     list_widget.clear()
     for res in results:
         gated = gated_scores(rule, res.scores, res.worst_region)
         for i in res.rejected_slices:
             why = f"{RULE_LABELS[rule]} {gated[i]:.2f}"
+            if res.decisions is not None:
+                low, high = res.bounds[0][i], res.bounds[1][i]
+                why = f"{res.decisions[i]}: {why}, interval {low:.2f}–{high:.2f}"
             text = (f"{res.name}: slice {i} ({why})" if len(res.scores) > 1
                     else f"{res.name} ({why})")
             item = QListWidgetItem(text)
@@ -185,12 +199,15 @@ def fill_rejected_list(list_widget: QListWidget, results, rule: str) -> None:
 
 
 class DecisionTable(SortableTable):
-    """One row per (layer, slice): slice, score, worst region, accepted, layer (rows tinted).
-    Sortable."""
+    """One row per (layer, slice): slice, score, its interval, worst region, decision
+    (accepted / rejected / review), layer (rows tinted). Sortable."""
 
     def __init__(self, parent=None):
         # sorted by slice at first, as scored
-        super().__init__(TABLE_HEADERS, stretch=4, min_height=160, sort_by=0, parent=parent)
+        super().__init__(TABLE_HEADERS, stretch=5, min_height=160, sort_by=0, parent=parent)
+        for col in (2, 4):  # the interval "6.31–8.04" and the decision, in full
+            self.horizontalHeader().setSectionResizeMode(
+                col, QHeaderView.ResizeMode.ResizeToContents)
 
     def set_results(self, results) -> None:
         self.setSortingEnabled(False)
@@ -198,21 +215,32 @@ class DecisionTable(SortableTable):
         self.setRowCount(len(rows))
         for row, (res, i) in enumerate(rows):
             ok = bool(res.accepted[i])
+            decision = res.decisions[i] if res.decisions is not None else (
+                "accept" if ok else "reject")
             worst = None if res.worst_region is None else float(res.worst_region[i])
+            low = None if res.bounds is None else float(res.bounds[0][i])
+            span = "" if res.bounds is None else f"{low:.2f}–{res.bounds[1][i]:.2f}"
             cells = [NumberItem(i, str(i)), NumberItem(res.scores[i], f"{res.scores[i]:.2f}"),
+                     NumberItem(low, span),
                      NumberItem(worst, "" if worst is None else f"{worst:.2f}"),
-                     NumberItem(int(ok), "yes" if ok else "no"), QTableWidgetItem(res.name)]
+                     NumberItem(DECISIONS.index(decision), DECISION_TEXT[decision]),
+                     QTableWidgetItem(res.name)]
+            tint = {"accept": ACCEPT_BG, "reject": REJECT_BG, "review": REVIEW_BG}[decision]
             for col, item in enumerate(cells):
-                item.setBackground(ACCEPT_BG if ok else REJECT_BG)
+                item.setBackground(tint)
                 self.setItem(row, col, item)
         self.setSortingEnabled(True)
 
     def rows(self) -> list[tuple[str, int, float, bool, float]]:
         """(layer, slice, score, accepted, worst region) in the order shown."""
         role = Qt.ItemDataRole.UserRole
-        return [(self.item(r, 4).text(), int(self.item(r, 0).data(role)),
-                 float(self.item(r, 1).data(role)), bool(self.item(r, 3).data(role)),
-                 float(self.item(r, 2).data(role))) for r in range(self.rowCount())]
+        return [(self.item(r, 5).text(), int(self.item(r, 0).data(role)),
+                 float(self.item(r, 1).data(role)), self.decision(r) == "accept",
+                 float(self.item(r, 3).data(role))) for r in range(self.rowCount())]
+
+    def decision(self, row: int) -> str:
+        """accept, reject or review: the decision shown in ``row``."""
+        return DECISIONS[int(self.item(row, 4).data(Qt.ItemDataRole.UserRole))]
 
 
 class PRPlot:

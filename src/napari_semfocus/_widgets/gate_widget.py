@@ -10,7 +10,10 @@ scoring them as Score focus does unless the layer already holds the gate model's
 (``path,index,magnification,score,score_low,score_high,worst_region,accepted``, as the CLI); rejected slices are
 listed (click one to go there) and "Next rejected" steps through them. A gate compares the whole
 score or the worst informative region ("Gate on"; a loaded gate's own rule, shown with its
-threshold). The panels are in :mod:`.gate_panels`.
+threshold). With "Review band" ticked, a whole-score gate decides three ways from each score's
+interval (:mod:`napari_semfocus.gate.review`): accepted, rejected or review (a person looks;
+listed with the rejected slices, tinted amber, ``decision`` column in the CSV). The panels are
+in :mod:`.gate_panels`.
 
 Public API (tests, scripts)::
 
@@ -30,6 +33,7 @@ from qtpy.QtWidgets import QVBoxLayout, QWidget
 from ..errors import SemFocusError
 from ..gate.calibrate import Calibration
 from ..gate.file import Gate, resolve_checkpoint
+from ..gate.review import review_summary
 from ..jobs.gate import (
     ApplyResult,
     ApplySettings,
@@ -46,6 +50,7 @@ from ..jobs.records import (
     gate_record,
     scores_record,
     stored_scores,
+    stored_with_bounds,
     with_records,
 )
 from .dock import PluginDock
@@ -160,7 +165,8 @@ class AcceptanceGateWidget(ChecklistMixin, JobRunner, PluginDock):
         self.rule_combo.setCurrentIndex(self.rule_combo.findData(gate.score_rule))
         for control in controls:
             control.blockSignals(False)
-        self.gate_label.setText(gate.summary() + ".")
+        review = review_summary(gate.review)
+        self.gate_label.setText(gate.summary() + "." + (f"\n{review}." if review else ""))
         self.gate_label.setStyleSheet("" if gate.target_reached else WARN_STYLE)
         self._update_enabled()
 
@@ -259,17 +265,19 @@ class AcceptanceGateWidget(ChecklistMixin, JobRunner, PluginDock):
         if not layers:
             raise SemFocusError("No image layer is ticked: tick the layers to accept/reject.")
         inputs, reused = [], []
+        review = self.review_check.isChecked()
+        stored = stored_with_bounds if review else stored_scores  # the band needs intervals
         for lyr in layers:
             li = layer_input(lyr, layer_magnification(lyr))
             inputs.append(li)
-            reused.append(stored_scores(lyr.metadata, self.gate, li.n_slices)
+            reused.append(stored(lyr.metadata, self.gate, li.n_slices)
                           if self.reuse_check.isChecked() else None)
         checkpoint = None
         if any(r is None for r in reused):
             path = resolve_checkpoint(self.gate, existing_checkpoint(self.checkpoint_edit.text()))
             checkpoint = None if path is None else str(path)
         return ApplySettings(gate=self.gate, images=tuple(inputs), reused=tuple(reused),
-                             checkpoint=checkpoint)
+                             checkpoint=checkpoint, review=review)
 
     def _progress_text(self, update) -> str:
         verb = "Scoring" if self._action == "apply" else "Calibration: scoring"
@@ -297,12 +305,17 @@ class AcceptanceGateWidget(ChecklistMixin, JobRunner, PluginDock):
             self._store_in_layer(res, result)
         n = sum(len(r.scores) for r in self.results)
         acc = sum(int(r.accepted.sum()) for r in self.results)
-        self.summary_label.setText(
-            f"{acc} accepted, {n - acc} rejected of {n} ({gate.rule_label} >= "
-            f"{gate.threshold:.2f}).")
+        rev = sum(int((r.decisions == "review").sum()) for r in self.results
+                  if r.decisions is not None)
+        counts = f"{acc} accepted, {n - acc - rev} rejected" + (
+            f", {rev} to review" if result.settings.review else "")
+        rule = (f"interval low end >= {gate.threshold:.2f}: accept; high end below: reject; "
+                "else review" if result.settings.review
+                else f"{gate.rule_label} >= {gate.threshold:.2f}")
+        self.summary_label.setText(f"{counts} of {n} ({rule}).")
         reused = [r.name for r in self.results if r.scores_from != "scored"]
         note = f" Reused the stored scores of {', '.join(reused)}." if reused else ""
-        self.status_label.setText(f"Done: {acc} accepted, {n - acc} rejected.{note}")
+        self.status_label.setText(f"Done: {counts}.{note}")
         self._update_enabled()
 
     def _store_in_layer(self, res: ImageDecisions, result: ApplyResult) -> None:
@@ -312,7 +325,7 @@ class AcceptanceGateWidget(ChecklistMixin, JobRunner, PluginDock):
             return
         layer = self.viewer.layers[res.name]
         records = {GATE_KEY: gate_record(res.scores, res.accepted, result.settings.gate,
-                                         res.scores_from, res.worst_region)}
+                                         res.scores_from, res.worst_region, res.decisions)}
         if res.scored is not None:
             records[SCORES_KEY] = scores_record(res.scored, result.run)
         layer.metadata = with_records(layer.metadata, records)

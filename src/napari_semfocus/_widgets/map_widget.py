@@ -161,7 +161,8 @@ class FocusMapWidget(JobRunner, PluginDock):
         self.tiff_button = with_tip(QPushButton("Export TIFF…"),
                                     "Save the score grid as a float32 TIFF (NaN: not scored).")
         self.csv_button = with_tip(QPushButton("Export CSV…"),
-                                   "Save row, column, y, x (tile centre), score, certainty.")
+                                   "Save row, column, y, x (tile centre), score, score_low, "
+                                   "score_high, certainty (the interval's width), weight.")
         for b in (self.tiff_button, self.csv_button):
             b.setEnabled(False)
             export.addWidget(b)
@@ -310,9 +311,14 @@ class FocusMapWidget(JobRunner, PluginDock):
         finite = stack.scores[np.isfinite(stack.scores)]
         slices = (f", slices mapped {stack.summary()['mapped_count']}/{stack.mapped.size}"
                   if stack.lead_shape else "")
+        width = ("" if last.low is None else f", interval width {np.nanmin(last.certainty):.2f}–"
+                 f"{np.nanmax(last.certainty):.2f} (layer metadata: score_low, score_high)")
+        none = "" if last.low is not None or last.method != MODEL_METHOD else (
+            f" No intervals: {last.extra.get('interval')}.")
         self.status_label.setText(
             f"Done ({result.model_name} on {result.device_name}): {last.shape[0]} × "
-            f"{last.shape[1]} tiles{slices}, scores {finite.min():.3g}–{finite.max():.3g}.")
+            f"{last.shape[1]} tiles{slices}, scores {finite.min():.3g}–{finite.max():.3g}"
+            f"{width}.{none}")
 
     def _put_layer(self, src, stack: StackMap, result: SliceMapResult):
         """The map layer of ``src`` showing ``stack`` (its data and metadata updated in place
@@ -361,7 +367,8 @@ class FocusMapWidget(JobRunner, PluginDock):
         return path
 
     def export_csv(self, path=None) -> Path | None:
-        """Write row, column, y, x (tile centre), score, certainty per tile."""
+        """Write row, column, y, x (tile centre), score, score_low, score_high, certainty (the
+        interval's width), weight per tile."""
         fmap = self.shown_map()
         if fmap is None:
             return None

@@ -1,5 +1,5 @@
 """``semfocus map``: a tile-wise focus map of one image, as a float32 TIFF grid, a CSV
-(row, column, y, x, score, certainty) and an overlay picture with a colour bar.
+(row, column, y, x, score, score_low, score_high, certainty, weight) and an overlay picture with a colour bar.
 
 All numbers come from :func:`napari_semfocus.jobs.map.map_image`, as in the Focus map widget.
 Several images (or ``--workers`` / ``--scheduler`` / ``--resume``) give one CSV table of every
@@ -62,7 +62,10 @@ def register(sub) -> None:
                         f"head scores crops) (default: {DEFAULT_MODE})")
     p.add_argument("--slice", type=int, default=0, help="slice of a stack to map (default 0)")
     p.add_argument("--output", "-o", help="float32 TIFF of the score grid (NaN: not scored)")
-    p.add_argument("--csv", help="CSV: row,column,y,x,score,certainty (y, x: tile centre pixel)")
+    p.add_argument("--csv", help="CSV: row,column,y,x,score,score_low,score_high,certainty,"
+                                 "weight (y, x: tile centre pixel; score_low..score_high: the "
+                                 "tile's interval, certainty its width; empty without "
+                                 "intervals; weight: coverage x structure weight)")
     p.add_argument("--png", help="overlay picture: the image, the coloured map and a colour bar")
     p.add_argument("--colormap", default="magma", help="matplotlib colormap (default magma)")
     p.add_argument("--alpha", type=float, default=0.5, help="opacity of the map in the PNG")
@@ -101,6 +104,10 @@ def cmd_map(args) -> int:
     if args.png:
         write_overlay_png(image.data, fmap, args.png, args.colormap, args.alpha)
     finite = fmap.scores[np.isfinite(fmap.scores)]
+    interval = fmap.extra.get("interval")
+    width = (f"; interval width (certainty) {np.nanmin(fmap.certainty):.2f}.."
+             f"{np.nanmax(fmap.certainty):.2f}" if fmap.low is not None
+             else f"; intervals: {interval}")
     eprint(f"semfocus map: {fmap.shape[0]} x {fmap.shape[1]} tiles, score "
-           f"{finite.min():.3g}..{finite.max():.3g} (mean {finite.mean():.3g})")
+           f"{finite.min():.3g}..{finite.max():.3g} (mean {finite.mean():.3g}){width}")
     return 0

@@ -2,7 +2,7 @@
 
     semfocus gate calibrate --manifest CSV --target-precision 0.95 --output gate.json [--plot pr.png]
                             [--rule whole|worst-region]
-    semfocus gate apply PATH... --gate gate.json [--output decisions.csv]
+    semfocus gate apply PATH... --gate gate.json [--output decisions.csv] [--review]
 
 Both are the jobs of the Acceptance gate widget (:mod:`napari_semfocus.jobs.gate`); images are
 read and scored as ``semfocus score`` does.
@@ -10,6 +10,8 @@ read and scored as ``semfocus score`` does.
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import replace
 
 import numpy as np
@@ -19,6 +21,7 @@ from ..gate.calibrate import DEFAULT_TARGET_PRECISION, check_target
 from ..gate.file import SCORE_RULES, Gate, resolve_checkpoint
 from ..gate.labels import DEFAULT_ACCEPT_SCORE
 from ..gate.plot import plot_pr_curve
+from ..gate.review import DECISIONS, review_summary
 from ..io.files import write_text
 from ..io.tables import labelled_scores_csv
 from ..jobs.distributed import GateTable
@@ -89,6 +92,12 @@ def register(sub) -> None:
     p.add_argument("--gate", required=True, help="gate file written by 'semfocus gate calibrate'")
     p.add_argument("--rule", choices=SCORE_RULES,
                    help="the gate file's rule is used; given, it must be that rule")
+    p.add_argument("--review", action="store_true",
+                   help="review band: accept a frame when its whole score's interval lies at "
+                        "or above the threshold, reject it when it lies below, and send it to "
+                        "review (a person looks) when it straddles the threshold; adds the "
+                        "column decision (accept/reject/review; accepted is 1 for accept only). "
+                        "Needs a whole-score gate and a model with score intervals")
     add_model_args(p, checkpoint_help="model file; default: the gate's model (the shipped one, or "
                                       "the file it was calibrated with)", region_help=None)
     add_scaleout_args(p)
@@ -131,6 +140,13 @@ def cmd_calibrate(args) -> int:
     if check is not None:
         print(f"held out ({len(check.held_out_groups)} of {len(set(result.groups))} groups, "
               f"not used for the threshold): {check.held_out.summary()}")
+    if gate.review is not None:
+        print(f"review band ({gate.review['interval_level']:g} intervals; apply --review):")
+        print(review_summary(gate.review))
+    else:
+        print("review band: none (" + ("a worst-region gate has no interval" if
+              gate.score_rule != "whole" else f"the model {result.model_name} has no score "
+              "intervals") + ")")
     return 0
 
 
@@ -151,7 +167,7 @@ def cmd_apply(args) -> int:
     checkpoint = resolve_checkpoint(gate, args.checkpoint)
     settings = ApplySettings(gate, tuple(plan), None,
                              None if checkpoint is None else str(checkpoint), args.device,
-                             args.batch_size, chosen_precision(args))
+                             args.batch_size, chosen_precision(args), args.review)
     if scaled_out(args):
         return _apply_table(args, settings)
     result = run_to_end(apply_gate(settings), progress_printer(
@@ -159,31 +175,34 @@ def cmd_apply(args) -> int:
                   f"accept when {gate.rule_score} >= {gate.threshold:.4f}"))
     table = decisions_table(result.images)
     write_output(table, args.output)
-    _report(*_count_accepted(table.split("\n", 1)[1]))
+    _report(_count(table))
     return 0
 
 
 def _apply_table(args, settings: ApplySettings) -> int:
     """``gate apply`` on a dask cluster or resumed: the decisions written as they come."""
-    counts = [0, 0]
+    counts: dict = {}
+    table = GateTable(replace(settings, images=()))
 
     def add(part) -> None:
-        accepted, total = _count_accepted(part.rows)
-        counts[0] += accepted
-        counts[1] += total
+        for key, n in _count(table.header + "\n" + part.rows).items():
+            counts[key] = counts.get(key, 0) + n
 
-    run_table(args, GateTable(replace(settings, images=())), settings.images, args.output,
-              on_result=add)
-    _report(*counts)
+    run_table(args, table, settings.images, args.output, on_result=add)
+    _report(counts)
     return 0
 
 
-def _count_accepted(rows: str) -> tuple[int, int]:
-    """(accepted, all) of decision rows (CSV lines whose last column is ``accepted`` 1/0)."""
-    lines = rows.splitlines()
-    return sum(line.endswith(",1") for line in lines), len(lines)
+def _count(table: str) -> dict:
+    """How many rows of a decisions table are accepted, rejected (and sent to review)."""
+    rows = list(csv.DictReader(io.StringIO(table)))
+    if rows and "decision" in rows[0]:
+        return {d: sum(r["decision"] == d for r in rows) for d in DECISIONS}
+    accepted = sum(r["accepted"] == "1" for r in rows)
+    return {"accept": accepted, "reject": len(rows) - accepted}
 
 
-def _report(accepted: int, total: int) -> None:
-    eprint(f"semfocus gate apply: {accepted} accepted, {total - accepted} rejected of {total} "
-           "images/slices.")
+def _report(counts: dict) -> None:
+    review = f", {counts['review']} to review" if "review" in counts else ""
+    eprint(f"semfocus gate apply: {counts.get('accept', 0)} accepted, {counts.get('reject', 0)} "
+           f"rejected{review} of {sum(counts.values())} images/slices.")

@@ -17,7 +17,9 @@ model file, the calibration source, the signature itself), so an edit of the thr
 region, model, accept rule, figures or curve is refused (:func:`check_signature`). And its
 threshold must be a point of the precision-recall curve stored with it, with the stored
 precision and recall of the calibration (:func:`check_calibrated_threshold`): the one check
-files of version 1, which are not signed, get (they load with a warning).
+files of version 1, which are not signed, get (they load with a warning). Version 3 adds the
+optional, signed ``review`` entry (the review band's figures, :mod:`.review`); version 2 files
+load as before, without it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from ..scoring.preprocess import REGIONS
 from .calibrate import Calibration, Figures, PRCurve, figures_at, format_figure, scores_array
 
 GATE_FORMAT = "napari-semfocus-gate"
-GATE_FORMAT_VERSION = 2  # 2: signed (the signature key)
+GATE_FORMAT_VERSION = 3  # 2: signed (the signature key); 3: the review band's figures (review)
 SIGNATURE_KEY = "signature"
 # keys left out of the signature: edits that do not change what the threshold means (moving the
 # model file, which the gate names by its SHA-256; a note on where the labels came from)
@@ -105,13 +107,15 @@ class Gate:
     source: str | None = None
     pr_curve: dict | None = None  # {"thresholds", "precision", "recall"}: lists, one per point
     score_rule: str = "whole"  # one of SCORE_RULES
+    review: dict | None = None  # the review band's figures (gate.review.review_record)
     path: Path | None = field(default=None, compare=False)
 
     # -- construction --
     @classmethod
     def from_calibration(cls, calibration: Calibration, scorer=None, model: dict | None = None,
                          region: str = "whole", source: str | None = None,
-                         held_out: dict | None = None, score_rule: str = "whole") -> Gate:
+                         held_out: dict | None = None, score_rule: str = "whole",
+                         review: dict | None = None) -> Gate:
         """A gate for ``scorer`` (or an explicit ``model`` fingerprint) from a calibration of
         the scores ``score_rule`` compares."""
         if model is None:
@@ -124,7 +128,7 @@ class Gate:
                    target_reached=calibration.target_reached, region=region, held_out=held_out,
                    created=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
                    source=source, pr_curve=curve_record(calibration.curve, calibration.threshold),
-                   score_rule=check_score_rule(score_rule))
+                   score_rule=check_score_rule(score_rule), review=review)
 
     # -- decisions --
     def apply(self, scores) -> np.ndarray:
@@ -179,6 +183,8 @@ class Gate:
             out["held_out"] = dict(self.held_out)
         if self.pr_curve is not None:
             out["pr_curve"] = self.pr_curve
+        if self.review is not None:
+            out["review"] = self.review
         out[SIGNATURE_KEY] = signature(out)
         return out
 
@@ -256,13 +262,15 @@ class Gate:
         if curve is not None:
             check_calibrated_threshold(data["threshold"], curve, data["calibration"], where)
         check_signature(data, where)
+        if not isinstance(data.get("review", {}), dict):
+            raise SemFocusError(f"gate file {where}: review must be an object.")
         return cls(threshold=float(data["threshold"]),
                    target_precision=float(data["target_precision"]), model=dict(data["model"]),
                    accept_rule=dict(data["accept_rule"]), calibration=dict(data["calibration"]),
                    target_reached=bool(data["target_reached"]), region=region,
                    held_out=data.get("held_out"), created=data["created"],
                    source=data.get("calibration_source"), pr_curve=curve,
-                   score_rule=rules[data["rule"]])
+                   score_rule=rules[data["rule"]], review=data.get("review"))
 
     def summary(self) -> str:
         cal = self.calibration

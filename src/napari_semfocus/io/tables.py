@@ -21,6 +21,8 @@ SCORE_COLUMNS = ("path", "index", "magnification", "score", "score_low", "score_
                  "worst_region")
 MEASURE_COLUMNS = SCORE_COLUMNS[:4]
 DECISION_COLUMNS = SCORE_COLUMNS + ("accepted",)
+# with the review band: ``decision`` accept / reject / review (``accepted`` 1 only for accept)
+REVIEW_COLUMNS = DECISION_COLUMNS + ("decision",)
 
 
 def watch_columns(gated: bool) -> tuple[str, ...]:
@@ -78,10 +80,15 @@ def scores_csv(rows: Iterable[ScoreRow], columns: tuple = SCORE_COLUMNS) -> str:
     return csv_text(columns, (r.as_csv()[: len(columns)] for r in rows))
 
 
-def decisions_csv(rows: Iterable[ScoreRow], accepted) -> str:
-    """``path,index,magnification,score,accepted``: the score columns and ``accepted`` 1 or 0."""
-    return csv_text(DECISION_COLUMNS, (row.as_csv() + [int(ok)] for row, ok in
-                                       zip(rows, np.asarray(accepted, dtype=bool), strict=True)))
+def decisions_csv(rows: Iterable[ScoreRow], accepted, decisions=None) -> str:
+    """:data:`DECISION_COLUMNS`: the score columns and ``accepted`` 1 or 0; with ``decisions``
+    (the review band's accept / reject / review per row) :data:`REVIEW_COLUMNS`."""
+    ok = np.asarray(accepted, dtype=bool)
+    if decisions is None:
+        return csv_text(DECISION_COLUMNS, (row.as_csv() + [int(a)]
+                                           for row, a in zip(rows, ok, strict=True)))
+    return csv_text(REVIEW_COLUMNS, (row.as_csv() + [int(a), d]
+                                     for row, a, d in zip(rows, ok, decisions, strict=True)))
 
 
 def labelled_scores_csv(rows: Iterable[ScoreRow], labels, acceptable) -> str:

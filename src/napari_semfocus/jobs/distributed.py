@@ -108,7 +108,7 @@ class GateTable:
 
     @property
     def header(self) -> str:
-        return decisions_csv([], []).rstrip("\n")
+        return decisions_csv([], [], [] if self.settings.review else None).rstrip("\n")
 
     def __call__(self, part: Partition) -> PartResult:
         result = run_to_end(apply_gate(dataclasses.replace(self.settings, images=part.files)))

@@ -8,7 +8,10 @@ others (:func:`~napari_semfocus.gate.calibrate.held_out_check`), and returns the
 :class:`~napari_semfocus.gate.file.Gate`. :func:`apply_gate` scores the images (or reuses the
 scores a layer holds) and accepts or rejects every image and slice. Both compare the score the
 gate's rule names (``whole``: the whole-frame score; ``worst-region``: the worst informative
-region, :func:`napari_semfocus.gate.file.gated_scores`).
+region, :func:`napari_semfocus.gate.file.gated_scores`). With the review band
+(``ApplySettings.review``, :mod:`napari_semfocus.gate.review`) a whole-score gate decides three
+ways from each score's interval: accept, reject or review; calibration counts the band's
+figures on the labelled images (the gate file's ``review`` entry).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from ..gate.calibrate import (
 )
 from ..gate.file import Gate, check_score_rule, gate_model_record, gated_scores
 from ..gate.labels import DEFAULT_ACCEPT_SCORE, labels_from_column, read_calibration_manifest
+from ..gate.review import check_review, review_record, three_way
 from ..io.files import existing_file
 from ..io.tables import ScoreRow, decisions_csv, slice_rows
 from ..progress import Progress, Status
@@ -94,6 +98,7 @@ class CalibrateResult:
     model: dict = field(default_factory=dict)  # the gate file's model record
     model_name: str = ""
     device_name: str = ""
+    interval_level: float | None = None  # the model's score intervals (None: it has none)
     cancelled: bool = False
 
     @property
@@ -141,6 +146,7 @@ def calibrate_gate(settings: CalibrateSettings, cancel: threading.Event | None =
     scorer = yield from load_method(MODEL_METHOD, s.checkpoint, s.device, s.precision)
     result.model_name, result.device_name = scorer.name, scorer.device_name
     result.model = gate_model_record(scorer)
+    result.interval_level = None if scorer.interval is None else scorer.interval.level
     yield model_status(scorer, f", {len(images)} images")
     run = yield from score_images(ScoreSettings(files, MODEL_METHOD, s.checkpoint, s.device,
                                                 s.region, s.batch_size, s.precision), cancel,
@@ -185,8 +191,20 @@ def _with_gate(result: CalibrateResult) -> CalibrateResult:
                          "n_groups": len(result.check.held_out_groups)})
     gate = Gate.from_calibration(result.calibration, model=result.model, region=s.region,
                                  source=str(Path(s.manifest).resolve()), held_out=held_out,
-                                 score_rule=s.rule)
+                                 score_rule=s.rule, review=_review(result))
     return dataclasses.replace(result, gate=gate)
+
+
+def _review(result: CalibrateResult) -> dict | None:
+    """The review band's figures at the chosen threshold (None for a worst-region gate or a
+    model without intervals: there is no band)."""
+    rows = result.rows
+    if result.settings.rule != "whole" or not rows or any(r.score_low is None for r in rows):
+        return None
+    held = None if result.check is None else result.check.held_out_index
+    return review_record(result.calibration.threshold, result.interval_level,
+                         [r.score_low for r in rows], [r.score_high for r in rows],
+                         result.acceptable, held)
 
 
 def _held_scores(result: CalibrateResult) -> np.ndarray:
@@ -209,6 +227,7 @@ class ApplySettings:
     device: str = "auto"
     batch_size: int = 32
     precision: str = "auto"  # auto | float32 | bf16
+    review: bool = False  # the review band: accept / reject / review from the scores' intervals
 
 
 @dataclass
@@ -224,6 +243,8 @@ class ImageDecisions:
     databar_rows: int = 0
     scored: ImageScores | None = None  # the fresh scores, when scored
     worst_region: np.ndarray | None = None
+    bounds: tuple | None = None  # (low, high) per slice: the scores' intervals, when known
+    decisions: np.ndarray | None = None  # with the review band: accept / reject / review
 
     @property
     def rejected_slices(self) -> list[int]:
@@ -231,10 +252,10 @@ class ImageDecisions:
 
     def rows(self, path: str | None = None) -> list[ScoreRow]:
         """The CSV rows of this image; ``path`` column: ``path`` (default: the name); the
-        scores' intervals when they were scored now (stored scores carry none)."""
-        fresh = self.scored
+        scores' intervals when known (scored now, or stored with the scores)."""
+        low, high = self.bounds or (None, None)
         return slice_rows(path or self.name, self.scores, self.magnification, self.worst_region,
-                          None if fresh is None else fresh.low, None if fresh is None else fresh.high)
+                          low, high)
 
 
 def decisions_table(images: Iterable[ImageDecisions], by_file: bool = False) -> str:
@@ -244,7 +265,9 @@ def decisions_table(images: Iterable[ImageDecisions], by_file: bool = False) -> 
     images = list(images)
     rows = [row for res in images for row in res.rows(res.path if by_file else None)]
     accepted = [bool(ok) for res in images for ok in res.accepted]
-    return decisions_csv(rows, np.asarray(accepted, dtype=bool))
+    review = bool(images) and all(res.decisions is not None for res in images)
+    decisions = [d for res in images for d in res.decisions] if review else None
+    return decisions_csv(rows, np.asarray(accepted, dtype=bool), decisions)
 
 
 @dataclass
@@ -263,12 +286,17 @@ def apply_gate(settings: ApplySettings, cancel: threading.Event | None = None
     are scored with the gate's model (checked by its SHA-256) in the gate's region."""
     s = settings
     result = ApplyResult(settings=s)
+    if s.review:  # a worst-region gate has no band: said before anything is scored
+        check_review(s.gate.score_rule, True)
     reused = s.reused or (None,) * len(s.images)
     to_score = tuple(image for image, r in zip(s.images, reused, strict=True) if r is None)
     fresh = iter(())
     if to_score:
         yield Status("loading the gate's focus model…")
-        s.gate.check_model(model_fingerprint(load_scorer(s.checkpoint, s.device, s.precision)))
+        scorer = load_scorer(s.checkpoint, s.device, s.precision)
+        s.gate.check_model(model_fingerprint(scorer))
+        if s.review:
+            check_review("whole", scorer.interval is not None, scorer.name)
         run = yield from score_images(ScoreSettings(to_score, MODEL_METHOD, s.checkpoint, s.device,
                                                     s.gate.region, s.batch_size, s.precision),
                                       cancel)
@@ -282,12 +310,20 @@ def apply_gate(settings: ApplySettings, cancel: threading.Event | None = None
     for image, stored in zip(s.images, reused, strict=True):
         if stored is None:
             res = next(fresh)
-            result.images.append(ImageDecisions(
-                res.name, res.scores, s.gate.decide(res.scores, res.worst_region),
-                res.magnification, res.path, "scored", res.databar_rows, res, res.worst_region))
-        else:
-            scores, worst = stored
-            result.images.append(ImageDecisions(
-                image.name, scores, s.gate.decide(scores, worst), image.magnification, image.path,
-                "layer metadata", image.databar_rows, worst_region=worst))
+            bounds = None if res.low is None else (res.low, res.high)
+            out = ImageDecisions(res.name, res.scores, None, res.magnification, res.path,
+                                 "scored", res.databar_rows, res, res.worst_region, bounds)
+        else:  # (scores, worst regions) or, with their intervals, (..., low, high)
+            scores, worst, *bounds = stored
+            out = ImageDecisions(image.name, scores, None, image.magnification, image.path,
+                                 "layer metadata", image.databar_rows, worst_region=worst,
+                                 bounds=tuple(bounds) or None)
+        out.accepted = s.gate.decide(out.scores, out.worst_region)
+        if s.review:
+            if out.bounds is None:
+                raise SemFocusError(f"{out.name}: its stored scores have no intervals, so there "
+                                    "is no review band for it: score it again.")
+            out.decisions = three_way(s.gate.threshold, *out.bounds)
+            out.accepted = out.decisions == "accept"
+        result.images.append(out)
     return result

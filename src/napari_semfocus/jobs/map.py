@@ -136,15 +136,19 @@ def map_slices(settings: SliceMapSettings, cancel: threading.Event | None = None
 
 
 class StackMap:
-    """Slice maps of one layer on one grid: ``scores`` / ``certainty`` of shape
-    ``(*lead_shape, rows, cols)``, NaN on slices not mapped; ``mapped`` marks the others."""
+    """Slice maps of one layer on one grid: ``scores`` / ``weight`` (and with intervals ``low``
+    / ``high``, else None) of shape ``(*lead_shape, rows, cols)``, NaN on slices not mapped;
+    ``mapped`` marks the others."""
 
     def __init__(self, lead_shape: tuple[int, ...], first: FocusMap):
         self.lead_shape = tuple(lead_shape)
         self.grid = _grid_key(first)
         shape = self.lead_shape + first.shape
         self.scores = np.full(shape, np.nan, np.float32)
-        self.certainty = np.full(shape, np.nan, np.float32)
+        self.weight = np.full(shape, np.nan, np.float32)
+        has = first.low is not None  # one model per stack (the grid key): all or none have
+        self.low, self.high = ((np.full(shape, np.nan, np.float32) for _ in range(2)) if has
+                               else (None, None))
         self.mapped = np.zeros(self.lead_shape, bool)
         self.maps: dict[tuple[int, ...], FocusMap] = {}
 
@@ -157,7 +161,9 @@ class StackMap:
         if not self.fits(fmap):
             raise ValueError("the map is on another grid; start a new StackMap")
         self.scores[index] = fmap.scores
-        self.certainty[index] = fmap.certainty
+        self.weight[index] = fmap.weight
+        if self.low is not None and fmap.low is not None:
+            self.low[index], self.high[index] = fmap.low, fmap.high
         self.mapped[index] = True
         self.maps[tuple(index)] = fmap
 
@@ -168,6 +174,13 @@ class StackMap:
     def unmapped(self) -> tuple[tuple[int, ...], ...]:
         """The slices not mapped yet, in order."""
         return tuple(tuple(int(v) for v in i) for i in np.argwhere(~self.mapped))
+
+    def grids(self) -> dict:
+        """The per-tile grids of the map layer's metadata (:meth:`FocusMap.grids`, all slices)."""
+        out = {"scores": self.scores, "weight": self.weight}
+        if self.low is not None:
+            out.update(score_low=self.low, score_high=self.high, certainty=self.high - self.low)
+        return out
 
     def summary(self) -> dict:
         """Which slices are mapped, for the layer's metadata."""
@@ -246,7 +259,9 @@ def map_layer_kwargs(stack: StackMap, result: SliceMapResult, source_scale, sour
         source_layer=base.image.name, slice_index=list(next(reversed(result.maps))),
         device=result.device_name, databar_rows_excluded=base.image.databar_rows,
         **stack.summary())
-    meta.update(scores=stack.scores, certainty=stack.certainty)
+    for key in ("score_low", "score_high", "certainty"):
+        meta.pop(key, None)  # the last slice's grids: replaced by all the slices'
+    meta.update(stack.grids())
     if meta["semfocus_map"]["score_scale"] != "focus score 0-10":
         kwargs["contrast_limits"] = finite_range(stack.scores)
     kwargs["scale"] = tuple(source_scale)[:lead] + tuple(kwargs["scale"])

@@ -67,11 +67,25 @@ def stored_scores(metadata, gate: Gate, n_slices: int):
             None if worst is None else np.asarray(worst, dtype=np.float64))
 
 
-def gate_record(scores, accepted, gate: Gate, scores_from: str, worst_region=None) -> dict:
-    """``metadata["semfocus_gate"]``: the decisions per slice, the scores (whole and worst
-    region) and the gate that made them, with its rule."""
+def stored_with_bounds(metadata, gate: Gate, n_slices: int):
+    """:func:`stored_scores` with the scores' intervals, ``(scores, worst, low, high)``, for the
+    review band; None when the stored scores have no intervals (or are not the gate's)."""
+    scores = stored_scores(metadata, gate, n_slices)
+    stored = (metadata or {}).get(SCORES_KEY) or {}
+    low, high = stored.get("score_low"), stored.get("score_high")
+    if scores is None or low is None or high is None or len(low) != n_slices:
+        return None
+    return (*scores, np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64))
+
+
+def gate_record(scores, accepted, gate: Gate, scores_from: str, worst_region=None,
+                decisions=None) -> dict:
+    """``metadata["semfocus_gate"]``: the decisions per slice (with the review band also
+    ``decisions``: accept / reject / review), the scores (whole and worst region) and the gate
+    that made them, with its rule."""
     accepted = np.asarray(accepted, dtype=bool)
     return {
+        "decisions": None if decisions is None else [str(d) for d in decisions],
         "accepted": [bool(v) for v in accepted],
         "rejected_slices": [int(i) for i in np.flatnonzero(~accepted)],
         "scores": [float(v) for v in scores],

@@ -47,11 +47,18 @@ checkpoint from before, a fine-tuned model: training takes it off) maps in ``"cr
 instead, exact and slower, and the map says so (``FocusMap.mode`` is ``"crop"``,
 ``FocusMap.extra["note"]`` is :data:`NO_MAP_HEAD`).
 
-Certainty (0..1) says how much a tile's score can be trusted from the tile's content, the same for
-every method: ``coverage * weight`` where ``coverage`` is the fraction of the tile inside the
-scored image and ``weight`` is the structure weight that whole-image scores use
-(:mod:`napari_semfocus.scoring.aggregate`), so a tile of empty substrate or noise beside sample gets a low
-certainty whatever its score says.
+Intervals and certainty (issue 24). With a model that carries score intervals
+(:attr:`FocusScorer.interval`), every tile gets ``low`` / ``high``: the model's interval for the
+tile's score, binned by the tile's own noise (:func:`.intervals.noise_level` of its normalised
+footprint, as whole frames are binned by their tiles' median noise), so a noisy part of a frame
+gets the wider intervals of noisy frames. The map's *certainty* is that interval's width
+(:attr:`FocusMap.certainty`, points). The intervals were calibrated on whole frames: a single
+tile errs more than a frame (which averages its tiles), so they are a guide per tile, not a
+coverage guarantee. Without intervals (a classical measure, a model not calibrated)
+``low`` / ``high`` are None and ``extra["interval"]`` says why. ``weight`` (0..1) is
+``coverage * structure weight`` (the certainty before issue 24): the fraction of the tile inside
+the scored image times the weight whole-image scores use (:mod:`.aggregate`), low for empty
+substrate or noise beside sample whatever the score says.
 """
 
 from __future__ import annotations
@@ -64,6 +71,7 @@ import numpy as np
 from ..errors import SemFocusError, check_whole_number
 from ..io.frames import as_frames, check_values, is_rgb
 from .aggregate import STRUCTURE_SIGMA, structure_weights, tile_structure
+from .intervals import noise_level
 from .lazy_frames import is_lazy, lazy_frame
 from .map_grid import (
     FEATURE_STRIDE,
@@ -132,7 +140,7 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None,
     ny, nx = valid.shape
     levels = normalisation_levels(frame)  # of the whole frame, used block by block
     structure = np.where(valid, _structure(frame, levels, ylo, yhi, xlo, xhi), np.nan)
-    certainty = inside * structure_weights(structure)
+    weight = inside * structure_weights(structure)
     scores = np.full((ny, nx), np.nan, dtype=np.float32)
     extra = {}
     if method != "model":
@@ -150,12 +158,34 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None,
             steps = _crop_tiles(scorer, frame, levels, enc, geo, scores, batch_size)
         mag = None if magnification is None else float(magnification)
     yield from steps
+    low = high = None
     if method == "model":  # a tile without any contrast holds no sample: 0, as in ``score``
         scores[valid & (structure == 0)] = 0.0
-    return FocusMap(scores=scores, certainty=certainty.astype(np.float32), tile_hw=(th, tw),
+        low, high, extra["interval"] = _tile_bounds(scorer, frame, levels, geo, scores)
+    else:
+        extra["interval"] = f"none: a classical measure ({method}) has no score intervals"
+    return FocusMap(scores=scores, weight=weight.astype(np.float32), tile_hw=(th, tw),
                     stride_hw=(sy, sx), origin_yx=(int(oy), int(ox)), image_hw=(H0, W0),
                     scored_hw=(H, W), mode=mode_used, method=method, magnification=mag,
-                    model=model_name, extra=extra)
+                    model=model_name, extra=extra, low=low, high=high)
+
+
+def _tile_bounds(scorer, frame, levels, geo, scores):
+    """``(low, high, what)``: every scored tile's interval from the model's interval for its
+    score and its own noise (NaN where not scored), or ``(None, None, why not)``."""
+    model = scorer.interval
+    if model is None:
+        return None, None, (f"none: the model {scorer.name} has no score intervals (a fine-tuned "
+                            "model before its intervals are calibrated)")
+    ylo, yhi, xlo, xhi, valid = geo
+    rows, cols = np.nonzero(valid)
+    noise = np.array([noise_level(normalise(frame[ylo[r]:yhi[r], xlo[c]:xhi[c]], levels))[0]
+                      for r, c in zip(rows, cols, strict=True)])
+    low = np.full(scores.shape, np.nan, np.float32)
+    high = low.copy()
+    low[rows, cols], high[rows, cols] = model.bounds(scores[rows, cols], noise)
+    return low, high, {"level": model.level, "feature": model.feature,
+                       "per_tile": "the model's interval for the tile's score and its own noise"}
 
 
 def _layout(scored_hw, tile, stride, name: str = "image"):

@@ -1,5 +1,6 @@
 """A focus map as files: the score grid as a float32 TIFF, the table as CSV
-(row, column, y, x, score, certainty) and an overlay picture with a colour bar (``semfocus map``
+(row, column, y, x, score, score_low, score_high, certainty, weight: ``map_grid.CSV_COLUMNS``)
+and an overlay picture with a colour bar (``semfocus map``
 and the Focus map widget's exports)."""
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def write_tiff(fmap: FocusMap, path) -> Path:
 
 
 def write_csv(fmap: FocusMap, path) -> Path:
-    """One row per tile: row, column, y, x (tile centre pixel), score, certainty."""
+    """One row per tile: row, column, y, x (tile centre pixel), score, score_low, score_high,
+    certainty (the interval's width), weight (:data:`.map_grid.CSV_COLUMNS`)."""
     return write_text(path, fmap.to_csv())
 
 

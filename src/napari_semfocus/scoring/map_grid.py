@@ -1,5 +1,5 @@
-"""The grid of a focus map and the map itself as a result: :class:`FocusMap` (scores and
-certainty per tile, and where each tile sits on the image and in napari) and the grid's geometry
+"""The grid of a focus map and the map itself as a result: :class:`FocusMap` (scores, their
+intervals and weights per tile, and where each tile sits on the image and in napari) and the grid's geometry
 (:func:`grid_axis`, :func:`footprints`, :func:`area_weights`). How the tiles are scored is in
 :mod:`.focus_map`."""
 
@@ -17,8 +17,13 @@ FEATURE_STRIDE = 32  # pixels per trunk feature cell (ResNet / MobileNet / Effic
 # Feature cell i is centred on input pixel 32 i (every stride-2 layer is "same"-padded, so output
 # j sits over input 2 j): it stands for pixels [32 i - 16, 32 i + 16) of its window.
 FEATURE_SHIFT = 16
+CERTAINTY_TEXT = ("width of the tile's score interval, score_high - score_low (points; smaller "
+                  "= more certain)")
 MIN_INSIDE = 0.5  # tiles with less of their height or width inside the scored image are NaN
-CSV_COLUMNS = ("row", "column", "y", "x", "score", "certainty")
+# certainty: the width of the tile's score interval (score_high - score_low, points; empty
+# without intervals); weight: the tile's coverage x structure weight (the certainty before)
+CSV_COLUMNS = ("row", "column", "y", "x", "score", "score_low", "score_high", "certainty",
+               "weight")
 
 
 # ---- the result -------------------------------------------------------------------------------
@@ -26,7 +31,10 @@ CSV_COLUMNS = ("row", "column", "y", "x", "score", "certainty")
 class FocusMap:
     """Scores on a regular tile grid over an image, with what is needed to place it.
 
-    ``scores`` and ``certainty`` are float32 (rows, cols) grids (NaN: tile not scored). Tile
+    ``scores`` and ``weight`` (coverage x structure weight, 0..1) are float32 (rows, cols)
+    grids (NaN: tile not scored); ``low`` / ``high`` the tiles' score intervals (the model's
+    interval for the tile's own noise; None for a classical measure or a model without
+    intervals, ``extra["interval"]`` says why) and :attr:`certainty` their width. Tile
     (r, c) covers pixels ``[oy + r*sy, oy + r*sy + th) x [ox + c*sx, ox + c*sx + tw)`` of the image
     (clipped to the image), with ``(oy, ox) = origin_yx``, ``(sy, sx) = stride_hw``,
     ``(th, tw) = tile_hw``. ``image_hw`` is the whole frame's shape, ``scored_hw`` the part scored
@@ -34,7 +42,7 @@ class FocusMap:
     """
 
     scores: np.ndarray
-    certainty: np.ndarray
+    weight: np.ndarray
     tile_hw: tuple[int, int]
     stride_hw: tuple[int, int]
     origin_yx: tuple[int, int]
@@ -45,6 +53,14 @@ class FocusMap:
     magnification: float | None = None
     model: str = ""
     extra: dict = field(default_factory=dict)
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+
+    @property
+    def certainty(self) -> np.ndarray | None:
+        """Per tile: the width of its score interval, ``high - low`` (score points; smaller =
+        more certain); None without intervals."""
+        return None if self.low is None else (self.high - self.low).astype(np.float32)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -97,9 +113,16 @@ class FocusMap:
             "translate": self.napari_translate(layer_scale, layer_translate),
             "contrast_limits": lims,
             "interpolation2d": "nearest",
-            "metadata": {"semfocus_map": self.summary(),
-                         "scores": self.scores, "certainty": self.certainty},
+            "metadata": {"semfocus_map": self.summary(), **self.grids()},
         }
+
+    def grids(self) -> dict:
+        """The per-tile grids of the layer's metadata: scores and weight, and with intervals
+        score_low, score_high and certainty (their width)."""
+        out = {"scores": self.scores, "weight": self.weight}
+        if self.low is not None:
+            out.update(score_low=self.low, score_high=self.high, certainty=self.certainty)
+        return out
 
     def summary(self) -> dict:
         """The grid's settings as plain JSON-able values."""
@@ -111,21 +134,28 @@ class FocusMap:
             "magnification": self.magnification,
             "score_scale": ("focus score 0-10" if self.method in ("model", *MODES)
                             else f"{self.method}: larger = sharper"),
-            "certainty": "coverage x structure weight of the tile (see napari_semfocus.scoring.aggregate)",
+            "certainty": CERTAINTY_TEXT if self.low is not None else None,
+            "weight": "coverage x structure weight of the tile (napari_semfocus.scoring.aggregate)",
+            "interval": self.extra.get("interval"),
         }
 
     def to_rows(self) -> list[tuple]:
-        """One row per tile: (row, column, y, x, score, certainty); y, x = the tile's centre pixel."""
+        """One row per tile: (row, column, y, x, score, score_low, score_high, certainty,
+        weight); y, x = the tile's centre pixel; the interval's three NaN without intervals."""
         ys, xs = self.tile_centres()
-        return [(r, c, float(ys[r]), float(xs[c]), float(self.scores[r, c]),
-                 float(self.certainty[r, c]))
+        nan = np.full(self.shape, np.nan, np.float32)
+        low, high, width = ((nan, nan, nan) if self.low is None
+                            else (self.low, self.high, self.certainty))
+        return [(r, c, float(ys[r]), float(xs[c]), float(self.scores[r, c]), float(low[r, c]),
+                 float(high[r, c]), float(width[r, c]), float(self.weight[r, c]))
                 for r in range(self.shape[0]) for c in range(self.shape[1])]
 
     def to_csv(self) -> str:
         lines = [",".join(CSV_COLUMNS)]
-        for r, c, y, x, s, k in self.to_rows():
-            lines.append(f"{r},{c},{y:g},{x:g},{'' if np.isnan(s) else f'{s:.4g}'},"
-                         f"{'' if np.isnan(k) else f'{k:.3f}'}")
+        for r, c, y, x, *values in self.to_rows():
+            cells = ["" if np.isnan(v) else f"{v:{f}}"
+                     for v, f in zip(values, (".4g", ".4g", ".4g", ".3f", ".3f"), strict=True)]
+            lines.append(f"{r},{c},{y:g},{x:g}," + ",".join(cells))
         return "\n".join(lines) + "\n"
 
 
