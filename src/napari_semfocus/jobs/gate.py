@@ -70,6 +70,7 @@ class CalibrateSettings:
     batch_size: int = 32
     precision: str = "auto"  # auto | float32 | bf16
     rule: str = "whole"  # the score the gate compares: one of gate.file.SCORE_RULES
+    backend: str = "auto"  # auto | torch | onnxruntime (scoring.backends.resolve_backend)
 
 
 @dataclass(frozen=True)
@@ -138,12 +139,13 @@ def calibrate_gate(settings: CalibrateSettings, cancel: threading.Event | None =
     files = tuple(FileInput(path, Path(path), mag) for path, mag in images)
     for f in files:  # before the model is loaded
         existing_file(f.name)
-    scorer = yield from load_method(MODEL_METHOD, s.checkpoint, s.device, s.precision)
+    scorer = yield from load_method(MODEL_METHOD, s.checkpoint, s.device, s.precision, s.backend)
     result.model_name, result.device_name = scorer.name, scorer.device_name
     result.model = gate_model_record(scorer)
     yield model_status(scorer, f", {len(images)} images")
     run = yield from score_images(ScoreSettings(files, MODEL_METHOD, s.checkpoint, s.device,
-                                                s.region, s.batch_size, s.precision), cancel,
+                                                s.region, s.batch_size, s.precision,
+                                                backend=s.backend), cancel,
                                   announce=False)
     if run.cancelled:
         result.cancelled = True
@@ -209,6 +211,7 @@ class ApplySettings:
     device: str = "auto"
     batch_size: int = 32
     precision: str = "auto"  # auto | float32 | bf16
+    backend: str = "auto"  # auto | torch | onnxruntime (scoring.backends.resolve_backend)
 
 
 @dataclass
@@ -268,10 +271,11 @@ def apply_gate(settings: ApplySettings, cancel: threading.Event | None = None
     fresh = iter(())
     if to_score:
         yield Status("loading the gate's focus model…")
-        s.gate.check_model(model_fingerprint(load_scorer(s.checkpoint, s.device, s.precision)))
+        s.gate.check_model(model_fingerprint(load_scorer(s.checkpoint, s.device, s.precision,
+                                                                   s.backend)))
         run = yield from score_images(ScoreSettings(to_score, MODEL_METHOD, s.checkpoint, s.device,
-                                                    s.gate.region, s.batch_size, s.precision),
-                                      cancel)
+                                                    s.gate.region, s.batch_size, s.precision,
+                                                    backend=s.backend), cancel)
         result.run, result.model_name, result.device_name = run, run.model_name, run.device_name
         if run.cancelled:
             result.cancelled = True
