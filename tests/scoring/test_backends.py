@@ -151,6 +151,8 @@ def test_auto_rule(monkeypatch):
             resolve_backend(*bad, True)
     monkeypatch.setenv(BACKEND_ENV, "torch")
     assert resolve_backend("auto", CPU, "auto", True) == ("torch", "auto")
+    monkeypatch.setenv(BACKEND_ENV, "onnxruntime")  # where it can run: training keeps torch
+    assert resolve_backend("auto", CPU, "float32", False) == ("torch", "float32")
 
 
 @needs_default_model

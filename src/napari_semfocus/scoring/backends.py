@@ -53,12 +53,13 @@ def resolve_backend(backend: str, device, precision: str, has_file: bool) -> tup
     its check). ``device`` is a resolved torch device. Raises one sentence for a combination
     that cannot run."""
     name = str(backend or "auto").lower()
-    if name == "auto" and os.environ.get(BACKEND_ENV, "").lower() in BACKENDS[1:]:
-        name = os.environ[BACKEND_ENV].lower()  # a site's (or a test suite's) choice for auto
     prec = str(precision or "auto").lower()
     if name not in BACKENDS:
         raise SemFocusError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}.")
     on_cpu = device.type == "cpu"
+    site = os.environ.get(BACKEND_ENV, "").lower()  # a site's (or a test suite's) auto
+    if name == "auto" and (site == "torch" or (site == "onnxruntime" and on_cpu and has_file)):
+        name = site
     if name == "onnxruntime":
         if not on_cpu:
             raise SemFocusError(f"backend 'onnxruntime' runs on the CPU, not on {device.type}; "
