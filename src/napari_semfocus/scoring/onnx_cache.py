@@ -121,7 +121,8 @@ def grey_trunk(model):
 
 def export_bytes(model) -> bytes:
     """The grey trunk as ONNX (input ``x`` (B, 1, H, W), output ``features`` (B, C, h, w),
-    batch, height and width dynamic), with the TorchScript exporter (no extra packages)."""
+    batch, height and width dynamic), with the TorchScript exporter (``dynamo=False``: no
+    extra packages; torch 2.14 marks it deprecated; its successor needs onnxscript)."""
     import torch  # lazily: torch is only loaded when a model runs
 
     buf = io.BytesIO()
