@@ -2,13 +2,14 @@
 the time to score the same frame once as non-overlapping tiles, in the same run.
 
 Default: a 1536 x 2048 frame (a real-looking random texture), 240 x 320 tiles at half-tile stride,
-untrained FocusNet-resnet18 (speed does not depend on the weights) in the automatic precision
-(bf16 autocast on a CPU with bfloat16 units). The target (issue 15): the half-tile-stride map
+the shipped FocusNet-resnet18 (with its map head) in the automatic backend and precision
+(``--backend``, ``--precision``: :mod:`napari_semfocus.scoring.backends`). The target (issue 15): the half-tile-stride map
 costs no more than 1.0x the single non-overlapping pass. ``--mosaic N`` also maps an
 N x N uint8 frame in a child process and reports its peak resident memory.
 
     python benchmarks/bench_focus_map.py [--height 1536 --width 2048] [--device auto]
-        [--repeats 2] [--mosaic 16000] [--output docs/benchmarks/focus-map.md]
+        [--repeats 2] [--backend auto] [--precision auto] [--mosaic 16000]
+        [--output docs/benchmarks/focus-map.md]
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import time
 import numpy as np
 import torch
 
-from napari_semfocus.scoring.model import FocusNet
 from napari_semfocus.scoring.scorer import FocusScorer
 
 TARGET = 1.0  # half-tile-stride map / one non-overlapping pass (issue 15)
@@ -76,14 +76,13 @@ def main(argv=None) -> str:
     p.add_argument("--width", type=int, default=2048)
     p.add_argument("--device", default="auto")
     p.add_argument("--repeats", type=int, default=2)
-    p.add_argument("--precision", default="auto", help="auto (bf16 where the CPU has it), float32")
+    p.add_argument("--precision", default="auto", help="auto, float32, bf16, int8")
+    p.add_argument("--backend", default="auto", help="auto, torch, onnxruntime")
     p.add_argument("--mosaic", type=int, default=0, help="also map an N x N mosaic (peak memory)")
     p.add_argument("--output")
     args = p.parse_args(argv)
-    torch.manual_seed(0)
-    model = FocusNet("resnet18")
-    model.attach_map_head()  # the default (shared) map needs one; its weights do not change speed
-    scorer = FocusScorer(model, device=args.device, precision=args.precision)
+    scorer = FocusScorer.load(None, device=args.device, precision=args.precision,
+                              backend=args.backend)
     frame = test_frame(args.height, args.width)
     mag = 5000.0
     t_shared = timed(lambda: scorer.focus_map(frame, mag, mode="shared"), scorer, args.repeats)

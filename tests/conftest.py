@@ -37,6 +37,11 @@ from .helpers import (
     write_manifest,
 )
 
+# ``auto`` means torch in the suite: with onnxruntime, every checkpoint a test writes would be
+# exported to ONNX (and int8-calibrated) on first use; tests/scoring/test_backends.py tests that
+# backend on purpose. Run the suite with SEMFOCUS_BACKEND=onnxruntime to put every test on it.
+os.environ.setdefault("SEMFOCUS_BACKEND", "torch")
+
 #: set to a folder (scripts/docs_images.sh sets docs/images) to keep the screenshots the GUI
 #: tests take; by default they go to each test's temporary folder
 SCREENSHOTS_ENV = "SEMFOCUS_SCREENSHOTS"

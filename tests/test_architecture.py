@@ -21,7 +21,7 @@ MAX_LINES = 400
 # what may be imported inside a function: torch and what loads it (see each module's docstring),
 # and dask / distributed (a scale-out run needs them; napari's plugin menu and the CLI do not)
 LAZY_OK = ("torch", "torchvision", "safetensors.torch", f"{PACKAGE}.scoring.model", "dask",
-           "distributed")
+           "distributed", "onnx", "onnxruntime")
 # the layers, bottom up: a module may import its own layer and the ones below
 LAYERS = {
     "errors": 0, "scale": 0, "progress": 0, "runtime": 0, "io": 1, "scoring": 2, "gate": 3, "training": 4,

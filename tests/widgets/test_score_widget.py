@@ -181,6 +181,29 @@ def test_checkpoint_model_path_runs_with_progress_and_device(series_viewer, qtbo
     assert stored["device"] == widget.device_label.text()
 
 
+def test_backend_choice_runs_onnxruntime(series_viewer, qtbot, untrained_checkpoint, tmp_path,
+                                         monkeypatch, screenshot_dir):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the exported model
+    viewer, widget = series_viewer
+    widget.set_method("model")
+    widget.set_checkpoint(untrained_checkpoint)
+    widget.region_combo.setCurrentText("centre")
+    assert [widget.backend_combo.itemText(i) for i in range(widget.backend_combo.count())] == [
+        "auto", "torch", "onnxruntime"]
+    widget.backend_combo.setCurrentText("onnxruntime")
+    run_and_wait(qtbot, widget)
+    (res,) = widget.results
+    assert res.scores.shape == (11,) and np.all((res.scores >= 0) & (res.scores <= 10))
+    assert widget.device_label.text().endswith("[onnxruntime]")
+    assert list((tmp_path / "cache" / "napari-semfocus" / "onnx").glob("*-float32-ort*.onnx"))
+    widget.advanced.expand(animate=False)
+    widget.scroll_area.ensureWidgetVisible(widget.backend_combo, 0, 10)
+    qtbot.wait(300)
+    check_screenshot(viewer.screenshot(str(screenshot_dir / "score-backend.png"),
+                                       canvas_only=False, flash=False),
+                     screenshot_dir / "score-backend.png")
+
+
 def test_data_bar_is_excluded_and_shown(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     viewer.open_sample("napari-semfocus", "sem_image")

@@ -28,6 +28,7 @@ from superqt import QCollapsible
 
 from ..errors import SemFocusError
 from ..jobs.score import MODEL_METHOD
+from ..scoring.backends import BACKENDS
 from ..scoring.measures import MEASURES
 
 DEFAULT_MODEL, CHECKPOINT_MODEL = "default", "checkpoint"  # the model combo's choices
@@ -162,6 +163,17 @@ def combo_box(items: Sequence = (), chars: int = 12):
     combo = compact_combo(QComboBox(), chars)
     for item in items:
         combo.addItem(*((item,) if isinstance(item, str) else item))
+    return combo
+
+
+def backend_row(form):
+    """The Backend row of a form (auto | torch | onnxruntime, :mod:`~..scoring.backends`);
+    returns its combo box."""
+    combo = combo_box(BACKENDS)
+    form_row(form, "Backend", combo, (
+        "What runs the model: auto uses ONNX Runtime on a CPU where it is installed (int8 when "
+        "the model passed its int8 check, else float32; exported from the model on first use "
+        "and cached), PyTorch on a GPU; torch or onnxruntime force one."))
     return combo
 
 

@@ -52,6 +52,7 @@ from .forms import (
     MODEL_FILES,
     NOTE_STYLE,
     WARN_STYLE,
+    backend_row,
     browse_into,
     combo_box,
     dark_theme,
@@ -155,6 +156,7 @@ class ScoreFocusWidget(ChecklistMixin, JobRunner, PluginDock):
                                      "The device the model runs on.")
         self.device_label.setStyleSheet(NOTE_STYLE)
         adv_form.addRow("Using", self.device_label)
+        self.backend_combo = backend_row(adv_form)
         self.region_combo = combo_box(REGIONS)
         form_row(adv_form, "Region", self.region_combo, (
             "whole: mean score of 240 x 320 (h x w) tiles covering the frame (default); centre: one "
@@ -272,7 +274,8 @@ class ScoreFocusWidget(ChecklistMixin, JobRunner, PluginDock):
     def _update_enabled(self) -> None:
         model = self.method_combo.currentData() == MODEL_METHOD
         checkpoint = self.model_combo.currentData() == CHECKPOINT_MODEL
-        for w in (self.model_combo, self.device_combo, self.region_combo, self.batch_spin):
+        for w in (self.model_combo, self.device_combo, self.backend_combo, self.region_combo,
+                  self.batch_spin):
             w.setEnabled(model)
         self.checkpoint_edit.setEnabled(model and checkpoint)
         self.browse_button.setEnabled(model and checkpoint)
@@ -304,6 +307,7 @@ class ScoreFocusWidget(ChecklistMixin, JobRunner, PluginDock):
         inputs = tuple(layer_input(lyr, m).with_focus_from(lyr.metadata) for lyr, m in mags)
         return ScoreSettings(images=inputs, method=method, checkpoint=checkpoint,
                              device=self.device_combo.currentText(),
+                             backend=self.backend_combo.currentText(),
                              region=self.region_combo.currentText(),
                              batch_size=int(self.batch_spin.value()), focus_curves=True)
 

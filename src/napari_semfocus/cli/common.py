@@ -17,6 +17,7 @@ from ..jobs.inputs import FileInput, plan_files
 from ..progress import Progress, Status, run_to_end
 from ..scale import parse_magnification
 from ..scoring import devices
+from ..scoring.backends import BACKENDS
 from ..scoring.devices import DEVICE_CHOICES, PRECISIONS
 from ..scoring.preprocess import REGIONS
 
@@ -82,11 +83,23 @@ def add_model_args(p, checkpoint_help="model file (.safetensors); default: the s
         p.add_argument("--region", default="whole", choices=REGIONS, help=region_help)
 
 
-def add_precision_arg(p) -> None:
-    """--precision auto|float32|bf16 (commands with their own --device call it directly)."""
+def add_precision_arg(p, backend: bool = True) -> None:
+    """--precision auto|float32|bf16|int8 and --backend auto|torch|onnxruntime (commands with
+    their own --device call it directly; training, ``backend=False``: no int8, no backend)."""
+    if not backend:
+        p.add_argument("--precision", default="auto", choices=("auto", "float32", "bf16"),
+                       help="arithmetic training runs in: auto (bf16 on a CPU with bfloat16 "
+                            "units, on CUDA), float32, or bf16 (default auto)")
+        return
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
-                   help="arithmetic the model runs in: auto (bf16 on a CPU with bfloat16 units, "
-                        "fp16 on CUDA, else float32), float32, or bf16 (default auto)")
+                   help="arithmetic the model runs in: auto (on a CPU with onnxruntime: int8 "
+                        "where the model passed its int8 check, else float32; fp16 on CUDA), "
+                        "float32, bf16 (torch, CPUs with bfloat16 units) or int8 (onnxruntime) "
+                        "(default auto)")
+    p.add_argument("--backend", default="auto", choices=BACKENDS,
+                   help="what runs the model: auto (onnxruntime on a CPU where it is installed, "
+                        "else torch), torch, or onnxruntime (exported from the checkpoint on "
+                        "first use and cached per user) (default auto)")
 
 
 def chosen_precision(args) -> str:

@@ -42,7 +42,8 @@ def register(sub) -> None:
 def cmd_focus_curve(args) -> int:
     settings = FocusCurveSettings(tuple(args.paths), parse_magnification(args.magnification),
                                   args.step_um, args.checkpoint, args.device,
-                                  chosen_precision(args), args.interval, args.batch_size)
+                                  chosen_precision(args), args.interval, args.batch_size,
+                                  backend=args.backend)
     run = run_to_end(focus_curve_run(settings),
                      progress_printer(lambda s: f"semfocus: {s.text}", None))
     curve = run.curve

@@ -91,7 +91,8 @@ def cmd_map(args) -> int:
                             "numbers of at least 1 (pixels, height and width).")
     method = args.measure or MODEL_METHOD
     settings = MapSettings(None, (), method, args.checkpoint, args.device, args.mode, tile,
-                           tuple(args.stride) if args.stride else None, chosen_precision(args))
+                           tuple(args.stride) if args.stride else None, chosen_precision(args),
+                           backend=args.backend)
     if table:
         return run_table(args, MapTable(settings, args.slice), files, args.csv, "--csv")
     image = map_input(files[0], args.slice, method)

@@ -114,7 +114,7 @@ def cmd_calibrate(args) -> int:
     settings = CalibrateSettings(
         args.manifest, args.target_precision, args.accept_score, args.label_column, args.group_column,
         args.hold_out, args.seed, args.best_effort, args.checkpoint, args.device, args.region,
-        args.batch_size, chosen_precision(args), args.rule)
+        args.batch_size, chosen_precision(args), args.rule, backend=args.backend)
     printer = progress_printer(lambda s: f"semfocus gate: {s.text}", every=50)
 
     def show(update) -> None:
@@ -167,7 +167,8 @@ def cmd_apply(args) -> int:
     checkpoint = resolve_checkpoint(gate, args.checkpoint)
     settings = ApplySettings(gate, tuple(plan), None,
                              None if checkpoint is None else str(checkpoint), args.device,
-                             args.batch_size, chosen_precision(args), args.review)
+                             args.batch_size, chosen_precision(args), args.review,
+                             backend=args.backend)
     if scaled_out(args):
         return _apply_table(args, settings)
     result = run_to_end(apply_gate(settings), progress_printer(

@@ -141,7 +141,7 @@ def add_recipe_args(p) -> None:
     p.add_argument("--small-crop", type=int, nargs=2, metavar=("H", "W"))
     p.add_argument("--small-crop-epochs", type=int, default=0)
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
-    add_precision_arg(p)
+    add_precision_arg(p, backend=False)
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -278,7 +278,7 @@ def finetune_outcome(result, out_dir) -> str:
 
 def cmd_evaluate(args) -> int:
     scorer = FocusScorer.load(args.checkpoint, device=args.device,
-                              precision=chosen_precision(args))
+                              precision=chosen_precision(args), backend=args.backend)
     report = evaluate_manifest(scorer, args.manifest, classical=not args.no_classical)
     text = write_evaluation(report, args.output)
     print(text)

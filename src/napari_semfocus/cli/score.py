@@ -43,7 +43,8 @@ def register(sub) -> None:
 
 def cmd_score(args) -> int:
     settings = ScoreSettings(tuple(input_files(args)), MODEL_METHOD, args.checkpoint, args.device,
-                             args.region, args.batch_size, chosen_precision(args))
+                             args.region, args.batch_size, chosen_precision(args),
+                             backend=args.backend)
     if scaled_out(args):
         table = ScoreTable(dataclasses.replace(settings, images=()))
         return run_table(args, table, settings.images, args.output)

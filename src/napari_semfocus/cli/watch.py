@@ -130,7 +130,7 @@ def cmd_watch(args) -> int:
         args.path, tuple(args.pattern or DEFAULT_PATTERNS), args.recursive,
         parse_magnification(args.magnification), checkpoint, args.device,
         chosen_precision(args), args.batch_size, gate, args.poll, args.settle, args.give_up,
-        args.until_idle, done=tuple(out.kept))
+        args.until_idle, done=tuple(out.kept), backend=args.backend)
     if out.kept:
         eprint(f"semfocus watch: continuing {args.output}: {len(out.kept)} frames there are "
                "not scored again")
@@ -164,7 +164,7 @@ def cmd_watch(args) -> int:
         model = None if run is None else {"name": run.model_name, "sha256": run.model_sha256}
         write_text(args.report, _report_page(args, ReportSettings(
             tuple(rows), args.path, ".", gate, checkpoint, model, not args.no_maps,
-            args.device, settings.precision)))
+            args.device, settings.precision, backend=args.backend)))
         eprint(f"semfocus watch: report written to {args.report}")
     return 0
 
@@ -184,7 +184,7 @@ def cmd_report(args) -> int:
         checkpoint = None if resolved is None else str(resolved)
     page = _report_page(args, ReportSettings(
         tuple(rows), args.path, str(Path(args.path).parent), gate, checkpoint, None,
-        not args.no_maps, args.device, chosen_precision(args)))
+        not args.no_maps, args.device, chosen_precision(args), backend=args.backend))
     write_text(args.output, page)
     eprint(f"semfocus report: {len(rows)} rows; report written to {args.output}")
     return 0

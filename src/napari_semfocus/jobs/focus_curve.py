@@ -38,6 +38,7 @@ class FocusCurveSettings:
     precision: str = "auto"
     interval: str = "profile"
     batch_size: int = 32
+    backend: str = "auto"  # auto | torch | onnxruntime (scoring.backends.resolve_backend)
 
 
 @dataclass
@@ -108,7 +109,8 @@ def focus_curve_run(settings: FocusCurveSettings, cancel: threading.Event | None
     series = load_series(settings.paths, settings.magnification, settings.step_um)
     run = FocusCurveRun(series)
     yield Status("loading the focus model…")
-    scorer = load_scorer(settings.checkpoint, settings.device, settings.precision)
+    scorer = load_scorer(settings.checkpoint, settings.device, settings.precision,
+                         settings.backend)
     if scorer.needs_magnification and series.magnifications is None:
         raise SemFocusError(FILE_NO_MAGNIFICATION.format(name=series.name, model=scorer.name))
     yield model_status(scorer)

@@ -74,6 +74,7 @@ class CalibrateSettings:
     batch_size: int = 32
     precision: str = "auto"  # auto | float32 | bf16
     rule: str = "whole"  # the score the gate compares: one of gate.file.SCORE_RULES
+    backend: str = "auto"  # auto | torch | onnxruntime (scoring.backends.resolve_backend)
 
 
 @dataclass(frozen=True)
@@ -143,13 +144,14 @@ def calibrate_gate(settings: CalibrateSettings, cancel: threading.Event | None =
     files = tuple(FileInput(path, Path(path), mag) for path, mag in images)
     for f in files:  # before the model is loaded
         existing_file(f.name)
-    scorer = yield from load_method(MODEL_METHOD, s.checkpoint, s.device, s.precision)
+    scorer = yield from load_method(MODEL_METHOD, s.checkpoint, s.device, s.precision, s.backend)
     result.model_name, result.device_name = scorer.name, scorer.device_name
     result.model = gate_model_record(scorer)
     result.interval_level = None if scorer.interval is None else scorer.interval.level
     yield model_status(scorer, f", {len(images)} images")
     run = yield from score_images(ScoreSettings(files, MODEL_METHOD, s.checkpoint, s.device,
-                                                s.region, s.batch_size, s.precision), cancel,
+                                                s.region, s.batch_size, s.precision,
+                                                backend=s.backend), cancel,
                                   announce=False)
     if run.cancelled:
         result.cancelled = True
@@ -228,6 +230,7 @@ class ApplySettings:
     batch_size: int = 32
     precision: str = "auto"  # auto | float32 | bf16
     review: bool = False  # the review band: accept / reject / review from the scores' intervals
+    backend: str = "auto"  # auto | torch | onnxruntime (scoring.backends.resolve_backend)
 
 
 @dataclass
@@ -293,13 +296,13 @@ def apply_gate(settings: ApplySettings, cancel: threading.Event | None = None
     fresh = iter(())
     if to_score:
         yield Status("loading the gate's focus model…")
-        scorer = load_scorer(s.checkpoint, s.device, s.precision)
+        scorer = load_scorer(s.checkpoint, s.device, s.precision, s.backend)
         s.gate.check_model(model_fingerprint(scorer))
         if s.review:
             check_review("whole", scorer.interval is not None, scorer.name)
         run = yield from score_images(ScoreSettings(to_score, MODEL_METHOD, s.checkpoint, s.device,
-                                                    s.gate.region, s.batch_size, s.precision),
-                                      cancel)
+                                                    s.gate.region, s.batch_size, s.precision,
+                                                    backend=s.backend), cancel)
         result.run, result.model_name, result.device_name = run, run.model_name, run.device_name
         if run.cancelled:
             result.cancelled = True

@@ -41,7 +41,8 @@ class MapSettings:
     mode: str = DEFAULT_MODE
     tile_hw: tuple[int, int] = TILE_HW
     stride_hw: tuple[int, int] | None = None  # None: half a tile
-    precision: str = "auto"  # auto | float32 | bf16
+    precision: str = "auto"  # auto | float32 | bf16 | int8
+    backend: str = "auto"  # auto | torch | onnxruntime (scoring.backends.resolve_backend)
 
 
 @dataclass
@@ -60,7 +61,7 @@ def map_image(settings: MapSettings, cancel: threading.Event | None = None
     image = settings.image
     data = image.frames()
     scorer = yield from load_method(settings.method, settings.checkpoint, settings.device,
-                                    settings.precision)
+                                    settings.precision, settings.backend)
     result.model_name, result.device_name = method_names(settings.method, scorer)
     if scorer is not None:
         yield model_status(scorer)

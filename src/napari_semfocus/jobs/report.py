@@ -57,6 +57,7 @@ class ReportSettings:
     maps: bool = True  # focus maps on the cards (runs the model)
     device: str = "auto"
     precision: str = "auto"
+    backend: str = "auto"  # auto | torch | onnxruntime (scoring.backends.resolve_backend)
 
 
 @dataclass
@@ -114,7 +115,7 @@ def build_report(settings: ReportSettings, cancel: threading.Event | None = None
     scorer = None
     if s.maps and shown:
         checkpoint = s.checkpoint
-        scorer = yield from load_method(MODEL_METHOD, checkpoint, s.device, s.precision)
+        scorer = yield from load_method(MODEL_METHOD, checkpoint, s.device, s.precision, s.backend)
     for k, f in enumerate(shown):
         if cancel is not None and cancel.is_set():
             break

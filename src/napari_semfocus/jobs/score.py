@@ -31,7 +31,7 @@ from .inputs import ImageInput
 MODEL_METHOD = "model"
 LAZY_NOTE = "a lazy (dask) stack is read once, for its scores: astigmatism is not judged"
 CLASSICAL_DEVICE = "cpu (classical measure)"
-_SCORERS: dict = {}  # (checkpoint, device, precision) -> FocusScorer; the last one used is kept
+_SCORERS: dict = {}  # (checkpoint, device, precision, backend) -> FocusScorer; the last one used is kept
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class ScoreSettings:
     batch_size: int = 32
     precision: str = "auto"  # auto | float32 | bf16 (scoring.devices.resolve_precision)
     focus_curves: bool = False  # fit the through-focus curve of every stack (the model only)
+    backend: str = "auto"  # auto | torch | onnxruntime (scoring.backends.resolve_backend)
 
 
 @dataclass
@@ -95,12 +96,14 @@ class ScoreRun:
     cancelled: bool = False
 
 
-def load_scorer(checkpoint: str | None, device: str, precision: str = "auto") -> FocusScorer:
-    """The default model or a checkpoint on ``device`` in ``precision``, loaded once per process
-    and reused."""
-    key = (checkpoint, device, precision)
+def load_scorer(checkpoint: str | None, device: str, precision: str = "auto",
+                backend: str = "auto") -> FocusScorer:
+    """The default model or a checkpoint on ``device`` in ``precision`` with ``backend``, loaded
+    once per process and reused."""
+    key = (checkpoint, device, precision, backend)
     if key not in _SCORERS:
-        scorer = FocusScorer.load(checkpoint, device=device, precision=precision)
+        scorer = FocusScorer.load(checkpoint, device=device, precision=precision,
+                                  backend=backend)
         _SCORERS.clear()
         _SCORERS[key] = scorer
     return _SCORERS[key]
@@ -112,13 +115,13 @@ def model_status(scorer: FocusScorer, text: str = "") -> Status:
                   scorer.name)
 
 
-def load_method(method: str, checkpoint: str | None, device: str, precision: str = "auto"
-                ) -> Generator[Status, None, FocusScorer | None]:
+def load_method(method: str, checkpoint: str | None, device: str, precision: str = "auto",
+                backend: str = "auto") -> Generator[Status, None, FocusScorer | None]:
     """Yield the status of loading ``method``; return the :class:`FocusScorer` for the model,
     ``None`` for a classical measure. (Use with ``yield from`` inside a job.)"""
     if method == MODEL_METHOD:
         yield Status("loading the focus model…")
-        return load_scorer(checkpoint, device, precision)
+        return load_scorer(checkpoint, device, precision, backend)
     yield Status(f"classical measure {method}", CLASSICAL_DEVICE)
     return None
 
@@ -135,7 +138,7 @@ def score_images(settings: ScoreSettings, cancel: threading.Event | None = None,
     first input is the only message."""
     run = ScoreRun(settings=settings)
     scorer = yield from load_method(settings.method, settings.checkpoint, settings.device,
-                                    settings.precision)
+                                    settings.precision, settings.backend)
     run.model_name, run.device_name = method_names(settings.method, scorer)
     if scorer is not None:
         run.model_sha256 = model_fingerprint(scorer)["sha256"]

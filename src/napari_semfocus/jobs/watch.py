@@ -58,6 +58,7 @@ class WatchSettings:
     keep_pixels: bool = False  # FrameScored.pixels holds the frame (the widget shows it)
     focus_map: bool = False  # FrameScored.fmap: the focus map of the frame (first slice)
     done: tuple[str, ...] = ()  # names already scored (a continued table's): never again
+    backend: str = "auto"  # auto | torch | onnxruntime (scoring.backends.resolve_backend)
 
 
 @dataclass
@@ -144,7 +145,7 @@ def watch_folder(settings: WatchSettings, cancel: threading.Event | None = None
     s = settings
     check_folder(s.folder)
     region = s.gate.region if s.gate is not None else "whole"
-    scorer = yield from load_method(MODEL_METHOD, s.checkpoint, s.device, s.precision)
+    scorer = yield from load_method(MODEL_METHOD, s.checkpoint, s.device, s.precision, s.backend)
     fingerprint = model_fingerprint(scorer)
     if s.gate is not None:
         s.gate.check_model(fingerprint)
@@ -154,7 +155,7 @@ def watch_folder(settings: WatchSettings, cancel: threading.Event | None = None
                                            f"{s.gate.threshold:.4f}")
     yield model_status(scorer, gate_text)
     score_settings = ScoreSettings((), MODEL_METHOD, s.checkpoint, s.device, region,
-                                   s.batch_size, s.precision)
+                                   s.batch_size, s.precision, backend=s.backend)
     with Arrivals(s.folder, s.patterns, s.recursive, s.settle, s.give_up, s.poll,
                   s.done) as found:
         backlog = {name: k for k, name in enumerate(found.backlog, start=1)}

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..errors import SemFocusError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "float32", "bf16")
+PRECISIONS = ("auto", "float32", "bf16", "int8")  # int8: the onnxruntime backend (.backends)
 
 
 def resolve_device(device: str = "auto"):
@@ -72,6 +72,9 @@ def resolve_precision(device, precision: str = "auto") -> str:
     name = str(precision or "auto").lower()
     if name not in PRECISIONS:
         raise SemFocusError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}.")
+    if name == "int8":
+        raise SemFocusError("precision 'int8' runs with the onnxruntime backend (on a CPU); use "
+                            "float32, bf16 or auto here.")
     if device.type == "cuda":
         return "float32" if name == "float32" else ("bf16" if name == "bf16" else "fp16")
     if device.type == "cpu" and name in ("auto", "bf16"):

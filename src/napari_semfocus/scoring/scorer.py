@@ -32,14 +32,15 @@ from ..scale import (
     parse_magnification,
 )
 from .aggregate import structure_weights, tile_structure, weighted_score
+from .backends import make_engine
 from .checkpoint import load_checkpoint, model_file
-from .devices import autocast, describe_device, resolve_device, resolve_precision
+from .devices import describe_device, resolve_device
 from .focus_curve import focus_curve
 from .focus_map import DEFAULT_MODE, focus_map
 from .intervals import IntervalModel, noise_level
 from .lazy_frames import LazyFrames, is_lazy
 from .map_grid import FocusMap
-from .preprocess import TILE_HW, Window, normalise, region_windows, to_model_input
+from .preprocess import TILE_HW, Window, normalise, region_windows
 
 
 class TileScores(NamedTuple):
@@ -59,35 +60,43 @@ class TileScores(NamedTuple):
 class FocusScorer:
     """A loaded focus model on a device, ready to score frames."""
 
-    def __init__(self, model, metadata: dict | None = None, device="auto", precision="auto"):
+    def __init__(self, model, metadata: dict | None = None, device="auto", precision="auto",
+                 backend="auto"):
         import torch  # lazily, as the module docstring says
 
         self.device = resolve_device(device)
-        self.precision = resolve_precision(self.device, precision)
-        self.device_name = describe_device(self.device, self.precision)
         self.model = model.to(self.device).to(memory_format=torch.channels_last).eval()
         self.metadata = dict(metadata or {})
+        # what runs the trunk (:mod:`.backends`): PyTorch, or ONNX Runtime from a model file
+        self.engine, self.precision = make_engine(self.model, self.device, precision, backend,
+                                                  self.metadata.get("checkpoint_path"))
+        self.backend = self.engine.name
+        self.device_name = describe_device(self.device, self.precision) + (
+            "" if self.backend == "torch" else f" [{self.backend}]")
         self.tile_hw = tuple(self.metadata.get("input", {}).get("tile_hw", TILE_HW))
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
-    def load(cls, checkpoint=None, device="auto", precision="auto") -> FocusScorer:
+    def load(cls, checkpoint=None, device="auto", precision="auto", backend="auto"
+             ) -> FocusScorer:
         """The model in ``checkpoint``, or the one shipped with the package when it is None
-        (:func:`~.checkpoint.model_file`; loaded offline)."""
+        (:func:`~.checkpoint.model_file`; loaded offline). ``backend``: auto | torch |
+        onnxruntime (:func:`.backends.resolve_backend`)."""
         path = model_file(checkpoint)
         model, meta = load_checkpoint(path)
         meta["checkpoint_path"] = str(path)
-        return cls(model, meta, device=device, precision=precision)
+        return cls(model, meta, device=device, precision=precision, backend=backend)
 
     @classmethod
-    def default(cls, device="auto", precision="auto") -> FocusScorer:
+    def default(cls, device="auto", precision="auto", backend="auto") -> FocusScorer:
         """The model shipped with the package."""
-        return cls.load(None, device=device, precision=precision)
+        return cls.load(None, device=device, precision=precision, backend=backend)
 
     @classmethod
-    def from_checkpoint(cls, path, device="auto", precision="auto") -> FocusScorer:
+    def from_checkpoint(cls, path, device="auto", precision="auto", backend="auto"
+                        ) -> FocusScorer:
         """The model in the checkpoint file ``path``."""
-        return cls.load(Path(path), device=device, precision=precision)
+        return cls.load(Path(path), device=device, precision=precision, backend=backend)
 
     @property
     def needs_magnification(self) -> bool:
@@ -212,11 +221,11 @@ class FocusScorer:
         Perfectly uniform tiles (white, black, grey) score 0 without asking the model."""
         import torch  # lazily, as the module docstring says
 
-        x = to_model_input(tiles).to(self.device, non_blocking=True)
+        feats = self.engine.pooled(tiles).to(self.device)  # the trunk: torch or ONNX Runtime
         m = None if encoded_mag is None else torch.as_tensor(encoded_mag, dtype=torch.float32,
                                                               device=self.device)
-        with torch.inference_mode(), autocast(self.device, self.precision):
-            out = self.model(x, m)
+        with torch.inference_mode():
+            out = self.model.score_features(feats, m)  # the head: float32 torch
         scores = self._finite(out.float().cpu().numpy())
         # a tile without any contrast holds no sample: 0 by the scale's definition
         scores[np.ptp(tiles.reshape(len(tiles), -1), axis=1) == 0] = 0.0
@@ -234,9 +243,8 @@ class FocusScorer:
         tensor (R, K, C) on the scorer's device."""
         import torch  # lazily, as the module docstring says
 
-        x = to_model_input(window[None]).to(self.device)
-        with torch.inference_mode(), autocast(self.device, self.precision):
-            feats = self.model.trunk(x)[0].float()  # (C, h, w)
+        with torch.inference_mode(), self.engine.autocast():
+            feats = self.engine.feature_map(window).to(self.device)  # (C, h, w)
             wy, wx = (torch.from_numpy(w).to(self.device)
                       for w in pool_weights(feats.shape[1], feats.shape[2]))
             # (rows, cols, channels): the weighted mean of the feature map over each region
