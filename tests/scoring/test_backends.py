@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import shutil
 import sys
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import tifffile
 
-from napari_semfocus.errors import SemFocusError
+from napari_semfocus.errors import SemFocusError, SemFocusWarning
 from napari_semfocus.io.files import file_sha256
 from napari_semfocus.scoring.backends import BACKEND_ENV, ORT_MISSING, resolve_backend
 from napari_semfocus.scoring.checkpoint import load_checkpoint, save_checkpoint
@@ -117,7 +118,12 @@ def test_a_corrupt_cache_file_is_rebuilt(untrained_checkpoint, cache_env, pool_i
     sha = file_sha256(untrained_checkpoint)
     cache_file(sha, "float32").parent.mkdir(parents=True, exist_ok=True)
     cache_file(sha, "float32").write_bytes(b"half an ONNX file")
-    scorer = FocusScorer.load(untrained_checkpoint, "cpu", "float32", backend="onnxruntime")
+    with pytest.warns(SemFocusWarning, match="preparing the model for ONNX Runtime on this CPU, "
+                      "once per model"):  # the user is told why the first score waits
+        scorer = FocusScorer.load(untrained_checkpoint, "cpu", "float32", backend="onnxruntime")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # from the cache: nothing to say
+        FocusScorer.load(untrained_checkpoint, "cpu", "float32", backend="onnxruntime")
     ref = FocusScorer.load(untrained_checkpoint, "cpu", "float32", backend="torch")
     frame = pool_image[:240, :320]
     np.testing.assert_allclose(scorer.score(frame, 5000), ref.score(frame, 5000), atol=1e-3)

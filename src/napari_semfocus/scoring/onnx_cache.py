@@ -86,7 +86,7 @@ def _session(path_or_bytes):
     return ort.InferenceSession(arg, so, providers=["CPUExecutionProvider"])
 
 
-def _cached(sha: str, precision: str, build):
+def _cached(sha: str, precision: str, build, announce: bool = True):
     """The cached session for ``(sha, precision)``, rebuilt with ``build() -> bytes`` when the
     file is missing, does not load, or records another model or precision."""
     path = cache_file(sha, precision)
@@ -99,6 +99,10 @@ def _cached(sha: str, precision: str, build):
                 return session, info
         except Exception:  # noqa: BLE001 - any damage: rebuild, never trust it
             pass
+    if announce:
+        warnings.warn(SemFocusWarning(
+            f"preparing the model for ONNX Runtime on this CPU, once per model (about half a "
+            f"minute; kept in {path.parent})."), stacklevel=4)
     data = build()
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
     session = _session(path)
@@ -238,7 +242,7 @@ def quantise(float_bytes: bytes, calib_tiles: np.ndarray) -> bytes:
 
 
 def _build_int8(model, sha: str) -> bytes:
-    float_session, _ = _cached(sha, "float32", lambda: _build_float32(model, sha))
+    float_session, _ = _cached(sha, "float32", lambda: _build_float32(model, sha), announce=False)
     float_bytes = cache_file(sha, "float32").read_bytes()
     (calib, _), (check, mags) = sample_tiles()
     int8_bytes = quantise(float_bytes, calib)
