@@ -42,6 +42,7 @@ def test_a_tiny_split_falls_back_to_the_parents_interval_widened(expert_set, tmp
                            f"interval (it needs {min_calibration_frames(0.8)}")
     model = IntervalModel.from_dict(result.metadata["interval"])
     by = model.calibration["widened_by"]
+    print(f"fallback: the parent's interval widened by {by:.2f} points each side")
     assert by > 0 and f"widened by {by:.2f} points" in note
     assert model.edges == parent.edges and model.level == parent.level
     assert [round(lo + by, 6) for lo in model.lower] == [round(lo, 6) for lo in parent.lower]
