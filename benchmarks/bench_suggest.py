@@ -31,7 +31,7 @@ import torch
 from napari_semfocus.jobs.inputs import ImageInput
 from napari_semfocus.progress import run_to_end
 from napari_semfocus.scoring.checkpoint import load_checkpoint, model_file
-from napari_semfocus.scoring.devices import cpu_model_name, describe_device
+from napari_semfocus.scoring.devices import cpu_model_name
 from napari_semfocus.scoring.scorer import FocusScorer
 from napari_semfocus.training.data.annotations import AnnotationTable
 from napari_semfocus.training.finetune import finetune, finetune_config
@@ -79,7 +79,11 @@ def run_seed(seed: int, ns, log_path: Path) -> None:
     keys = [c.key for c in cands]
     rng = np.random.default_rng(1000 + seed)
     order = rng.permutation(len(keys))  # random N: the first N of one permutation (nested)
-    plan = [("suggested", n) for n in ns] + [("random", n) for n in sorted(set(ns) | {2 * max(ns)})]
+    # N by N, each with random N and random 2N beside it: a seed cut short still compares
+    plan = []
+    for n in sorted(ns):
+        plan += [(arm, k) for arm, k in (("suggested", n), ("random", n), ("random", 2 * n))
+                 if (arm, k) not in plan]
     for arm, n in plan:
         if arm == "suggested":
             chosen = {s.candidate.key for s in suggest(cands, n)}
@@ -122,8 +126,8 @@ def report(log_path: Path) -> str:
             f"seeds {', '.join(map(str, seeds))}). Parent kept (no fine-tuned model beat it on its "
             f"own validation split): suggested {kept['suggested']}, random {kept['random']} runs. "
             f"One fine-tuning took {min(walls):.0f}-{max(walls):.0f} s (median "
-            f"{np.median(walls):.0f} s) on {cpu_model_name()} ({describe_device(torch.device('cpu'))}), "
-            f"shared with other work; scoring the 144 candidates "
+            f"{np.median(walls):.0f} s) on {cpu_model_name()} (CPU, the runs' own thread count: "
+            f"OMP_NUM_THREADS as run), shared with other work; scoring the 144 candidates "
             f"{np.median([r['score_candidates_s'] for r in recs]):.0f} s.\n")
     per = ["", "| seed | arm | N | held-out RMSE | parent kept | frames (images) | lab score mean ± sd |",
            "|---|---|---|---|---|---|---|"]
