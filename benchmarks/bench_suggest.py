@@ -106,14 +106,18 @@ def report(log_path: Path) -> str:
     lines = ["| N | suggested: held-out RMSE (mean ± sd) | random: held-out RMSE | random 2N | "
              "suggested <= random | suggested-N <= random-2N | seeds |", "|---|---|---|---|---|---|---|"]
 
-    def cell(arm, n):
-        v = [r["after"] for r in by.get((arm, n), [])]
+    def cell(arm, n, seeds_of=None):
+        """RMSEs of ``arm`` at ``n`` in seed order, only the seeds that ran suggested
+        ``seeds_of`` (means over the same seeds)."""
+        keep = {r["seed"] for r in by.get(("suggested", seeds_of), [])} if seeds_of else None
+        v = [r["after"] for r in sorted(by.get((arm, n), []), key=lambda r: r["seed"])
+             if keep is None or r["seed"] in keep]
         return (f"{np.mean(v):.3f} ± {np.std(v):.3f}" if v else "—"), v
 
     for n in ns:
         s, sv = cell("suggested", n)
-        r, rv = cell("random", n)
-        r2, r2v = cell("random", 2 * n)
+        r, rv = cell("random", n, n)
+        r2, r2v = cell("random", 2 * n, n)
         k = min(len(sv), len(rv))
         k2 = min(len(sv), len(r2v))
         lines.append(f"| {n} | {s} | {r} | {r2} | "
