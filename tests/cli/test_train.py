@@ -53,6 +53,10 @@ def test_cli_train_annotations_runs_finetune_and_writes_a_checkpoint(expert_set,
     assert len(calls) == 1 and calls[0]["init"] == "default"
     assert "validation RMSE before fine-tuning" in err and "fine-tuned model:" in err
     assert SMALL_VALIDATION in err.splitlines()  # one image of 5 frames held out
+    # too few to recalibrate the score interval: the parent's, widened, and the line says so
+    (note,) = [ln for ln in err.splitlines() if ln.startswith("semfocus train: note:")]
+    assert note.startswith("semfocus train: note: score intervals: the validation split (5 "
+                           "frame(s)) is too small to calibrate a 80% interval (it needs 21")
     meta = read_metadata(out / "best.safetensors")
     assert meta["provenance"]["parent"] == default_model_path().name
     assert meta["provenance"]["annotations"]["file"] == str((folder / "scores.csv").resolve())
@@ -60,6 +64,7 @@ def test_cli_train_annotations_runs_finetune_and_writes_a_checkpoint(expert_set,
     ft_meta = meta["fine_tuning"]
     assert ft_meta["val_rmse_before"] > 0 and ft_meta["val_rmse_after"] > 0
     assert len(ft_meta["validation_images"]) == 1 and ft_meta["train_frames"] == 10
+    assert ft_meta["interval_note"] in note and meta["interval"]["calibration"]["widened_by"] > 0
 
 
 def test_cli_bad_annotations_exit_2(tmp_path, capsys):

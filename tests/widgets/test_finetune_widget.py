@@ -278,6 +278,8 @@ def test_a_worse_model_keeps_the_parent_or_asks_before_scoring_with_it(make_napa
     figures = (f"validation RMSE {result.val_rmse_after:.3f}, parent {default_model_path().name} "
                f"{result.val_rmse_before:.3f}")
     assert "WORSE than the parent" in widget.result_label.text()
+    assert (f"\nScore intervals: {result.interval_note}" in widget.result_label.text()
+            and "is too small to calibrate" in result.interval_note)  # the parent's, widened
     assert figures in widget.use_button.toolTip() and figures in widget.save_model_button.toolTip()
     qtbot.mouseClick(widget.use_button, Qt.MouseButton.LeftButton)
     assert len(asked) == 1 and figures in asked[0]

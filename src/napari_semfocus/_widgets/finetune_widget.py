@@ -13,6 +13,7 @@ Public API (tests, scripts)::
     w.score_spin.setValue(9.5); w.add_annotation()          # or Shift-S over the canvas
     w.save_csv("scores.csv"); w.load_csv("scores.csv"); w.load_folder("imgs/", "scores.csv")
     w.run(); w.cancel(); ...; w.result; w.save_model("lab.safetensors"); w.use_for_scoring()
+    w.suggest_panel.n_spin.setValue(12); w.suggest_panel.run()   # Suggest frames: .suggestions
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ from .forms import (
 )
 from .job_runner import JobRunner
 from .plots import TrainingPlot
+from .suggest_panel import SuggestPanel
 from .viewer_state import state_of
 
 __all__ = ["SHORTCUT", "FineTuneWidget"]
@@ -80,8 +82,7 @@ __all__ = ["SHORTCUT", "FineTuneWidget"]
 
 def _panel_api(name: str) -> property:
     """The annotation panel's ``name``, kept on the widget (its public API predates the panel)."""
-    return property(lambda self: getattr(self.annotation_panel, name),
-                    doc=f"``annotation_panel.{name}``")
+    return property(lambda self: getattr(self.annotation_panel, name), doc=f"panel's {name}")
 
 
 class FineTuneWidget(JobRunner, PluginDock):
@@ -90,31 +91,6 @@ class FineTuneWidget(JobRunner, PluginDock):
     worker_job = staticmethod(finetune_job)
     failure_text = "Fine-tuning failed"
 
-    # the annotation panel's widgets, state and methods (tests, scripts)
-    layer_combo = _panel_api("layer_combo")
-    slice_label = _panel_api("slice_label")
-    magnification_edit = _panel_api("magnification_edit")
-    score_spin = _panel_api("score_spin")
-    add_button = _panel_api("add_button")
-    table = _panel_api("table")
-    remove_button = _panel_api("remove_button")
-    save_csv_button = _panel_api("save_csv_button")
-    load_csv_button = _panel_api("load_csv_button")
-    load_folder_button = _panel_api("load_folder_button")
-    summary_label = _panel_api("summary_label")
-    warning_label = _panel_api("warning_label")
-    annotations = _panel_api("annotations")
-    summary = _panel_api("summary")
-    refresh_layers = _panel_api("refresh_layers")
-    source_layer = _panel_api("source_layer")
-    set_layer = _panel_api("set_layer")
-    current_slice = _panel_api("current_slice")
-    set_slice = _panel_api("set_slice")
-    add_annotation = _panel_api("add_annotation")
-    remove_selected = _panel_api("remove_selected")
-    save_csv = _panel_api("save_csv")
-    load_csv = _panel_api("load_csv")
-    load_folder = _panel_api("load_folder")
 
     def __init__(self, napari_viewer):
         super().__init__(napari_viewer)
@@ -130,6 +106,7 @@ class FineTuneWidget(JobRunner, PluginDock):
         col = QVBoxLayout(content)
         self.annotation_panel = AnnotationPanel(self.links)
         col.addWidget(self.annotation_panel)
+        col.addWidget(self._build_suggest())
         col.addWidget(self._build_training())
         self.add_run_controls(col, "Train", "Fine-tune the model on the annotations.",
                                "Stop after the current batch; that model is kept when it beats "
@@ -156,6 +133,13 @@ class FineTuneWidget(JobRunner, PluginDock):
         self.links.connect(self.viewer.layers.selection.events.active, panel.follow_active_layer)
         self.links.connect(self.viewer.dims.events.current_step, panel.show_slice)
         self.links.bind_key(SHORTCUT, shortcut_callback(panel))
+
+    def _build_suggest(self) -> QGroupBox:
+        box = QGroupBox("Frames worth annotating")
+        self.suggest_panel = SuggestPanel(self.viewer, self.annotation_panel, lambda: (
+            self._init_model(), self.device_combo.currentText()))
+        QVBoxLayout(box).addWidget(self.suggest_panel)
+        return box
 
     def _build_training(self) -> QGroupBox:
         box = QGroupBox("Training")
@@ -255,11 +239,7 @@ class FineTuneWidget(JobRunner, PluginDock):
     # ---- training (run, cancel, is_running: JobRunner) ---------------------------------------
     def snapshot_settings(self) -> FineTuneSettings:
         """Read every field and the annotated frames of open layers (on the UI thread)."""
-        init = DEFAULT_MODEL  # "default", as the job takes it
-        if self.init_combo.currentData() == CHECKPOINT_MODEL:
-            init = existing_checkpoint(self.init_edit.text())
-            if init is None:
-                raise SemFocusError("No checkpoint file chosen: pick one or start from the default model.")
+        init = self._init_model()
         config = finetune_config(
             epochs=int(self.epochs_spin.value()), batch_size=int(self.batch_spin.value()),
             lr=float(self.lr_spin.value()),
@@ -270,6 +250,15 @@ class FineTuneWidget(JobRunner, PluginDock):
         return FineTuneSettings(table, config, init, float(self.val_spin.value()),
                                 self.annotation_panel.open_frames(table),
                                 keep_parent=self.keep_parent_check.isChecked())
+
+    def _init_model(self) -> str:
+        """The model to start from: "default" (as the job takes it) or a checkpoint path."""
+        if self.init_combo.currentData() != CHECKPOINT_MODEL:
+            return DEFAULT_MODEL
+        init = existing_checkpoint(self.init_edit.text())
+        if init is None:
+            raise SemFocusError("No checkpoint file chosen: pick one or start from the default model.")
+        return init
 
     def run(self) -> None:
         if not self.is_running:
@@ -338,7 +327,8 @@ class FineTuneWidget(JobRunner, PluginDock):
             return
         figures = self._figures()
         note = (" WORSE than the parent: more annotations or other settings may help."
-                if result.worse_than_parent else "")
+                if result.worse_than_parent else "") + (
+            f"\nScore intervals: {result.interval_note}" if result.interval_note else "")
         self.result_label.setText(f"Best model ({how}): {figures}.{note}")
         self.status_label.setText(f"Training {how}. Save the model to use it.")
         for button in (self.save_model_button, self.use_button):
@@ -398,3 +388,13 @@ class FineTuneWidget(JobRunner, PluginDock):
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
+
+
+#: the annotation panel's widgets, state and methods, kept on the widget (tests, scripts)
+PANEL_API = ("layer_combo", "slice_label", "magnification_edit", "score_spin", "add_button",
+             "table", "remove_button", "save_csv_button", "load_csv_button", "load_folder_button",
+             "summary_label", "warning_label", "annotations", "summary", "refresh_layers",
+             "source_layer", "set_layer", "current_slice", "set_slice", "add_annotation",
+             "remove_selected", "save_csv", "load_csv", "load_folder")
+for _name in PANEL_API:
+    setattr(FineTuneWidget, _name, _panel_api(_name))

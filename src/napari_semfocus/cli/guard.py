@@ -26,10 +26,10 @@ OUTPUT_OPTIONS = ("output", "csv", "png", "scores", "plot", "retake", "report")
 COUNT_OPTIONS = {"batch_size": 1, "files_per_task": 1, "epochs": 1,
                  "steps_per_epoch": 1, "val_max_frames": 1, "n_train": 1, "n_val": 1,
                  "slice": 0, "warmup_steps": 0, "small_crop_epochs": 0, "unfreeze_last": 0,
-                 "seed": 0}
+                 "seed": 0, "n": 1}
 # commands whose --output is a path prefix: they write PREFIX.json and PREFIX.md
 PREFIX_COMMANDS = ("evaluate", "compare")
-MODEL_COMMANDS = ("score", "map", "gate", "evaluate", "train", "watch", "report")
+MODEL_COMMANDS = ("score", "map", "gate", "evaluate", "train", "watch", "report", "suggest")
 
 
 def check_args(args) -> None:

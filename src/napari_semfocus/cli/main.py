@@ -12,7 +12,7 @@ import warnings
 
 from .. import __version__
 from ..errors import SemFocusError, SemFocusWarning
-from . import focus_curve, focus_map, gate, model, score, watch
+from . import focus_curve, focus_map, gate, model, score, suggest, watch
 from .common import EXIT_BAD_INPUT, end_bar, eprint
 from .guard import check_args
 
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"napari-semfocus {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for register in (score.register, model.register, focus_map.register, gate.register,
-                     watch.register, focus_curve.register):
+                     watch.register, focus_curve.register, suggest.register):
         register(sub)
     return parser
 

@@ -254,6 +254,8 @@ def cmd_finetune(args) -> int:
         output_margin=args.output_margin, keep_parent=args.keep_parent)
     result = run_to_end(finetune_job(settings), show)
     eprint(finetune_outcome(result, args.out))
+    if result.trained and not result.kept_parent and result.interval_note:
+        eprint(f"semfocus train: note: score intervals: {result.interval_note}")
     return 0
 
 

@@ -28,11 +28,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SemFocusError
-from ..scoring.checkpoint import load_checkpoint, model_file, save_checkpoint
+from ..scoring.checkpoint import load_checkpoint, model_file, read_metadata, save_checkpoint
 from ..scoring.checkpoint_schema import check_output_margin
 from ..scoring.devices import describe_device, resolve_device
 from .data.annotations import MIN_TRAIN, AnnotationTable
 from .loop import Finished, TrainConfig, evaluate_rmse, train
+from .recalibrate import frame_scores, needs_fallback, recalibrate, shift_frames
 
 MIN_STEPS_PER_EPOCH = 20  # small annotation sets: an epoch is still at least this many batches
 
@@ -97,6 +98,12 @@ class FineTuneResult:
                     f"beat the parent's {b:.3f}")
         best = min((h["val_rmse"] for h in self.history), default=b)
         return f"no epoch beat the parent's validation RMSE {b:.3f} (best epoch {best:.3f})"
+
+    @property
+    def interval_note(self) -> str | None:
+        """Why the model's score interval is not calibrated on its own validation split (the
+        parent's widened, or none), or None when it is (:mod:`.recalibrate`)."""
+        return self.metadata.get("fine_tuning", {}).get("interval_note")
 
     @property
     def worse_than_parent(self) -> bool:
@@ -216,6 +223,10 @@ def finetune(annotations: AnnotationTable, config: TrainConfig, init: str = "def
         model.to(device)
         before = evaluate_rmse(model, val_set, device, config.val_max_frames)
     yield Evaluated(before)
+    parent_interval = (read_metadata(parent["parent_path"]).get("interval")
+                       if parent.get("parent_path") else None)
+    parent_scores = (frame_scores(model, data, device, shift_frames(data))[0]
+                     if parent_interval and needs_fallback(parent_interval, val_set) else None)
 
     provenance = {"kind": "fine-tune", **parent,
                   "annotations": annotations.describe(source)}
@@ -230,6 +241,10 @@ def finetune(annotations: AnnotationTable, config: TrainConfig, init: str = "def
     trained = bool(history)
     after = finished.best_val_rmse if (finished and trained and val_set is not None) else None
     kept = bool(trained and finished.kept_initial)
+    model.eval()
+    # the parent kept: its own interval; else recalibrated (or the parent's widened, with a note)
+    recal = (recalibrate(model, val_set, device, parent_interval, parent_scores, data)
+             if trained and not kept else None)
     metadata = {
         "provenance": provenance,
         "fine_tuning": {
@@ -238,12 +253,14 @@ def finetune(annotations: AnnotationTable, config: TrainConfig, init: str = "def
             "validation_fraction": val_fraction, "training_images": list(train_images),
             "validation_images": list(val_images), "train_frames": len(train_set),
             "val_frames": 0 if val_set is None else len(val_set),
+            "interval_note": recal.note if recal else None,
         },
         "training": asdict(config),
         "history": history,
         "initial_val_rmse": before,
         "metrics": {"val_rmse": after, "best_val_rmse": after},
     }
-    model.eval()
+    if recal and recal.interval:
+        metadata["interval"] = recal.interval
     return FineTuneResult(model, metadata, before, after, trained,
                           bool(finished and finished.stopped), history, kept)

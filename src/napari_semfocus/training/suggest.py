@@ -1,0 +1,171 @@
+"""Frames worth annotating (issue 24, item 4): the one implementation behind ``semfocus
+suggest`` and the Fine-tune widget's "Suggest frames" (no Qt).
+
+Every candidate frame (each slice of each image, less the ones already annotated) is scored once
+by the model as users score it; the same pass keeps the trunk's pooled features of its tiles
+(their structure-weighted mean is the frame's feature vector, L2-normalised). A frame's
+*informativeness* (:func:`informativeness`) grows with its interval's width and with how close
+its score lies to the threshold (the gate's, else :data:`DEFAULT_THRESHOLD`):
+
+    info = (w / median w) * w / (w + |score - threshold|),   w = score_high - score_low
+
+(1 x the relative width on the threshold, half of it one interval width away). A model without
+an interval uses twice its tiles' score spread for ``w``. The picks (:func:`pick`) are a greedy
+weighted farthest-point (k-centre) traversal of the features: the first is the most informative
+frame, each next one maximises ``info * distance to the nearest frame picked so far``, so a
+frame just like one picked (a copy, a neighbouring slice) gains little and N picks spread over
+the data instead of N copies of one hard frame. The order is the order of picking: best first.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SemFocusError
+from ..gate.labels import DEFAULT_ACCEPT_SCORE
+from ..progress import CANCELLED, Progress, relay
+from ..scoring.aggregate import weighted_score
+
+#: without a gate: the gate's default accept score (frames scoring >= 7 are acceptable), where a
+#: facility's accept / reject decision is made
+DEFAULT_THRESHOLD = DEFAULT_ACCEPT_SCORE
+SUGGEST_COLUMNS = ("rank", "path", "index", "magnification", "score", "score_low", "score_high",
+                   "informativeness")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A scored frame that could be annotated: where it is, its score and interval, and its
+    feature vector (L2-normalised)."""
+
+    name: str  # the layer's name, or the file as the user gave it
+    index: int  # the slice (flat; 0 for a 2-D image)
+    path: str | None
+    magnification: float | None
+    score: float
+    low: float
+    high: float
+    features: np.ndarray
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.name, self.index
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A picked frame, best first (``rank`` 1 is the first to annotate)."""
+
+    rank: int
+    candidate: Candidate
+    informativeness: float
+
+    def csv_row(self) -> list:
+        c = self.candidate
+        return [self.rank, c.path or c.name, c.index,
+                "" if c.magnification is None else f"{c.magnification:g}", f"{c.score:.3f}",
+                f"{c.low:.3f}", f"{c.high:.3f}", f"{self.informativeness:.4f}"]
+
+
+def informativeness(score, low, high, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
+    """Per frame: ``(w / median w) * w / (w + |score - threshold|)`` (module docstring)."""
+    score, low, high = (np.asarray(v, dtype=np.float64) for v in (score, low, high))
+    w = np.maximum(high - low, 1e-6)
+    return (w / max(float(np.median(w)), 1e-6)) * w / (w + np.abs(score - float(threshold)))
+
+
+def pick(features: np.ndarray, info: np.ndarray, n: int) -> list[int]:
+    """Indices of ``n`` rows of ``features`` (distinct, in order of picking): greedy weighted
+    farthest-point on Euclidean distance, each next row maximising ``info * distance to the
+    nearest row picked``; ties (all distances 0: copies) go to the more informative row."""
+    feats = np.asarray(features, dtype=np.float64)
+    info = np.asarray(info, dtype=np.float64)
+    n = min(int(n), len(info))
+    if n <= 0:
+        return []
+    chosen = [int(np.argmax(info))]
+    nearest = np.linalg.norm(feats - feats[chosen[0]], axis=1)
+    for _ in range(n - 1):
+        gain = info * nearest
+        gain[chosen] = -np.inf
+        best = int(np.argmax(gain))
+        if gain[best] <= 0:  # only copies of picked frames are left: the most informative
+            rest = np.full(len(info), -np.inf)
+            free = np.setdiff1d(np.arange(len(info)), chosen)
+            rest[free] = info[free]
+            best = int(np.argmax(rest))
+        chosen.append(best)
+        nearest = np.minimum(nearest, np.linalg.norm(feats - feats[best], axis=1))
+    return chosen
+
+
+def suggest(candidates: Sequence[Candidate], n: int, threshold: float | None = None,
+            annotated: Iterable = ()) -> list[Suggestion]:
+    """The ``n`` candidates worth annotating, best first; ``annotated``: keys ``(name, index)``
+    or ``(path, index)`` of frames already annotated (left out)."""
+    done = {(str(a), int(i)) for a, i in annotated}
+    free = [c for c in candidates if c.key not in done and (c.path is None or not (
+        {(c.path, c.index), (str(Path(c.path).resolve()), c.index)} & done))]
+    if not free:
+        raise SemFocusError("every frame given is annotated already: there is nothing to "
+                            "suggest.")
+    thr = DEFAULT_THRESHOLD if threshold is None else float(threshold)
+    info = informativeness([c.score for c in free], [c.low for c in free],
+                           [c.high for c in free], thr)
+    order = pick(np.stack([c.features for c in free]), info, n)
+    return [Suggestion(k + 1, free[i], float(info[i])) for k, i in enumerate(order)]
+
+
+def score_candidates(scorer, images: Sequence, cancel: threading.Event | None = None,
+                     batch_size: int = 32) -> Generator[Progress, None, list[Candidate] | None]:
+    """Score every slice of ``images`` (:class:`~napari_semfocus.jobs.inputs.ImageInput` or
+    ``FileInput``) once: score, interval and feature vector per frame (None when cancelled)."""
+    out: list[Candidate] = []
+    for k, item in enumerate(images):
+        image = item.load()
+        data = image.frames()
+        image.check_magnification(scorer)
+        tiles_steps = scorer.tiles_iter(data, image.magnification, batch_size=batch_size,
+                                        exclude_bottom_rows=image.databar_rows, name=image.label)
+        value = yield from relay(_with_features(scorer, tiles_steps), cancel, image.name, k,
+                                 len(images))
+        if value is CANCELLED:
+            return None
+        tiles, feats = value
+        scores = np.array([weighted_score(s, w) for s, w in zip(tiles.scores, tiles.weights,
+                                                                strict=True)])
+        bounds = scorer.bounds(scores, tiles.frame_noise())
+        if bounds is None:  # a model without an interval: twice the tiles' spread
+            spread = np.nanstd(tiles.scores, axis=1)
+            bounds = (scores - spread, scores + spread)
+        for i, s in enumerate(scores):
+            w = tiles.weights[i] / max(float(np.sum(tiles.weights[i])), 1e-12)
+            f = w @ feats[i]
+            out.append(Candidate(image.name, i, image.path, image.magnification, float(s),
+                                 float(bounds[0][i]), float(bounds[1][i]),
+                                 f / max(float(np.linalg.norm(f)), 1e-12)))
+    return out
+
+
+def _with_features(scorer, tiles_steps):
+    """``tiles_iter``'s steps with the trunk's pooled features of every tile kept (a forward
+    hook on the model's pooling): returns (TileScores, features (frames, tiles, C))."""
+    kept: list = []
+    hook = scorer.model.pool.register_forward_hook(
+        lambda _m, _i, out: kept.append(out.detach().float().flatten(1).cpu().numpy()))
+    try:
+        tiles = yield from tiles_steps
+    finally:
+        hook.remove()
+    feats = np.concatenate(kept).astype(np.float64)
+    return tiles, feats.reshape(*tiles.scores.shape, feats.shape[-1])
+
+
+def suggestions_csv(suggestions: Sequence[Suggestion]) -> list[list]:
+    """The rows of ``semfocus suggest``'s CSV (:data:`SUGGEST_COLUMNS`), best first."""
+    return [s.csv_row() for s in suggestions]
