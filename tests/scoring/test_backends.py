@@ -17,11 +17,14 @@ import tifffile
 
 from napari_semfocus.errors import SemFocusError, SemFocusWarning
 from napari_semfocus.io.files import file_sha256
+from napari_semfocus.jobs.inputs import ImageInput
+from napari_semfocus.progress import run_to_end
 from napari_semfocus.scoring.backends import BACKEND_ENV, ORT_MISSING, resolve_backend
 from napari_semfocus.scoring.checkpoint import load_checkpoint, save_checkpoint
 from napari_semfocus.scoring.onnx_cache import AGREEMENT, cache_file
 from napari_semfocus.scoring.scorer import FocusScorer
 from napari_semfocus.training.data.pool import load_pool_image, read_pool_manifest
+from napari_semfocus.training.suggest import score_candidates
 
 from ..helpers import POOL, needs_default_model, parse_csv, run_cli
 
@@ -176,3 +179,20 @@ def test_score_and_map_commands_take_backend(scorers, cache_env, tmp_path, capsy
                            capsys)
     assert code == 0 and "int8" in err and "onnxruntime" in err
     assert len(parse_csv(table.read_text())) > 0
+
+
+@needs_default_model
+def test_suggest_reads_the_features_through_either_backend(scorers, blur_series):
+    """Frames worth annotating use the trunk's features from whichever backend runs it."""
+    _, frames = blur_series
+    stack = ImageInput("series", frames[::2, :480, :640], 6000.0)
+    found = {}
+    for name in ("torch", "float32"):
+        found[name] = run_to_end(score_candidates(scorers[name], [stack]))
+    assert [c.index for c in found["float32"]] == list(range(len(stack.data)))
+    for a, b in zip(found["torch"], found["float32"], strict=True):
+        assert abs(a.score - b.score) <= 1e-3
+        assert a.features.shape == b.features.shape and a.features.size >= 256
+        np.testing.assert_allclose(b.features, a.features, atol=1e-4)
+    sharp, blurred = found["float32"][0], found["float32"][-1]
+    assert sharp.score - blurred.score > 3 and np.linalg.norm(sharp.features - blurred.features) > 0.1

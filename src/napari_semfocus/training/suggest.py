@@ -153,15 +153,23 @@ def score_candidates(scorer, images: Sequence, cancel: threading.Event | None = 
 
 
 def _with_features(scorer, tiles_steps):
-    """``tiles_iter``'s steps with the trunk's pooled features of every tile kept (a forward
-    hook on the model's pooling): returns (TileScores, features (frames, tiles, C))."""
+    """``tiles_iter``'s steps with the trunk's pooled features of every tile kept (whichever
+    backend runs the trunk: its engine's ``pooled`` is recorded while the steps run): returns
+    (TileScores, features (frames, tiles, C))."""
     kept: list = []
-    hook = scorer.model.pool.register_forward_hook(
-        lambda _m, _i, out: kept.append(out.detach().float().flatten(1).cpu().numpy()))
+    engine = scorer.engine
+    trunk = engine.pooled
+
+    def recorded(tiles):
+        feats = trunk(tiles)
+        kept.append(feats.detach().float().flatten(1).cpu().numpy())
+        return feats
+
+    engine.pooled = recorded  # this engine, for these steps only
     try:
         tiles = yield from tiles_steps
     finally:
-        hook.remove()
+        del engine.pooled  # the class's method again
     feats = np.concatenate(kept).astype(np.float64)
     return tiles, feats.reshape(*tiles.scores.shape, feats.shape[-1])
 
