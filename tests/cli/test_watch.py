@@ -12,6 +12,7 @@ a retake list and a report) and with ``--poll`` (stopped with Ctrl-C).
 from __future__ import annotations
 
 import csv
+import os
 import signal
 import subprocess
 import sys
@@ -30,6 +31,7 @@ pytestmark = needs_default_model
 SEMFOCUS = Path(sys.executable).with_name("semfocus")
 WRITER = Path(__file__).resolve().parents[1] / "watch_writer.py"
 WAIT_S = 240  # only against hangs: nothing here is timed
+EXIT_S = 90  # the same for a watch told to stop
 HEADER = "path,index,magnification,score,score_low,score_high,worst_region,error"
 GATED_HEADER = "path,index,magnification,score,score_low,score_high,worst_region,accepted,error"
 
@@ -54,10 +56,24 @@ def rows_of(path: Path) -> list[dict]:
 def start_watch(folder: Path, log: Path, *options) -> subprocess.Popen:
     args = [str(SEMFOCUS), "watch", str(folder), "--magnification", str(MAGNIFICATION),
             "--settle", "0.25", "--give-up", "2", *options]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(log, "w"))  # noqa: SIM115
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}  # a hang's stacks land in the log (ended)
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(log, "w"),  # noqa: SIM115
+                            env=env)
     wait_for(lambda: "watching" in log.read_text() or proc.poll() is not None, "the watch")
     assert proc.poll() is None, log.read_text()
     return proc
+
+
+def ended(proc: subprocess.Popen, log: Path) -> int:
+    """The watch's exit status; one that has not ended after EXIT_S (Ctrl-C or idle: it only
+    has to close its table) is aborted, so that its threads' stacks (faulthandler) are in the
+    failure's log."""
+    try:
+        return proc.wait(EXIT_S)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        proc.wait(30)
+        pytest.fail(f"the watch did not end within {EXIT_S} s:\n{log.read_text()}")
 
 
 def write(folder: Path, phase: str) -> subprocess.Popen:
@@ -95,7 +111,7 @@ def test_watch_scores_each_complete_frame_once_through_a_kill(tmp_path, capsys, 
     if not gated:
         wait_for(lambda: any(r["error"] for r in rows_of(out)), "the corrupt file's row")
         second.send_signal(signal.SIGINT)  # Ctrl-C
-    assert second.wait(WAIT_S) == 0, (tmp_path / "second.log").read_text()
+    assert ended(second, tmp_path / "second.log") == 0, (tmp_path / "second.log").read_text()
     logs = (tmp_path / "first.log").read_text() + (tmp_path / "second.log").read_text()
 
     lines = out.read_text().splitlines()

@@ -105,7 +105,8 @@ def pick(features: np.ndarray, info: np.ndarray, n: int) -> list[int]:
 
 
 def suggest(candidates: Sequence[Candidate], n: int, threshold: float | None = None,
-            annotated: Iterable = ()) -> list[Suggestion]:
+            annotated: Iterable = (), score_axis: float = 0.0,
+            info_power: float = 1.0) -> list[Suggestion]:
     """The ``n`` candidates worth annotating, best first; ``annotated``: keys ``(name, index)``
     or ``(path, index)`` of frames already annotated (left out)."""
     done = {(str(a), int(i)) for a, i in annotated}
@@ -117,7 +118,10 @@ def suggest(candidates: Sequence[Candidate], n: int, threshold: float | None = N
     thr = DEFAULT_THRESHOLD if threshold is None else float(threshold)
     info = informativeness([c.score for c in free], [c.low for c in free],
                            [c.high for c in free], thr)
-    order = pick(np.stack([c.features for c in free]), info, n)
+    feats = np.stack([c.features for c in free])
+    if score_axis:  # the predicted score as one more axis of the spread (0-10 -> 0-score_axis)
+        feats = np.hstack([feats, score_axis * np.array([[c.score / 10.0] for c in free])])
+    order = pick(feats, info ** info_power, n)
     return [Suggestion(k + 1, free[i], float(info[i])) for k, i in enumerate(order)]
 
 
