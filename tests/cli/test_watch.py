@@ -53,12 +53,18 @@ def rows_of(path: Path) -> list[dict]:
         return [r for r in csv.DictReader(fh) if r.get("error") is not None]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_watch(folder: Path, log: Path, *options) -> subprocess.Popen:
     args = [str(SEMFOCUS), "watch", str(folder), "--magnification", str(MAGNIFICATION),
             "--settle", "0.25", "--give-up", "2", *options]
     env = {**os.environ, "PYTHONFAULTHANDLER": "1"}  # a hang's stacks land in the log (ended)
+    # Ctrl-C must reach it as in a terminal: a run started in the background (CI, `cmd &`)
+    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(log, "w"),  # noqa: SIM115
-                            env=env)
+                            env=env, preexec_fn=_default_sigint)
     wait_for(lambda: "watching" in log.read_text() or proc.poll() is not None, "the watch")
     assert proc.poll() is None, log.read_text()
     return proc
