@@ -20,16 +20,13 @@ from pathlib import Path
 import numpy as np
 from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -48,6 +45,7 @@ from .forms import (
     note_label,
     notify_error,
     row_widget,
+    rows_table,
     with_tip,
 )
 from .layer_list import LayerCombo
@@ -109,14 +107,8 @@ class AnnotationPanel(QWidget):
     def _build_table(self) -> QGroupBox:
         box = QGroupBox("Annotations")
         col = QVBoxLayout(box)
-        self.table = with_tip(QTableWidget(0, 4), "Double-click a score to edit it.")
-        self.table.setHorizontalHeaderLabels(["Layer", "Slice", "Mag.", "Score"])
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.verticalHeader().setVisible(False)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.table.setMinimumHeight(130)
+        self.table = rows_table(["Layer", "Slice", "Mag.", "Score"],
+                                "Double-click a score to edit it.", stretch=0, min_height=130)
         col.addWidget(self.table)
         buttons = QHBoxLayout()
         self.remove_button = with_tip(QPushButton("Remove"), "Remove the selected rows.")

@@ -13,15 +13,18 @@ from napari.settings import get_settings
 from napari.utils import notifications
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QFrame,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QScrollArea,
     QSpinBox,
+    QTableWidget,
     QWidget,
 )
 from superqt import QCollapsible
@@ -83,6 +86,23 @@ def note_label(text: str = "", tip: str | None = None, style: str = ""):
     if style:
         label.setStyleSheet(style)
     return label
+
+
+def rows_table(headers: Sequence[str], tip: str, stretch: int, min_height: int,
+               editable: bool = True):
+    """A table of whole-row selection without row numbers, its columns sized to their
+    contents except ``stretch``, which takes the rest of the width."""
+    table = with_tip(QTableWidget(0, len(headers)), tip)
+    table.setHorizontalHeaderLabels(list(headers))
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    if not editable:
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.verticalHeader().setVisible(False)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+    table.setMinimumHeight(min_height)
+    return table
 
 
 def row_widget(*widgets, stretch: int | None = None):

@@ -12,11 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from qtpy.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -26,7 +23,7 @@ from ..errors import SemFocusError
 from ..jobs.suggest import SuggestSettings, suggest_job
 from ..scale import parse_magnification
 from ..training.suggest import DEFAULT_THRESHOLD, Suggestion
-from .forms import note_label, spin_box, with_tip
+from .forms import note_label, rows_table, spin_box, with_tip
 from .job_runner import JobRunner
 from .layers import image_layers, layer_input, layer_magnification
 
@@ -58,16 +55,9 @@ class SuggestPanel(JobRunner, QWidget):
             f"{DEFAULT_THRESHOLD:g} (the gate's default accept score), spread over the images "
             "(not N copies of one hard frame). Best first."), "Stop scoring.")
         self.suggest_button = self.run_button
-        self.table = with_tip(QTableWidget(0, len(COLUMNS)),
-                              "Suggested frames, best first: select a row to show that slice.")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        self.table.setMinimumHeight(110)
+        self.table = rows_table(
+            COLUMNS, "Suggested frames, best first: select a row to show that slice.",
+            stretch=1, min_height=110, editable=False)
         col.addWidget(self.table)
         self.note = note_label("", "How the frames were chosen (docs/fine-tuning.md).")
         col.addWidget(self.note)
