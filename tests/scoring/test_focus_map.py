@@ -179,7 +179,7 @@ def test_model_map_both_modes_and_windows(half, untrained, monkeypatch):
     assert np.all(np.isfinite(shared.scores)) and np.all(np.isfinite(crop.scores))
     assert np.all((shared.scores >= 0) & (shared.scores <= 10))
     small_tiles = untrained.focus_map(data, 127.0, tile=(96, 128), mode="shared")  # one window
-    monkeypatch.setattr(tiling, "WINDOW_PX", 256)  # 11 x 12 tiles in 4 x 6 windows
+    monkeypatch.setattr(tiling, "WINDOW_PX", 256)  # 11 x 12 tiles in 3 x 4 windows
     gen = focus_map(untrained, data, 127.0, tile=(96, 128), mode="shared")
     progress = []
     while True:
@@ -189,7 +189,7 @@ def test_model_map_both_modes_and_windows(half, untrained, monkeypatch):
             windowed = stop.value
             break
     assert windowed.shape == (11, 12) and len(progress) > 10 and progress[-1] == (132, 132)
-    # windows with a halo of one tile: a development checkpoint of the shipped model differed
+    # windows with a halo (then one tile; now HALO_PX): a development checkpoint of the shipped model differed
     # from the one-window map by 0.0014 points on average, 0.012 at most, on this frame
     np.testing.assert_allclose(windowed.scores, small_tiles.scores, atol=0.05)
     gen = focus_map(untrained, data, 127.0, mode="crop")

@@ -17,7 +17,7 @@ half its *area* inside: 5/8 x 5/8 at the default stride).
 
 Modes.
 - ``"shared"`` (fast): the CNN trunk runs once over the normalised frame (large frames: over
-  windows of about :data:`WINDOW_PX` pixels plus a halo of at least one tile, so memory stays
+  windows of about :data:`WINDOW_PX` pixels plus a halo of :data:`HALO_PX`, so memory stays
   bounded), the trunk's feature map is averaged over each tile's footprint, and the model's *map
   head* scores each mean (:meth:`FocusScorer.pooled_scores`). Tiles are not aligned to the trunk's
   32-pixel feature cells: every feature cell is weighted by the fraction of it the footprint
@@ -63,7 +63,6 @@ substrate or noise beside sample whatever the score says.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Generator
 
 import numpy as np
@@ -71,7 +70,7 @@ import numpy as np
 from ..errors import SemFocusError, check_whole_number
 from ..io.frames import as_frames, check_values, is_rgb
 from .aggregate import STRUCTURE_SIGMA, structure_weights, tile_structure
-from .intervals import noise_level
+from .intervals import frame_noise
 from .lazy_frames import is_lazy, lazy_frame
 from .map_grid import (
     FEATURE_STRIDE,
@@ -92,6 +91,11 @@ DEFAULT_MODE = "crop"
 NO_MAP_HEAD = ("the model has no map head (a fine-tuned or older checkpoint): every tile's crop "
                "was scored instead of the shared trunk (exact, ~4x slower at half-tile stride)")
 WINDOW_PX = 2048  # core size of a trunk window in shared mode (plus halo)
+# context around a window's core: the trunk's features over the core then equal the whole
+# frame's (measured, windows of 600 px on 6 pool frames, against one window: halo 128 px differs
+# by 0.0003 points per tile on average, 0.003 at most; 64 px 0.008 / 0.11; 192 px 0). A halo of a
+# whole tile (320 px, before) made a 4096 x 4096 map 1.7x one pass.
+HALO_PX = 128
 # at most this many tiles along each axis of a shared-mode window: the pooled features of a
 # window are (rows, channels, columns) floats, 256 x 512 x 256 x 4 bytes = 134 MB for resnet18
 # (a stride of 1 pixel made it 8 GB)
@@ -99,6 +103,9 @@ MAX_WINDOW_TILES = 256
 # the most tiles a map takes: 5 x the default grid on a 20,000 x 20,000 frame (20,875 tiles);
 # tile 32 x 32 at stride 1 on a 512 x 534 frame (273,000 tiles) ran for minutes without a word
 MAX_MAP_TILES = 100_000
+# the tiles' noise (their interval bin) on every 8th column: a tile's noise on every 2nd column,
+# as whole frames are binned, cost a third of an int8 shared map (0.22 of 0.67 s, 169 tiles)
+MAP_NOISE_COLUMN_STEP = 8
 
 
 def _as_frame(image, name: str) -> np.ndarray:
@@ -153,7 +160,7 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None,
         if mode_used == "shared" and not scorer.has_map_head:
             mode_used, extra["note"] = "crop", NO_MAP_HEAD
         if mode_used == "shared":
-            steps = _shared_tiles(scorer, frame, levels, enc, geo, (th, tw), (sy, sx), scores)
+            steps = _shared_tiles(scorer, frame, levels, enc, geo, scores)
         else:
             steps = _crop_tiles(scorer, frame, levels, enc, geo, scores, batch_size)
         mag = None if magnification is None else float(magnification)
@@ -179,8 +186,8 @@ def _tile_bounds(scorer, frame, levels, geo, scores):
                             "model before its intervals are calibrated)")
     ylo, yhi, xlo, xhi, valid = geo
     rows, cols = np.nonzero(valid)
-    noise = np.array([noise_level(normalise(frame[ylo[r]:yhi[r], xlo[c]:xhi[c]], levels))[0]
-                      for r, c in zip(rows, cols, strict=True)])
+    noise = np.array([frame_noise(normalise(frame[ylo[r]:yhi[r], xlo[c]:xhi[c]], levels),
+                                  MAP_NOISE_COLUMN_STEP) for r, c in zip(rows, cols, strict=True)])
     low = np.full(scores.shape, np.nan, np.float32)
     high = low.copy()
     low[rows, cols], high[rows, cols] = model.bounds(scores[rows, cols], noise)
@@ -223,11 +230,11 @@ def tile_features(scorer, frame: np.ndarray, tile=TILE_HW, stride=None) -> np.nd
     (NaN rows for tiles not scored): what the map head is distilled on
     (``scripts/distil_map_head.py``) and what the benchmark scores with the plain head."""
     frame = _as_frame(frame, "frame")
-    tile_hw, stride_hw, _, geo, _ = _layout(frame.shape, tile, stride)
+    geo = _layout(frame.shape, tile, stride)[3]
     valid = geo[4]
     out = None
     for r0, r1, c0, c1, ok, window, weights in _shared_windows(
-            frame, normalisation_levels(frame), geo, tile_hw, stride_hw):
+            frame, normalisation_levels(frame), geo):
         block = scorer.pooled_features(window, weights).cpu().numpy()
         if out is None:
             out = np.full((*valid.shape, block.shape[-1]), np.nan, dtype=np.float32)
@@ -279,32 +286,37 @@ def _crop_tiles(scorer, frame, levels, enc, geo, scores, batch_size):
             yield done, total
 
 
-def _blocks(n: int, stride: int, tile: int) -> list[tuple[int, int]]:
-    """Split n tiles along an axis into runs whose footprints span about WINDOW_PX pixels."""
-    per = min(MAX_WINDOW_TILES, max(1, (WINDOW_PX - tile) // stride + 1))
-    return [(a, min(n, a + per)) for a in range(0, n, per)]
+def _blocks(lo: np.ndarray, hi: np.ndarray) -> list[tuple[int, int]]:
+    """Split the tiles along an axis (clipped footprints ``lo``/``hi``) into runs whose
+    footprints span at most WINDOW_PX pixels (at least one tile, at most MAX_WINDOW_TILES):
+    as few runs as that allows, so an axis no longer than WINDOW_PX is one window (a fixed
+    count of tiles per run made a 2048-pixel-wide frame two windows, 1.12x its pixels)."""
+    out, a, n = [], 0, len(lo)
+    while a < n:
+        b = a + 1
+        while b < n and b - a < MAX_WINDOW_TILES and hi[b] - lo[a] <= WINDOW_PX:
+            b += 1
+        out.append((a, b))
+        a = b
+    return out
 
 
-def _shared_windows(frame, levels, geo, tile_hw, stride_hw):
-    """The trunk windows of shared mode (core + halo >= 1 tile): yields ``(r0, r1, c0, c1, ok,
+def _shared_windows(frame, levels, geo):
+    """The trunk windows of shared mode (core + :data:`HALO_PX`): yields ``(r0, r1, c0, c1, ok,
     normalised window, pool weights)`` for every block of tiles with a scored tile; the weights
     average the feature map over each tile's footprint with exact area weights."""
     ylo, yhi, xlo, xhi, valid = geo
-    th, tw = tile_hw
     H, W = frame.shape
-    halo_y = FEATURE_STRIDE * math.ceil(th / FEATURE_STRIDE)
-    halo_x = FEATURE_STRIDE * math.ceil(tw / FEATURE_STRIDE)
-    sy, sx = stride_hw
-    for r0, r1 in _blocks(len(ylo), sy, th):
-        for c0, c1 in _blocks(len(xlo), sx, tw):
+    for r0, r1 in _blocks(ylo, yhi):
+        for c0, c1 in _blocks(xlo, xhi):
             ok = valid[r0:r1, c0:c1]
             if not ok.any():
                 continue
             # window start on a feature-cell boundary of the image, so windows agree
-            y0 = max(0, (int(ylo[r0:r1].min()) - halo_y) // FEATURE_STRIDE * FEATURE_STRIDE)
-            x0 = max(0, (int(xlo[c0:c1].min()) - halo_x) // FEATURE_STRIDE * FEATURE_STRIDE)
-            y1 = min(H, int(yhi[r0:r1].max()) + halo_y)
-            x1 = min(W, int(xhi[c0:c1].max()) + halo_x)
+            y0 = max(0, (int(ylo[r0:r1].min()) - HALO_PX) // FEATURE_STRIDE * FEATURE_STRIDE)
+            x0 = max(0, (int(xlo[c0:c1].min()) - HALO_PX) // FEATURE_STRIDE * FEATURE_STRIDE)
+            y1 = min(H, int(yhi[r0:r1].max()) + HALO_PX)
+            x1 = min(W, int(xhi[c0:c1].max()) + HALO_PX)
 
             def weights(h, w, r0=r0, r1=r1, c0=c0, c1=c1, y0=y0, x0=x0):
                 return (area_weights(ylo[r0:r1], yhi[r0:r1], y0, h),
@@ -313,12 +325,11 @@ def _shared_windows(frame, levels, geo, tile_hw, stride_hw):
             yield r0, r1, c0, c1, ok, normalise(frame[y0:y1, x0:x1], levels), weights
 
 
-def _shared_tiles(scorer, frame, levels, enc, geo, tile_hw, stride_hw, scores):
+def _shared_tiles(scorer, frame, levels, enc, geo, scores):
     """Shared-trunk mode: the map head on each tile's pooled features
     (:meth:`FocusScorer.pooled_scores`) over the windows of :func:`_shared_windows`."""
     total, done = int(geo[4].sum()), 0
-    for r0, r1, c0, c1, ok, window, weights in _shared_windows(frame, levels, geo, tile_hw,
-                                                               stride_hw):
+    for r0, r1, c0, c1, ok, window, weights in _shared_windows(frame, levels, geo):
         block = scorer.pooled_scores(window, weights, enc)
         scores[r0:r1, c0:c1] = np.where(ok, block, np.nan)
         done += int(ok.sum())
