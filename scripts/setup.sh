@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
 fi
-if ! .venv/bin/python -c "import napari_semfocus, torch, torchvision, napari, pytest, PyQt6, distributed" 2>/dev/null; then
+if ! .venv/bin/python -c "import napari_semfocus, torch, torchvision, napari, pytest, xdist, PyQt6, distributed" 2>/dev/null; then
   echo "setup: installing napari-semfocus and its dependencies into .venv (pinned by" \
        "constraints.txt; torch is large, this takes a while)" >&2
 fi

@@ -42,11 +42,12 @@ def test_compare_trains_each_candidate_and_writes_the_table(tmp_path, capsys):
     args = ["compare", "--dataset", str(folder), "--out", str(tmp_path / "runs"),
             "--candidates", "mobilenet_v3_small", "resnet18/no-mag", "--epochs", "1",
             "--steps-per-epoch", "2", "--batch-size", "4", "--crop", "48", "64", "--lr", "1e-3",
-            "--optimiser", "adamw", "--device", "cpu", "--output", str(tmp_path / "cmp")]
+            "--optimiser", "adamw", "--device", "cpu", "--output", str(tmp_path / "cmp"),
+            "--speed-batch", "4"]
     assert main(args) == 0
     report = json.loads((tmp_path / "cmp.json").read_text())
     rows = {r["candidate"]: r for r in report["candidates"]}
-    assert set(rows) == {"mobilenet_v3_small", "resnet18/no-mag"}
+    assert set(rows) == {"mobilenet_v3_small", "resnet18/no-mag"} and report["speed_batch"] == 4
     assert rows["resnet18/no-mag"]["magnification_input"] is False
     assert rows["resnet18/no-mag"]["parameters"] == count_parameters(FocusNet("resnet18", False))
     assert rows["mobilenet_v3_small"]["parameters"] < rows["resnet18/no-mag"]["parameters"]
@@ -64,6 +65,8 @@ def test_compare_trains_each_candidate_and_writes_the_table(tmp_path, capsys):
     again = json.loads((tmp_path / "cmp.json").read_text())
     assert all(r["train_seconds"] is None for r in again["candidates"])
     assert [r["rmse"] for r in again["candidates"]] == [r["rmse"] for r in report["candidates"]]
+    for key in ("cpu_images_per_s", "cpu_memory_mb"):  # and its speed figures
+        assert [r[key] for r in again["candidates"]] == [r[key] for r in report["candidates"]]
 
 
 def test_compare_rejects_an_unknown_candidate_before_training(tmp_path, capsys):

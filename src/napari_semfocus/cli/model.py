@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import SemFocusError
+from ..errors import SemFocusError, check_whole_number
 from ..jobs.finetune import FineTuneSettings, finetune_job
 from ..progress import run_to_end
 from ..scoring.devices import DEVICE_CHOICES
@@ -118,6 +118,8 @@ def register(sub) -> None:
     p.add_argument("--target-precision", type=float, default=0.95, help="gate target precision")
     p.add_argument("--accept-score", type=float, default=7.0, help="gate: acceptable when label >= this")
     p.add_argument("--retrain", action="store_true", help="train again even where OUT/<candidate> has a model")
+    p.add_argument("--speed-batch", type=int, default=32,
+                   help="tiles per batch when measuring images/s and memory (default 32)")
     p.add_argument("--output", help="report path prefix: writes PREFIX.json and PREFIX.md")
     p.set_defaults(func=cmd_compare)
 
@@ -294,6 +296,7 @@ def cmd_compare(args) -> int:
     config = recipe_from_args(args, val_max_frames=None)
     report = compare(args.candidates, train_set, val_set, config, args.out, args.target_precision,
                      args.accept_score, reuse=not args.retrain,
-                     log=lambda msg: print(msg, file=sys.stderr, flush=True))
+                     log=lambda msg: print(msg, file=sys.stderr, flush=True),
+                     speed_batch=check_whole_number(args.speed_batch, "--speed-batch"))
     print(write_comparison(report, args.output))
     return 0

@@ -73,6 +73,21 @@ def measure_speed_memory(candidate: str, device: str = "cpu", batch: int = 32, b
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _speed_memory(candidate: str, device: str, batch: int, run_dir: Path, reuse: bool) -> dict:
+    """:func:`measure_speed_memory`, kept in ``run_dir`` beside the model: a run that reuses
+    the model reuses its figures for the same device and batch (a fresh process each costs
+    seconds)."""
+    kept = run_dir / f"speed-{device}-batch{batch}.json"
+    if reuse and kept.is_file():
+        try:
+            return json.loads(kept.read_text())
+        except (OSError, ValueError):
+            pass  # measured again below
+    sm = measure_speed_memory(candidate, device, batch=batch)
+    kept.write_text(json.dumps(sm))
+    return sm
+
+
 def status_mb(key: str) -> float:
     """A memory figure of this process from /proc/self/status (Linux), in MB; NaN elsewhere."""
     try:
@@ -113,8 +128,10 @@ def pareto_front(rows: list[dict], lower: str = "rmse", higher: str = "cpu_image
 
 
 def compare(candidates, train_set, val_set, config, out_dir, gate_precision: float = 0.95,
-            accept_score: float = 7.0, reuse: bool = True, log=print) -> dict:
-    """Train (or reuse) each candidate, then measure it; returns the report dict."""
+            accept_score: float = 7.0, reuse: bool = True, log=print,
+            speed_batch: int = 32) -> dict:
+    """Train (or reuse) each candidate, then measure it (speed: batches of ``speed_batch``
+    240 x 320 tiles); returns the report dict."""
     out_dir = Path(out_dir)
     device_names = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     rows = []
@@ -145,7 +162,7 @@ def compare(candidates, train_set, val_set, config, out_dir, gate_precision: flo
                "parameters": count_parameters(model), "train_seconds": train_seconds}
         row.update(_gate_figures(pred, label, val_set.groups, gate_precision, accept_score))
         for dname in device_names:
-            sm = measure_speed_memory(cand, dname)
+            sm = _speed_memory(cand, dname, speed_batch, run_dir, reuse=train_seconds is None)
             row[f"{dname}_images_per_s"] = sm["images_per_s"]
             row[f"{dname}_memory_mb"] = sm["memory_mb"]
         rows.append(row)
@@ -154,7 +171,7 @@ def compare(candidates, train_set, val_set, config, out_dir, gate_precision: flo
         row["pareto"] = on_front
     return {"candidates": rows, "recipe": asdict(config), "train_frames": len(train_set),
             "val_frames": len(val_set), "gate_precision": gate_precision, "accept_score": accept_score,
-            "devices": device_names}
+            "devices": device_names, "speed_batch": speed_batch}
 
 
 def _gate_figures(pred, label, groups, precision: float, accept_score: float) -> dict:
