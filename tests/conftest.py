@@ -6,6 +6,7 @@ widgets' error notifications. Helpers without state are in :mod:`tests.helpers`.
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import cv2
@@ -19,6 +20,7 @@ import tifffile
 import torch
 import torchvision  # noqa: F401
 from benchmarks.harsher_lab import lab_annotations
+from filelock import FileLock
 
 from napari_semfocus.io.images import read_image
 from napari_semfocus.scale import label_for_added_blur
@@ -73,8 +75,23 @@ def blur_series(pool_image):
 
 # ---- models ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory, pool_image):
-    """A FocusNet-resnet18 trained for a few dozen steps on blurred crops of one real image."""
+def tiny_checkpoint(tmp_path_factory, pool_image, worker_id):
+    """A FocusNet-resnet18 trained for a few dozen steps on blurred crops of one real image:
+    ``(best checkpoint, the training's updates)``. Trained once per test run: with several
+    test processes (pytest-xdist) the first trains it and the others load it, under a lock."""
+    if worker_id == "master":  # one process: its own folder
+        return _train_tiny(tmp_path_factory.mktemp("tiny-model"), pool_image)
+    root = tmp_path_factory.getbasetemp().parent / "tiny-model"  # shared by this run's workers
+    root.mkdir(exist_ok=True)
+    with FileLock(str(root / ".lock")):
+        done = root / "updates.pickle"
+        if not done.is_file():
+            path, updates = _train_tiny(root, pool_image)
+            done.write_bytes(pickle.dumps(updates))
+        return root / "best.safetensors", pickle.loads(done.read_bytes())
+
+
+def _train_tiny(out: Path, pool_image):
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     frames, labels = [], []
@@ -85,7 +102,6 @@ def tiny_checkpoint(tmp_path_factory, pool_image):
         labels.append(label_for_added_blur(sigma))
     data = LabelledSet(frames, np.array(labels), np.full(48, 5000.0), np.arange(48) % 8)
     model = FocusNet("resnet18")
-    out = tmp_path_factory.mktemp("tiny-model")
     config = TrainConfig(epochs=2, steps_per_epoch=30, batch_size=16, lr=2e-3, optimiser="adamw",
                          crop_hw=(96, 128), val_max_frames=16)
     updates = list(train(model, data, data.subset(np.arange(16)), config, out))
