@@ -50,7 +50,8 @@ instead, exact and slower, and the map says so (``FocusMap.mode`` is ``"crop"``,
 Intervals and certainty (issue 24). With a model that carries score intervals
 (:attr:`FocusScorer.interval`), every tile gets ``low`` / ``high``: the model's interval for the
 tile's score, binned by the tile's own noise (:func:`.intervals.noise_level` of its normalised
-footprint, as whole frames are binned by their tiles' median noise), so a noisy part of a frame
+footprint on every 8th column, :data:`MAP_NOISE_COLUMN_STEP`; whole frames are binned by their
+tiles' median noise on every 2nd column), so a noisy part of a frame
 gets the wider intervals of noisy frames. The map's *certainty* is that interval's width
 (:attr:`FocusMap.certainty`, points). The intervals were calibrated on whole frames: a single
 tile errs more than a frame (which averages its tiles), so they are a guide per tile, not a
