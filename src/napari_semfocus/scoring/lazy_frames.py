@@ -13,8 +13,8 @@ where they are needed, then go through the code a numpy array goes through:
   exactly (RGB: the grey conversion of a block may differ by one float32 rounding);
 - focus maps (:func:`lazy_frame`, used by ``focus_map``): the frame stays a 2-D dask array and the
   map's own loop computes what it reads: the strided subsamples behind the normalisation levels
-  and the tiles' structure, then each trunk window (about 2048 px plus a halo of at least one
-  tile, on the tile grid), normalised with the whole frame's levels. Windows, levels and grid
+  and the tiles' structure, then each trunk window (about 2048 px plus a halo of 128 px, on
+  the tile grid), normalised with the whole frame's levels. Windows, levels and grid
   are the in-memory path's, whatever the chunks, so the map is the same.
 """
 
