@@ -66,7 +66,7 @@ def fine_tune_on(table, frames, keys, seed, test_set) -> dict:
             "label_mean": float(np.mean(labels)), "label_std": float(np.std(labels))}
 
 
-def run_seed(seed: int, ns, log_path: Path, arms=("suggested", "random"), variant=None) -> None:
+def run_seed(seed: int, ns, log_path: Path, arms=("suggested", "random")) -> None:
     annotated, held_out = draw_images(POOL, seed)
     table, frames = lab_set(POOL, annotated)
     test_table, test_frames = lab_set(POOL, held_out)
@@ -86,11 +86,11 @@ def run_seed(seed: int, ns, log_path: Path, arms=("suggested", "random"), varian
                  if (arm, k) not in plan and arm in arms]
     for arm, n in plan:
         if arm == "suggested":
-            chosen = {s.candidate.key for s in suggest(cands, n, **(variant or {}))}
+            chosen = {s.candidate.key for s in suggest(cands, n)}
         else:
             chosen = {keys[i] for i in order[:n]}
         rec = {"seed": seed, "arm": arm, "n": n, "before": before, "score_candidates_s": score_s,
-               "variant": variant or {},
+               "picks": "stratified by score",
                **fine_tune_on(table, frames, chosen, seed, test_set)}
         print(json.dumps(rec), flush=True)
         with open(log_path, "a", encoding="utf-8") as fh:
@@ -152,14 +152,10 @@ def main(argv=None) -> None:
     p.add_argument("--output", type=Path)
     p.add_argument("--arms", nargs="+", default=["suggested", "random"],
                    choices=["suggested", "random"], help="run only these arms")
-    p.add_argument("--score-axis", type=float, help="suggest(score_axis=...) (a variant)")
-    p.add_argument("--info-power", type=float, help="suggest(info_power=...) (a variant)")
     a = p.parse_args(argv)
-    variant = {k: v for k, v in (("score_axis", a.score_axis), ("info_power", a.info_power))
-               if v is not None}
     if a.report is None:
         for seed in a.seeds:
-            run_seed(seed, a.n, a.log, tuple(a.arms), variant)
+            run_seed(seed, a.n, a.log, tuple(a.arms))
     text = report(a.report or a.log)
     print(text)
     if a.output:

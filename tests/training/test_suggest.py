@@ -1,5 +1,6 @@
-"""Frames worth annotating (issue 24, item 4): the picks are N distinct frames, best first, the
-informative ones (wide interval, near the threshold) before easy ones, spread over the data."""
+"""Frames worth annotating (issue 24, item 4): the picks are N distinct frames, best first, one
+per stratum of the predicted score, in each the informative one (wide interval, near the
+threshold), spread over the data (not copies of one frame)."""
 
 from __future__ import annotations
 
@@ -30,21 +31,26 @@ def features(rng, n, dim=16):
     return rng.normal(size=(n, dim))
 
 
-def test_n_distinct_frames_best_first_informative_before_easy():
+def test_one_pick_per_score_stratum_the_informative_frame_in_each_best_first():
+    """24 frames in four score groups (1, 4, 7, 9.5), one of each group with a wide interval:
+    4 picks are one per group, each its wide frame, the most informative first."""
     rng = np.random.default_rng(0)
-    f = features(rng, 12)
-    hard = [candidate(f"hard{i}", DEFAULT_THRESHOLD + 0.2 * (i - 2), 2.5, f[i]) for i in range(4)]
-    easy = [candidate(f"easy{i}", 9.8, 0.6, f[4 + i]) for i in range(8)]
-    picks = suggest(easy + hard, 4)
+    f = features(rng, 24)
+    cands = [candidate(f"g{g}-{i}", score + 0.05 * i, 3.0 if i == 2 else 0.5, f[6 * g + i])
+             for g, score in enumerate((1.0, 4.0, 7.0, 9.5)) for i in range(6)]
+    picks = suggest(cands, 4)
     assert [s.rank for s in picks] == [1, 2, 3, 4]
-    assert len({s.candidate.key for s in picks}) == 4
-    assert {s.candidate.name for s in picks} == {c.name for c in hard}
-    info = informativeness([c.score for c in easy + hard], [c.low for c in easy + hard],
-                           [c.high for c in easy + hard])
+    assert sorted(s.candidate.name for s in picks) == ["g0-2", "g1-2", "g2-2", "g3-2"]
+    info = informativeness([c.score for c in cands], [c.low for c in cands],
+                           [c.high for c in cands])
     assert picks[0].informativeness == pytest.approx(info.max())  # the best comes first
-    assert info[8:].min() > 3 * info[:8].max()  # wide and near the threshold >> easy
+    assert picks[0].candidate.name == "g2-2"  # wide and on the threshold (7)
     # more asked than there are frames: every frame once
-    assert len({s.candidate.key for s in suggest(easy + hard, 50)}) == 12
+    assert len({s.candidate.key for s in suggest(cands, 50)}) == 24
+    # all intervals alike: the frames near the threshold are the most informative, yet the
+    # picks still cover the scale, one per group (informativeness alone takes group 7's)
+    alike = [candidate(c.name, c.score, 1.5, c.features) for c in cands]
+    assert sorted(s.candidate.name[:2] for s in suggest(alike, 4)) == ["g0", "g1", "g2", "g3"]
 
 
 def test_copies_of_one_hard_frame_are_not_all_picked():

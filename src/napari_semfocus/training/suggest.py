@@ -10,11 +10,16 @@ its score lies to the threshold (the gate's, else :data:`DEFAULT_THRESHOLD`):
     info = (w / median w) * w / (w + |score - threshold|),   w = score_high - score_low
 
 (1 x the relative width on the threshold, half of it one interval width away). A model without
-an interval uses twice its tiles' score spread for ``w``. The picks (:func:`pick`) are a greedy
-weighted farthest-point (k-centre) traversal of the features: the first is the most informative
-frame, each next one maximises ``info * distance to the nearest frame picked so far``, so a
-frame just like one picked (a copy, a neighbouring slice) gains little and N picks spread over
-the data instead of N copies of one hard frame. The order is the order of picking: best first.
+an interval uses twice its tiles' score spread for ``w``.
+
+The picks (:func:`stratified_pick`) cover the score range: the candidates are cut into N strata
+of equal count along their predicted score, and each stratum gives one frame, the one that
+maximises ``info * distance (features) to the nearest frame picked so far``, so the picks follow
+the scores' distribution as a random draw does (without its clumps), and within each part of the
+scale take the informative frame that is least like the others (not a copy, not a neighbouring
+slice). Picking by informativeness alone sent every pick to the middle of the scale and was
+worse than random picks at teaching a lab's scale (docs/benchmarks/suggest.md). The order is a
+greedy weighted farthest-point traversal of the picks (:func:`pick`): best first.
 """
 
 from __future__ import annotations
@@ -79,18 +84,19 @@ def informativeness(score, low, high, threshold: float = DEFAULT_THRESHOLD) -> n
     return (w / max(float(np.median(w)), 1e-6)) * w / (w + np.abs(score - float(threshold)))
 
 
-def pick(features: np.ndarray, info: np.ndarray, n: int) -> list[int]:
-    """Indices of ``n`` rows of ``features`` (distinct, in order of picking): greedy weighted
-    farthest-point on Euclidean distance, each next row maximising ``info * distance to the
-    nearest row picked``; ties (all distances 0: copies) go to the more informative row."""
+def pick(features: np.ndarray, info: np.ndarray, n: int, start: Sequence[int] = ()) -> list[int]:
+    """Indices of ``n`` rows of ``features`` (distinct, in order of picking, ``start`` first):
+    greedy weighted farthest-point on Euclidean distance, each next row maximising ``info *
+    distance to the nearest row picked``; ties (all distances 0: copies) go to the more
+    informative row."""
     feats = np.asarray(features, dtype=np.float64)
     info = np.asarray(info, dtype=np.float64)
     n = min(int(n), len(info))
-    if n <= 0:
+    chosen = [int(i) for i in start][:n] or ([int(np.argmax(info))] if n > 0 else [])
+    if not chosen:
         return []
-    chosen = [int(np.argmax(info))]
-    nearest = np.linalg.norm(feats - feats[chosen[0]], axis=1)
-    for _ in range(n - 1):
+    nearest = np.min([np.linalg.norm(feats - feats[i], axis=1) for i in chosen], axis=0)
+    while len(chosen) < n:
         gain = info * nearest
         gain[chosen] = -np.inf
         best = int(np.argmax(gain))
@@ -104,11 +110,40 @@ def pick(features: np.ndarray, info: np.ndarray, n: int) -> list[int]:
     return chosen
 
 
+def stratified_pick(scores: np.ndarray, features: np.ndarray, info: np.ndarray,
+                    n: int) -> list[int]:
+    """Indices of ``n`` rows, one per stratum of the predicted score (``n`` strata of equal
+    count, so the picks follow the scores' distribution as a random draw does, without its
+    clumps); within a stratum the row maximising ``info * distance to the nearest row picked``
+    (the first: the most informative row of the most informative stratum). A stratum holding
+    only copies of rows picked is skipped and :func:`pick` fills the place. Returned in the
+    order of :func:`pick` over the chosen rows (best first)."""
+    info = np.asarray(info, dtype=np.float64)
+    feats = np.asarray(features, dtype=np.float64)
+    n = min(int(n), len(info))
+    if n <= 0:
+        return []
+    strata = np.array_split(np.argsort(np.asarray(scores), kind="stable"), n)
+    strata.sort(key=lambda rows: -float(info[rows].max()))
+    chosen: list[int] = []
+    nearest = np.full(len(info), np.inf)
+    for rows in strata:
+        gain = info[rows] * np.where(np.isfinite(nearest[rows]), nearest[rows], 1.0)
+        if gain.max() <= 0:
+            continue
+        best = int(rows[int(np.argmax(gain))])
+        chosen.append(best)
+        nearest = np.minimum(nearest, np.linalg.norm(feats - feats[best], axis=1))
+    chosen = pick(feats, info, n, start=chosen)
+    order = pick(feats[chosen], info[chosen], n)
+    return [chosen[i] for i in order]
+
+
 def suggest(candidates: Sequence[Candidate], n: int, threshold: float | None = None,
-            annotated: Iterable = (), score_axis: float = 0.0,
-            info_power: float = 1.0) -> list[Suggestion]:
-    """The ``n`` candidates worth annotating, best first; ``annotated``: keys ``(name, index)``
-    or ``(path, index)`` of frames already annotated (left out)."""
+            annotated: Iterable = ()) -> list[Suggestion]:
+    """The ``n`` candidates worth annotating, best first (:func:`stratified_pick`);
+    ``annotated``: keys ``(name, index)`` or ``(path, index)`` of frames already annotated
+    (left out)."""
     done = {(str(a), int(i)) for a, i in annotated}
     free = [c for c in candidates if c.key not in done and (c.path is None or not (
         {(c.path, c.index), (str(Path(c.path).resolve()), c.index)} & done))]
@@ -118,10 +153,8 @@ def suggest(candidates: Sequence[Candidate], n: int, threshold: float | None = N
     thr = DEFAULT_THRESHOLD if threshold is None else float(threshold)
     info = informativeness([c.score for c in free], [c.low for c in free],
                            [c.high for c in free], thr)
-    feats = np.stack([c.features for c in free])
-    if score_axis:  # the predicted score as one more axis of the spread (0-10 -> 0-score_axis)
-        feats = np.hstack([feats, score_axis * np.array([[c.score / 10.0] for c in free])])
-    order = pick(feats, info ** info_power, n)
+    order = stratified_pick(np.array([c.score for c in free]),
+                            np.stack([c.features for c in free]), info, n)
     return [Suggestion(k + 1, free[i], float(info[i])) for k, i in enumerate(order)]
 
 
