@@ -109,8 +109,9 @@ class SuggestPanel(JobRunner, QWidget):
                    if self.skipped else "")
         self.status_label.setText(f"{len(result)} frames suggested, best first: annotate them "
                                   f"from the top.{skipped}")
-        self.note.setText(f"Chosen for wide intervals, scores near {DEFAULT_THRESHOLD:g} and "
-                          "spread over the images; already annotated slices are left out.")
+        self.note.setText("One from each part of the score range, there the frame with the widest "
+                          f"interval nearest {DEFAULT_THRESHOLD:g}, unlike the others picked; "
+                          "already annotated slices are left out.")
 
     def _show_selected(self) -> None:
         rows = sorted({i.row() for i in self.table.selectedIndexes()})
