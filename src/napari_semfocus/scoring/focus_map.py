@@ -187,8 +187,11 @@ def _tile_bounds(scorer, frame, levels, geo, scores):
                             "model before its intervals are calibrated)")
     ylo, yhi, xlo, xhi, valid = geo
     rows, cols = np.nonzero(valid)
-    noise = np.array([frame_noise(normalise(frame[ylo[r]:yhi[r], xlo[c]:xhi[c]], levels),
-                                  MAP_NOISE_COLUMN_STEP) for r, c in zip(rows, cols, strict=True)])
+    noise = None  # read only for an interval binned by noise (a pass over every tile)
+    if model.feature == "noise":
+        noise = np.array([frame_noise(normalise(frame[ylo[r]:yhi[r], xlo[c]:xhi[c]], levels),
+                                      MAP_NOISE_COLUMN_STEP)
+                          for r, c in zip(rows, cols, strict=True)])
     low = np.full(scores.shape, np.nan, np.float32)
     high = low.copy()
     low[rows, cols], high[rows, cols] = model.bounds(scores[rows, cols], noise)

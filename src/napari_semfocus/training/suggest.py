@@ -126,14 +126,15 @@ def stratified_pick(scores: np.ndarray, features: np.ndarray, info: np.ndarray,
     strata = np.array_split(np.argsort(np.asarray(scores), kind="stable"), n)
     strata.sort(key=lambda rows: -float(info[rows].max()))
     chosen: list[int] = []
-    nearest = np.full(len(info), np.inf)
+    nearest = np.ones(len(info))  # distance to the nearest row picked (none yet: no weight)
     for rows in strata:
-        gain = info[rows] * np.where(np.isfinite(nearest[rows]), nearest[rows], 1.0)
+        gain = info[rows] * nearest[rows]
         if gain.max() <= 0:
             continue
         best = int(rows[int(np.argmax(gain))])
+        distance = np.linalg.norm(feats - feats[best], axis=1)
+        nearest = distance if not chosen else np.minimum(nearest, distance)
         chosen.append(best)
-        nearest = np.minimum(nearest, np.linalg.norm(feats - feats[best], axis=1))
     chosen = pick(feats, info, n, start=chosen)
     order = pick(feats[chosen], info[chosen], n)
     return [chosen[i] for i in order]
