@@ -74,6 +74,7 @@ from .aggregate import STRUCTURE_SIGMA, structure_weights, tile_structure
 from .intervals import frame_noise
 from .lazy_frames import is_lazy, lazy_frame
 from .map_grid import (
+    FEATURE_SHIFT,
     FEATURE_STRIDE,
     MIN_INSIDE,
     MODES,
@@ -97,10 +98,6 @@ WINDOW_PX = 2048  # core size of a trunk window in shared mode (plus halo)
 # by 0.0003 points per tile on average, 0.003 at most; 64 px 0.008 / 0.11; 192 px 0). A halo of a
 # whole tile (320 px, before) made a 4096 x 4096 map 1.7x one pass.
 HALO_PX = 128
-# at most this many tiles along each axis of a shared-mode window: the pooled features of a
-# window are (rows, channels, columns) floats, 256 x 512 x 256 x 4 bytes = 134 MB for resnet18
-# (a stride of 1 pixel made it 8 GB)
-MAX_WINDOW_TILES = 256
 # the most tiles a map takes: 5 x the default grid on a 20,000 x 20,000 frame (20,875 tiles);
 # tile 32 x 32 at stride 1 on a 512 x 534 frame (273,000 tiles) ran for minutes without a word
 MAX_MAP_TILES = 100_000
@@ -237,12 +234,13 @@ def tile_features(scorer, frame: np.ndarray, tile=TILE_HW, stride=None) -> np.nd
     geo = _layout(frame.shape, tile, stride)[3]
     valid = geo[4]
     out = None
-    for r0, r1, c0, c1, ok, window, weights in _shared_windows(
-            frame, normalisation_levels(frame), geo):
-        block = scorer.pooled_features(window, weights).cpu().numpy()
+    for r0, r1, pooled in _pooled_rows(scorer, frame, normalisation_levels(frame), geo):
+        if pooled is None:
+            continue
+        block = pooled.cpu().numpy()
         if out is None:
             out = np.full((*valid.shape, block.shape[-1]), np.nan, dtype=np.float32)
-        out[r0:r1, c0:c1] = np.where(ok[..., None], block, np.nan)
+        out[r0:r1] = np.where(valid[r0:r1, :, None], block, np.nan)
     return out
 
 
@@ -290,51 +288,95 @@ def _crop_tiles(scorer, frame, levels, enc, geo, scores, batch_size):
             yield done, total
 
 
-def _blocks(lo: np.ndarray, hi: np.ndarray) -> list[tuple[int, int]]:
-    """Split the tiles along an axis (clipped footprints ``lo``/``hi``) into runs whose
-    footprints span at most WINDOW_PX pixels (at least one tile, at most MAX_WINDOW_TILES):
-    as few runs as that allows, so an axis no longer than WINDOW_PX is one window (a fixed
-    count of tiles per run made a 2048-pixel-wide frame two windows, 1.12x its pixels)."""
-    out, a, n = [], 0, len(lo)
-    while a < n:
-        b = a + 1
-        while b < n and b - a < MAX_WINDOW_TILES and hi[b] - lo[a] <= WINDOW_PX:
-            b += 1
-        out.append((a, b))
-        a = b
-    return out
+def _cores(lo: int, hi: int) -> list[tuple[int, int]]:
+    """``[lo, hi)`` (``lo`` on a feature-cell boundary) cut into the fewest cores of equal
+    length, at most WINDOW_PX pixels and a whole number of feature cells each (the last one
+    takes what is left)."""
+    n = hi - lo
+    size = -(-n // -(-n // WINDOW_PX))
+    size = -(-size // FEATURE_STRIDE) * FEATURE_STRIDE
+    return [(a, min(hi, a + size)) for a in range(lo, hi, size)]
 
 
-def _shared_windows(frame, levels, geo):
-    """The trunk windows of shared mode (core + :data:`HALO_PX`): yields ``(r0, r1, c0, c1, ok,
-    normalised window, pool weights)`` for every block of tiles with a scored tile; the weights
-    average the feature map over each tile's footprint with exact area weights."""
+def _core_cells(a: int, b: int, start: int, n_cells: int, last: bool) -> slice:
+    """The cells of a window (starting at pixel ``start``, ``n_cells`` cells) that stand for
+    its core ``[a, b)``: cell ``i`` covers ``start - 16 + 32 i`` on (:data:`FEATURE_SHIFT`),
+    so a core ``[a, b)`` between two others holds the cells over ``[a - 16, b - 16)``; the
+    last core keeps every cell to the window's end (what lies beyond the tiles weighs 0)."""
+    j0 = (a - start) // FEATURE_STRIDE
+    return slice(j0, n_cells if last else j0 + (b - a) // FEATURE_STRIDE)
+
+
+def _pooled_rows(scorer, frame, levels, geo):
+    """Shared mode's trunk over the frame, stitched: the part of the frame the tiles cover is
+    cut into cores of at most :data:`WINDOW_PX` pixels a side (aligned to feature cells); the
+    trunk runs over each core plus a halo of :data:`HALO_PX` (context, so its features equal
+    the whole frame's), only the core's cells are kept, and a strip of cores at a time is
+    stitched into one feature map, so every pixel is run through the trunk once plus the
+    halos (a window per block of whole tiles ran the overlap between blocks twice: a
+    4096 x 4096 map cost 1.3x one pass). Yields ``(r0, r1, pooled)``: the tile rows r0..r1
+    whose footprints the stitched rows hold, their features averaged over every tile's
+    footprint with exact area weights (:func:`map_grid.area_weights`), a torch tensor
+    (r1 - r0, columns, C); yields ``(r, r, None)`` after every window, so a caller can stop
+    between windows."""
     ylo, yhi, xlo, xhi, valid = geo
     H, W = frame.shape
-    for r0, r1 in _blocks(ylo, yhi):
-        for c0, c1 in _blocks(xlo, xhi):
-            ok = valid[r0:r1, c0:c1]
-            if not ok.any():
-                continue
-            # window start on a feature-cell boundary of the image, so windows agree
-            y0 = max(0, (int(ylo[r0:r1].min()) - HALO_PX) // FEATURE_STRIDE * FEATURE_STRIDE)
-            x0 = max(0, (int(xlo[c0:c1].min()) - HALO_PX) // FEATURE_STRIDE * FEATURE_STRIDE)
-            y1 = min(H, int(yhi[r0:r1].max()) + HALO_PX)
-            x1 = min(W, int(xhi[c0:c1].max()) + HALO_PX)
+    rows = np.nonzero(valid.any(1))[0]
+    cols = np.nonzero(valid.any(0))[0]
+    if not len(rows):
+        return
+    y_lo = int(ylo[rows[0]]) // FEATURE_STRIDE * FEATURE_STRIDE
+    x_lo = int(xlo[cols[0]]) // FEATURE_STRIDE * FEATURE_STRIDE
+    y_cores = _cores(y_lo, int(yhi[rows[-1]]))
+    x_cores = _cores(x_lo, int(xhi[cols[-1]]))
+    wx = None  # column weights, once the stitched width is known
+    buf, start, r = None, y_lo, int(rows[0])  # stitched rows from pixel ``start``; next tile row
+    per_call = max(1, 65536 // len(xlo))  # tile rows pooled at once: <= 134 MB of features
+    for k, (a, b) in enumerate(y_cores):
+        last_row = k == len(y_cores) - 1
+        y0, y1 = max(0, (a - HALO_PX) // FEATURE_STRIDE * FEATURE_STRIDE), min(H, b + HALO_PX)
+        strip = []
+        for q, (u, v) in enumerate(x_cores):
+            x0 = max(0, (u - HALO_PX) // FEATURE_STRIDE * FEATURE_STRIDE)
+            x1 = min(W, v + HALO_PX)
+            feats = scorer.feature_map(normalise(frame[y0:y1, x0:x1], levels))
+            ys = _core_cells(a, b, y0, feats.shape[1], last_row)
+            xs = _core_cells(u, v, x0, feats.shape[2], q == len(x_cores) - 1)
+            strip.append(feats[:, ys, xs])
+            yield r, r, None  # a window done: a caller may stop here
+        strip = strip[0] if len(strip) == 1 else _torch_cat(strip, 2)
+        buf = strip if buf is None else _torch_cat([buf, strip], 1)
+        if wx is None:
+            wx = area_weights(xlo, xhi, x_lo, buf.shape[2])
+        # tile rows whose footprint the stitched rows now hold (all of them after the last strip)
+        covered = np.inf if last_row else b - FEATURE_SHIFT
+        end = r
+        while end < len(ylo) and yhi[end] <= covered:
+            end += 1
+        for r0 in range(r, end, per_call):
+            r1 = min(end, r0 + per_call)
+            wy = area_weights(ylo[r0:r1], yhi[r0:r1], start, buf.shape[1])
+            yield r0, r1, scorer.pooled_features(buf, wy, wx)
+        r = end
+        if r < len(ylo):  # drop the rows no later tile reaches
+            keep = max(0, (int(ylo[r]) - start + FEATURE_SHIFT) // FEATURE_STRIDE)
+            buf, start = buf[:, keep:], start + keep * FEATURE_STRIDE
 
-            def weights(h, w, r0=r0, r1=r1, c0=c0, c1=c1, y0=y0, x0=x0):
-                return (area_weights(ylo[r0:r1], yhi[r0:r1], y0, h),
-                        area_weights(xlo[c0:c1], xhi[c0:c1], x0, w))
 
-            yield r0, r1, c0, c1, ok, normalise(frame[y0:y1, x0:x1], levels), weights
+def _torch_cat(parts, dim: int):
+    import torch  # lazily: the feature maps are torch tensors
+
+    return torch.cat(parts, dim)
 
 
 def _shared_tiles(scorer, frame, levels, enc, geo, scores):
-    """Shared-trunk mode: the map head on each tile's pooled features
-    (:meth:`FocusScorer.pooled_scores`) over the windows of :func:`_shared_windows`."""
-    total, done = int(geo[4].sum()), 0
-    for r0, r1, c0, c1, ok, window, weights in _shared_windows(frame, levels, geo):
-        block = scorer.pooled_scores(window, weights, enc)
-        scores[r0:r1, c0:c1] = np.where(ok, block, np.nan)
-        done += int(ok.sum())
+    """Shared-trunk mode: the map head (:meth:`FocusScorer.pooled_scores`) on each tile's
+    pooled features from :func:`_pooled_rows`."""
+    valid = geo[4]
+    total, done = int(valid.sum()), 0
+    for r0, r1, pooled in _pooled_rows(scorer, frame, levels, geo):
+        if pooled is not None:
+            ok = valid[r0:r1]
+            scores[r0:r1] = np.where(ok, scorer.pooled_scores(pooled, enc), np.nan)
+            done += int(ok.sum())
         yield done, total

@@ -5,8 +5,9 @@
     >>> scorer.score(stack, magnification=5000)   # one score per (H, W) frame
 
 Every prediction runs here: :meth:`FocusScorer.predict` (normalised tiles -> scores) and
-:meth:`FocusScorer.pooled_scores` (the trunk once over a window, its feature map pooled per
-region: focus maps). Whole-image scores, focus maps (:mod:`.focus_map`), training validation
+:meth:`FocusScorer.feature_map`, :meth:`~FocusScorer.pooled_features` and
+:meth:`~FocusScorer.pooled_scores` (the trunk over a window, its feature map pooled per region,
+the map head: focus maps). Whole-image scores, focus maps (:mod:`.focus_map`), training validation
 (:func:`napari_semfocus.training.loop.predict_frames`), the CLI, the widgets and the tests all
 score through this class. torch is imported inside the methods that run the model, so that
 importing this module (and the widgets) stays cheap.
@@ -15,7 +16,7 @@ importing this module (and the widgets) stays cheap.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -236,28 +237,30 @@ class FocusScorer:
         """Whether the model carries a map head (shared-trunk focus maps need one)."""
         return getattr(self.model, "map_head", None) is not None
 
-    def pooled_features(self, window: np.ndarray, pool_weights: Callable):
-        """Region-pooled trunk features of one normalised 2-D ``window`` from a single trunk
-        pass: the feature map (C, h, w) averaged per region with the weights
-        ``pool_weights(h, w) -> (row weights (R, h), column weights (K, w))``; a float32 torch
-        tensor (R, K, C) on the scorer's device."""
+    def feature_map(self, window: np.ndarray):
+        """The trunk's feature map (C, h, w) of one normalised 2-D ``window`` (a float32 torch
+        tensor on the scorer's device): one cell per 32 pixels (``map_grid.FEATURE_STRIDE``)."""
         import torch  # lazily, as the module docstring says
 
         with torch.inference_mode(), self.engine.autocast():
-            feats = self.engine.feature_map(window).to(self.device)  # (C, h, w)
-            wy, wx = (torch.from_numpy(w).to(self.device)
-                      for w in pool_weights(feats.shape[1], feats.shape[2]))
-            # (rows, cols, channels): the weighted mean of the feature map over each region
-            return torch.einsum("rh,chw,kw->rkc", wy, feats, wx).float()
+            return self.engine.feature_map(window).to(self.device).float()
 
-    def pooled_scores(self, window: np.ndarray, pool_weights: Callable, encoded_mag
-                      ) -> np.ndarray:
-        """Scores of regions of one normalised 2-D ``window`` from a single trunk pass: the map
-        head on :meth:`pooled_features`; returns (R, K) scores. ``encoded_mag``: (1,) or None.
-        Needs a map head (:attr:`has_map_head`)."""
+    def pooled_features(self, feats, row_weights: np.ndarray, col_weights: np.ndarray):
+        """Region means of a feature map ``feats`` (C, h, w): ``row_weights`` (R, h) and
+        ``col_weights`` (K, w) weigh its cells (rows sum to 1); a float32 torch tensor
+        (R, K, C) on the scorer's device."""
         import torch  # lazily, as the module docstring says
 
-        pooled = self.pooled_features(window, pool_weights)
+        with torch.inference_mode(), self.engine.autocast():
+            wy, wx = (torch.from_numpy(w).to(self.device) for w in (row_weights, col_weights))
+            return torch.einsum("rh,chw,kw->rkc", wy, feats, wx).float()
+
+    def pooled_scores(self, pooled, encoded_mag) -> np.ndarray:
+        """The map head's scores (R, K) of region-pooled features ``pooled`` (R, K, C) from
+        :meth:`pooled_features`. ``encoded_mag``: (1,) or None. Needs a map head
+        (:attr:`has_map_head`)."""
+        import torch  # lazily, as the module docstring says
+
         flat = pooled.reshape(-1, pooled.shape[-1])
         with torch.inference_mode():
             m = None if encoded_mag is None else torch.as_tensor(
