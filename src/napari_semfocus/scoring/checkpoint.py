@@ -33,7 +33,7 @@ from .preprocess import NORMALISATION, TILE_HW
 FORMAT = "napari-semfocus-checkpoint"
 FORMAT_VERSION = 1
 METADATA_KEY = "semfocus"
-DEFAULT_MODEL_NAME = "focusnet-resnet18-v4.safetensors"
+DEFAULT_MODEL_NAME = "focusnet-resnet18-v5.safetensors"
 DEFAULT_MODEL_MISSING = ("the default focus model is not installed with napari-semfocus: use a "
                          "checkpoint file instead.")
 

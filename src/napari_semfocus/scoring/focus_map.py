@@ -104,6 +104,9 @@ MAX_MAP_TILES = 100_000
 # the tiles' noise (their interval bin) on every 8th column: a tile's noise on every 2nd column,
 # as whole frames are binned, cost a third of an int8 shared map (0.22 of 0.67 s, 169 tiles)
 MAP_NOISE_COLUMN_STEP = 8
+# shared mode: tiles whose map-head score differs from a neighbour's by more than this are cut
+# and scored as crops (:func:`focus_steps`)
+REFINE_STEP = 1.0
 
 
 def _as_frame(image, name: str) -> np.ndarray:
@@ -158,7 +161,7 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None,
         if mode_used == "shared" and not scorer.has_map_head:
             mode_used, extra["note"] = "crop", NO_MAP_HEAD
         if mode_used == "shared":
-            steps = _shared_tiles(scorer, frame, levels, enc, geo, scores)
+            steps = _shared_tiles(scorer, frame, levels, enc, geo, scores, batch_size, extra)
         else:
             steps = _crop_tiles(scorer, frame, levels, enc, geo, scores, batch_size)
         mag = None if magnification is None else float(magnification)
@@ -369,9 +372,10 @@ def _torch_cat(parts, dim: int):
     return torch.cat(parts, dim)
 
 
-def _shared_tiles(scorer, frame, levels, enc, geo, scores):
+def _shared_tiles(scorer, frame, levels, enc, geo, scores, batch_size, extra):
     """Shared-trunk mode: the map head (:meth:`FocusScorer.pooled_scores`) on each tile's
-    pooled features from :func:`_pooled_rows`."""
+    pooled features from :func:`_pooled_rows`; then the tiles at a step in focus
+    (:func:`focus_steps`) are cut and scored as crops (``extra["refined"]``: how many)."""
     valid = geo[4]
     total, done = int(valid.sum()), 0
     for r0, r1, pooled in _pooled_rows(scorer, frame, levels, geo):
@@ -380,3 +384,25 @@ def _shared_tiles(scorer, frame, levels, enc, geo, scores):
             scores[r0:r1] = np.where(ok, scorer.pooled_scores(pooled, enc), np.nan)
             done += int(ok.sum())
         yield done, total
+    steps = focus_steps(scores) & valid
+    extra["refined"] = int(steps.sum())
+    if steps.any():
+        yield from _crop_tiles(scorer, frame, levels, enc, (*geo[:4], steps), scores, batch_size)
+
+
+def focus_steps(scores: np.ndarray, step: float = REFINE_STEP) -> np.ndarray:
+    """Tiles whose score differs from a neighbour's (4-neighbourhood) by more than ``step``
+    points. There the shared trunk's features of a tile also see the other side of the step
+    (its receptive field reaches ~200 px past the footprint): a blurred tile beside a sharp
+    region reads sharper than its crop (v5 on the half-focused sample: up to 0.75 points)."""
+    s = np.nan_to_num(scores, nan=0.0)
+    ok = np.isfinite(scores)
+    out = np.zeros(scores.shape, dtype=bool)
+    for axis in (0, 1):
+        a = [slice(None)] * 2
+        b = [slice(None)] * 2
+        a[axis], b[axis] = slice(1, None), slice(None, -1)
+        big = (np.abs(s[tuple(a)] - s[tuple(b)]) > step) & ok[tuple(a)] & ok[tuple(b)]
+        out[tuple(a)] |= big
+        out[tuple(b)] |= big
+    return out
