@@ -16,12 +16,13 @@ ROWS = real_frames.read_rows()
 
 @needs_default_model
 def test_real_frames_score_in_the_ranges_judged_by_eye(default_scorer):
-    """Every frame within its range, but for at most two, and none more than 1 point outside
-    (the model card lists which miss and by how much)."""
+    """Every frame within its range, but for at most one (v5: the superalloy frame judged soft,
+    8.81 for 4.5-8.5), and none more than 1 point outside (the model card lists which miss and
+    by how much)."""
     scores = real_frames.score_rows(default_scorer, ROWS, DATA)  # copies in tests/data
     off = [max(float(r["low"]) - s, s - float(r["high"]), 0.0) for r, s in zip(ROWS, scores, strict=True)]
     misses = [(r["path"], r["crop"], round(s, 2)) for r, s, o in zip(ROWS, scores, off, strict=True) if o > 0]
-    assert len(misses) <= 2 and max(off) <= 1.0, misses
+    assert len(misses) <= 1 and max(off) <= 1.0, misses
     crisp = [s for r, s in zip(ROWS, scores, strict=True) if r["judged"] == "crisp"]
     empty = [s for r, s in zip(ROWS, scores, strict=True) if r["judged"] == "empty"]
     assert min(crisp) > max(empty) + 5, (crisp, empty)

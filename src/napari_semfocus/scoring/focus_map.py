@@ -17,9 +17,11 @@ half its *area* inside: 5/8 x 5/8 at the default stride).
 
 Modes.
 - ``"shared"`` (fast): the CNN trunk runs once over the normalised frame (large frames: over
-  windows of about :data:`WINDOW_PX` pixels plus a halo of :data:`HALO_PX`, so memory stays
-  bounded), the trunk's feature map is averaged over each tile's footprint, and the model's *map
-  head* scores each mean (:meth:`FocusScorer.pooled_scores`). Tiles are not aligned to the trunk's
+  cores of at most :data:`WINDOW_PX` pixels plus a halo of :data:`HALO_PX`, stitched a strip at
+  a time, so memory stays bounded: :func:`_pooled_rows`), the trunk's feature map is averaged
+  over each tile's footprint, and the model's *map head* scores each mean
+  (:meth:`FocusScorer.pooled_scores`); tiles at a step in focus (:func:`focus_steps`) are then
+  cut and scored as crops, because their features also see the other side of the step. Tiles are not aligned to the trunk's
   32-pixel feature cells: every feature cell is weighted by the fraction of it the footprint
   covers (separable, exact area weights), so any tile size and stride work. Overlap is then almost
   free (:func:`tile_features` gives the pooled features themselves).
@@ -49,10 +51,10 @@ instead, exact and slower, and the map says so (``FocusMap.mode`` is ``"crop"``,
 
 Intervals and certainty (issue 24). With a model that carries score intervals
 (:attr:`FocusScorer.interval`), every tile gets ``low`` / ``high``: the model's interval for the
-tile's score, binned by the tile's own noise (:func:`.intervals.noise_level` of its normalised
-footprint on every 8th column, :data:`MAP_NOISE_COLUMN_STEP`; whole frames are binned by their
-tiles' median noise on every 2nd column), so a noisy part of a frame
-gets the wider intervals of noisy frames. The map's *certainty* is that interval's width
+tile's score, binned by the interval's feature: the tile's score, or its own noise
+(:func:`.intervals.noise_level` of its normalised footprint on every 8th column,
+:data:`MAP_NOISE_COLUMN_STEP`; whole frames are binned by their tiles' median noise on every 2nd
+column), so that a noisy part of a frame gets the wider intervals of noisy frames. The map's *certainty* is that interval's width
 (:attr:`FocusMap.certainty`, points). The intervals were calibrated on whole frames: a single
 tile errs more than a frame (which averages its tiles), so they are a guide per tile, not a
 coverage guarantee. Without intervals (a classical measure, a model not calibrated)
@@ -180,7 +182,8 @@ def focus_map(scorer, image, magnification=None, tile=TILE_HW, stride=None,
 
 def _tile_bounds(scorer, frame, levels, geo, scores):
     """``(low, high, what)``: every scored tile's interval from the model's interval for its
-    score and its own noise (NaN where not scored), or ``(None, None, why not)``."""
+    score (and its own noise, for an interval binned by noise; NaN where not scored), or
+    ``(None, None, why not)``."""
     model = scorer.interval
     if model is None:
         return None, None, (f"none: the model {scorer.name} has no score intervals (a fine-tuned "
@@ -195,8 +198,10 @@ def _tile_bounds(scorer, frame, levels, geo, scores):
     low = np.full(scores.shape, np.nan, np.float32)
     high = low.copy()
     low[rows, cols], high[rows, cols] = model.bounds(scores[rows, cols], noise)
+    binned = {"noise": "binned by the tile's own noise", "score": "binned by the tile's score"}
     return low, high, {"level": model.level, "feature": model.feature,
-                       "per_tile": "the model's interval for the tile's score and its own noise"}
+                       "per_tile": "the model's interval for the tile's score, "
+                                   + binned.get(model.feature, "the same for every tile")}
 
 
 def _layout(scored_hw, tile, stride, name: str = "image"):
