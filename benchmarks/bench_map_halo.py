@@ -13,7 +13,7 @@ import glob
 
 import numpy as np
 
-import napari_semfocus.scoring.focus_map as fm
+import napari_semfocus.scoring.map_trunk as fm
 from napari_semfocus.io.images import read_frames
 from napari_semfocus.scoring.scorer import FocusScorer
 

@@ -17,8 +17,10 @@ from napari_semfocus._sample_data import load_sample
 from napari_semfocus.errors import SemFocusError
 from napari_semfocus.progress import run_to_end
 from napari_semfocus.scoring import focus_map as tiling
-from napari_semfocus.scoring.focus_map import focus_map, focus_steps
+from napari_semfocus.scoring import map_trunk
+from napari_semfocus.scoring.focus_map import focus_map
 from napari_semfocus.scoring.map_grid import FocusMap, grid_axis
+from napari_semfocus.scoring.map_trunk import focus_steps
 from napari_semfocus.scoring.model import FocusNet
 from napari_semfocus.scoring.scorer import FocusScorer
 
@@ -179,7 +181,7 @@ def test_model_map_both_modes_and_windows(half, untrained, monkeypatch):
     assert np.all(np.isfinite(shared.scores)) and np.all(np.isfinite(crop.scores))
     assert np.all((shared.scores >= 0) & (shared.scores <= 10))
     small_tiles = untrained.focus_map(data, 127.0, tile=(96, 128), mode="shared")  # one window
-    monkeypatch.setattr(tiling, "WINDOW_PX", 256)  # 11 x 12 tiles, cores of 2 x 3 windows
+    monkeypatch.setattr(map_trunk, "WINDOW_PX", 256)  # 11 x 12 tiles, cores of 2 x 3 windows
     gen = focus_map(untrained, data, 127.0, tile=(96, 128), mode="shared")
     progress = []
     while True:

@@ -12,7 +12,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
-import napari_semfocus.scoring.focus_map as focus_map_module
+import napari_semfocus.scoring.map_trunk as map_trunk
 from napari_semfocus.errors import SemFocusError
 from napari_semfocus.progress import run_to_end
 from napari_semfocus.scoring.focus_map import focus_map
@@ -39,7 +39,7 @@ def assert_same_map(got, expected, atol=0.0):
 
 @needs_default_model
 def test_chunked_map_equals_the_in_memory_map(default_scorer, monkeypatch):
-    monkeypatch.setattr(focus_map_module, "WINDOW_PX", 256)  # 2 x 2 trunk windows
+    monkeypatch.setattr(map_trunk, "WINDOW_PX", 256)  # 2 x 2 trunk windows
     img = half_blurred()
     kw = dict(magnification=5000, tile=(64, 96), exclude_bottom_rows=20)
     expected = default_scorer.focus_map(img, **kw)

@@ -17,14 +17,15 @@ half its *area* inside: 5/8 x 5/8 at the default stride).
 
 Modes.
 - ``"shared"`` (fast): the CNN trunk runs once over the normalised frame (large frames: over
-  cores of at most :data:`WINDOW_PX` pixels plus a halo of :data:`HALO_PX`, stitched a strip at
-  a time, so memory stays bounded: :func:`_pooled_rows`), the trunk's feature map is averaged
-  over each tile's footprint, and the model's *map head* scores each mean
-  (:meth:`FocusScorer.pooled_scores`); tiles at a step in focus (:func:`focus_steps`) are then
-  cut and scored as crops, because their features also see the other side of the step. Tiles are not aligned to the trunk's
-  32-pixel feature cells: every feature cell is weighted by the fraction of it the footprint
-  covers (separable, exact area weights), so any tile size and stride work. Overlap is then almost
-  free (:func:`tile_features` gives the pooled features themselves).
+  cores of at most :data:`.map_trunk.WINDOW_PX` pixels plus a halo of
+  :data:`.map_trunk.HALO_PX`, stitched a strip at a time, so memory stays bounded:
+  :func:`.map_trunk.pooled_rows`), the trunk's feature map is averaged over each tile's
+  footprint, and the model's *map head* scores each mean (:meth:`FocusScorer.pooled_scores`);
+  tiles at a step in focus (:func:`.map_trunk.focus_steps`) are then cut and scored as crops,
+  because their features also see the other side of the step. Tiles are not aligned to the
+  trunk's 32-pixel feature cells: every feature cell is weighted by the fraction of it the
+  footprint covers (separable, exact area weights), so any tile size and stride work. Overlap
+  is then almost free (:func:`tile_features` gives the pooled features themselves).
 - ``"crop"`` (:data:`DEFAULT_MODE`): every tile is cut out and scored by
   :meth:`FocusScorer.predict` (exact: what the whole-frame score is made of; 2.6-4.5x the cost of
   one pass at half-tile stride).
@@ -76,15 +77,13 @@ from .aggregate import STRUCTURE_SIGMA, structure_weights, tile_structure
 from .intervals import frame_noise
 from .lazy_frames import is_lazy, lazy_frame
 from .map_grid import (
-    FEATURE_SHIFT,
-    FEATURE_STRIDE,
     MIN_INSIDE,
     MODES,
     FocusMap,
-    area_weights,
     footprints,
     grid_axis,
 )
+from .map_trunk import focus_steps, pooled_rows
 from .measures import MEASURES
 from .preprocess import MAX_TILE_SIDE, TILE_HW, normalisation_levels, normalise
 
@@ -94,21 +93,12 @@ from .preprocess import MAX_TILE_SIDE, TILE_HW, normalisation_levels, normalise
 DEFAULT_MODE = "crop"
 NO_MAP_HEAD = ("the model has no map head (a fine-tuned or older checkpoint): every tile's crop "
                "was scored instead of the shared trunk (exact, ~4x slower at half-tile stride)")
-WINDOW_PX = 2048  # core size of a trunk window in shared mode (plus halo)
-# context around a window's core: the trunk's features over the core then equal the whole
-# frame's (measured, windows of 600 px on 6 pool frames, against one window: halo 128 px differs
-# by 0.0003 points per tile on average, 0.003 at most; 64 px 0.008 / 0.11; 192 px 0). A halo of a
-# whole tile (320 px, before) made a 4096 x 4096 map 1.7x one pass.
-HALO_PX = 128
 # the most tiles a map takes: 5 x the default grid on a 20,000 x 20,000 frame (20,875 tiles);
 # tile 32 x 32 at stride 1 on a 512 x 534 frame (273,000 tiles) ran for minutes without a word
 MAX_MAP_TILES = 100_000
 # the tiles' noise (their interval bin) on every 8th column: a tile's noise on every 2nd column,
 # as whole frames are binned, cost a third of an int8 shared map (0.22 of 0.67 s, 169 tiles)
 MAP_NOISE_COLUMN_STEP = 8
-# shared mode: tiles whose map-head score differs from a neighbour's by more than this are cut
-# and scored as crops (:func:`focus_steps`)
-REFINE_STEP = 1.0
 
 
 def _as_frame(image, name: str) -> np.ndarray:
@@ -242,7 +232,7 @@ def tile_features(scorer, frame: np.ndarray, tile=TILE_HW, stride=None) -> np.nd
     geo = _layout(frame.shape, tile, stride)[3]
     valid = geo[4]
     out = None
-    for r0, r1, pooled in _pooled_rows(scorer, frame, normalisation_levels(frame), geo):
+    for r0, r1, pooled in pooled_rows(scorer, frame, normalisation_levels(frame), geo):
         if pooled is None:
             continue
         block = pooled.cpu().numpy()
@@ -296,94 +286,13 @@ def _crop_tiles(scorer, frame, levels, enc, geo, scores, batch_size):
             yield done, total
 
 
-def _cores(lo: int, hi: int) -> list[tuple[int, int]]:
-    """``[lo, hi)`` (``lo`` on a feature-cell boundary) cut into the fewest cores of equal
-    length, at most WINDOW_PX pixels and a whole number of feature cells each (the last one
-    takes what is left)."""
-    n = hi - lo
-    size = -(-n // -(-n // WINDOW_PX))
-    size = -(-size // FEATURE_STRIDE) * FEATURE_STRIDE
-    return [(a, min(hi, a + size)) for a in range(lo, hi, size)]
-
-
-def _core_cells(a: int, b: int, start: int, n_cells: int, last: bool) -> slice:
-    """The cells of a window (starting at pixel ``start``, ``n_cells`` cells) that stand for
-    its core ``[a, b)``: cell ``i`` covers ``start - 16 + 32 i`` on (:data:`FEATURE_SHIFT`),
-    so a core ``[a, b)`` between two others holds the cells over ``[a - 16, b - 16)``; the
-    last core keeps every cell to the window's end (what lies beyond the tiles weighs 0)."""
-    j0 = (a - start) // FEATURE_STRIDE
-    return slice(j0, n_cells if last else j0 + (b - a) // FEATURE_STRIDE)
-
-
-def _pooled_rows(scorer, frame, levels, geo):
-    """Shared mode's trunk over the frame, stitched: the part of the frame the tiles cover is
-    cut into cores of at most :data:`WINDOW_PX` pixels a side (aligned to feature cells); the
-    trunk runs over each core plus a halo of :data:`HALO_PX` (context, so its features equal
-    the whole frame's), only the core's cells are kept, and a strip of cores at a time is
-    stitched into one feature map, so every pixel is run through the trunk once plus the
-    halos (a window per block of whole tiles ran the overlap between blocks twice: a
-    4096 x 4096 map cost 1.3x one pass). Yields ``(r0, r1, pooled)``: the tile rows r0..r1
-    whose footprints the stitched rows hold, their features averaged over every tile's
-    footprint with exact area weights (:func:`map_grid.area_weights`), a torch tensor
-    (r1 - r0, columns, C); yields ``(r, r, None)`` after every window, so a caller can stop
-    between windows."""
-    ylo, yhi, xlo, xhi, valid = geo
-    H, W = frame.shape
-    rows = np.nonzero(valid.any(1))[0]
-    cols = np.nonzero(valid.any(0))[0]
-    if not len(rows):
-        return
-    y_lo = int(ylo[rows[0]]) // FEATURE_STRIDE * FEATURE_STRIDE
-    x_lo = int(xlo[cols[0]]) // FEATURE_STRIDE * FEATURE_STRIDE
-    y_cores = _cores(y_lo, int(yhi[rows[-1]]))
-    x_cores = _cores(x_lo, int(xhi[cols[-1]]))
-    wx = None  # column weights, once the stitched width is known
-    buf, start, r = None, y_lo, int(rows[0])  # stitched rows from pixel ``start``; next tile row
-    per_call = max(1, 65536 // len(xlo))  # tile rows pooled at once: <= 134 MB of features
-    for k, (a, b) in enumerate(y_cores):
-        last_row = k == len(y_cores) - 1
-        y0, y1 = max(0, (a - HALO_PX) // FEATURE_STRIDE * FEATURE_STRIDE), min(H, b + HALO_PX)
-        strip = []
-        for q, (u, v) in enumerate(x_cores):
-            x0 = max(0, (u - HALO_PX) // FEATURE_STRIDE * FEATURE_STRIDE)
-            x1 = min(W, v + HALO_PX)
-            feats = scorer.feature_map(normalise(frame[y0:y1, x0:x1], levels))
-            ys = _core_cells(a, b, y0, feats.shape[1], last_row)
-            xs = _core_cells(u, v, x0, feats.shape[2], q == len(x_cores) - 1)
-            strip.append(feats[:, ys, xs])
-            yield r, r, None  # a window done: a caller may stop here
-        strip = strip[0] if len(strip) == 1 else _torch_cat(strip, 2)
-        buf = strip if buf is None else _torch_cat([buf, strip], 1)
-        if wx is None:
-            wx = area_weights(xlo, xhi, x_lo, buf.shape[2])
-        # tile rows whose footprint the stitched rows now hold (all of them after the last strip)
-        covered = np.inf if last_row else b - FEATURE_SHIFT
-        end = r
-        while end < len(ylo) and yhi[end] <= covered:
-            end += 1
-        for r0 in range(r, end, per_call):
-            r1 = min(end, r0 + per_call)
-            wy = area_weights(ylo[r0:r1], yhi[r0:r1], start, buf.shape[1])
-            yield r0, r1, scorer.pooled_features(buf, wy, wx)
-        r = end
-        if r < len(ylo):  # drop the rows no later tile reaches
-            keep = max(0, (int(ylo[r]) - start + FEATURE_SHIFT) // FEATURE_STRIDE)
-            buf, start = buf[:, keep:], start + keep * FEATURE_STRIDE
-
-
-def _torch_cat(parts, dim: int):
-    import torch  # lazily: the feature maps are torch tensors
-
-    return torch.cat(parts, dim)
-
-
 def _shared_tiles(scorer, frame, levels, enc, geo, scores, batch_size, extra):
     """Shared-trunk mode: the map head (:meth:`FocusScorer.pooled_scores`) on each tile's
-    pooled features from :func:`_pooled_rows`; then the tiles at a step in focus
-    (:func:`focus_steps`) are cut and scored as crops (``extra["refined"]``: how many)."""
+    pooled features from :func:`.map_trunk.pooled_rows`; then the tiles at a step in focus
+    (:func:`.map_trunk.focus_steps`) are cut and scored as crops (``extra["refined"]``: how many)."""
     valid = geo[4]
     total, done = int(valid.sum()), 0
-    for r0, r1, pooled in _pooled_rows(scorer, frame, levels, geo):
+    for r0, r1, pooled in pooled_rows(scorer, frame, levels, geo):
         if pooled is not None:
             ok = valid[r0:r1]
             scores[r0:r1] = np.where(ok, scorer.pooled_scores(pooled, enc), np.nan)
@@ -393,21 +302,3 @@ def _shared_tiles(scorer, frame, levels, enc, geo, scores, batch_size, extra):
     extra["refined"] = int(steps.sum())
     if steps.any():
         yield from _crop_tiles(scorer, frame, levels, enc, (*geo[:4], steps), scores, batch_size)
-
-
-def focus_steps(scores: np.ndarray, step: float = REFINE_STEP) -> np.ndarray:
-    """Tiles whose score differs from a neighbour's (4-neighbourhood) by more than ``step``
-    points. There the shared trunk's features of a tile also see the other side of the step
-    (its receptive field reaches ~200 px past the footprint): a blurred tile beside a sharp
-    region reads sharper than its crop (v5 on the half-focused sample: up to 0.75 points)."""
-    s = np.nan_to_num(scores, nan=0.0)
-    ok = np.isfinite(scores)
-    out = np.zeros(scores.shape, dtype=bool)
-    for axis in (0, 1):
-        a = [slice(None)] * 2
-        b = [slice(None)] * 2
-        a[axis], b[axis] = slice(1, None), slice(None, -1)
-        big = (np.abs(s[tuple(a)] - s[tuple(b)]) > step) & ok[tuple(a)] & ok[tuple(b)]
-        out[tuple(a)] |= big
-        out[tuple(b)] |= big
-    return out
