@@ -300,5 +300,6 @@ def _shared_tiles(scorer, frame, levels, enc, geo, scores, batch_size, extra):
         yield done, total
     steps = focus_steps(scores) & valid
     extra["refined"] = int(steps.sum())
-    if steps.any():
-        yield from _crop_tiles(scorer, frame, levels, enc, (*geo[:4], steps), scores, batch_size)
+    if steps.any():  # every tile has a score by now: the progress stays at the end
+        for _ in _crop_tiles(scorer, frame, levels, enc, (*geo[:4], steps), scores, batch_size):
+            yield total, total
