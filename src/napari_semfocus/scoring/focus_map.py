@@ -54,9 +54,9 @@ Intervals and certainty (issue 24). With a model that carries score intervals
 (:attr:`FocusScorer.interval`), every tile gets ``low`` / ``high``: the model's interval for the
 tile's score, binned by the interval's feature: the tile's score, or its own noise
 (:func:`.intervals.noise_level` of its normalised footprint on every 8th column,
-:data:`MAP_NOISE_COLUMN_STEP`; whole frames are binned by their tiles' median noise on every 2nd
-column), so that a noisy part of a frame gets the wider intervals of noisy frames. The map's *certainty* is that interval's width
-(:attr:`FocusMap.certainty`, points). The intervals were calibrated on whole frames: a single
+:data:`MAP_NOISE_COLUMN_STEP`; whole frames are binned by their tiles' median noise on every
+2nd column), so that a noisy part of a frame gets the wider intervals of noisy frames. The
+map's *certainty* is that interval's width (:attr:`FocusMap.certainty`, points). The intervals were calibrated on whole frames: a single
 tile errs more than a frame (which averages its tiles), so they are a guide per tile, not a
 coverage guarantee. Without intervals (a classical measure, a model not calibrated)
 ``low`` / ``high`` are None and ``extra["interval"]`` says why. ``weight`` (0..1) is
@@ -289,7 +289,8 @@ def _crop_tiles(scorer, frame, levels, enc, geo, scores, batch_size):
 def _shared_tiles(scorer, frame, levels, enc, geo, scores, batch_size, extra):
     """Shared-trunk mode: the map head (:meth:`FocusScorer.pooled_scores`) on each tile's
     pooled features from :func:`.map_trunk.pooled_rows`; then the tiles at a step in focus
-    (:func:`.map_trunk.focus_steps`) are cut and scored as crops (``extra["refined"]``: how many)."""
+    (:func:`.map_trunk.focus_steps`) are cut and scored as crops (``extra["refined"]``: how
+    many)."""
     valid = geo[4]
     total, done = int(valid.sum()), 0
     for r0, r1, pooled in pooled_rows(scorer, frame, levels, geo):
