@@ -253,6 +253,8 @@ def test_shared_and_crop_modes_agree(half, default_scorer):
     assert shared.mode == "shared" and diff.mean() <= 0.25 and diff.max() <= 0.5, diff
     edge = focus_steps(shared.scores)
     assert shared.extra["refined"] == edge.sum() >= 8 and edge[:, 2:4].all(), edge
+    assert shared.summary()["rescored_as_crops"] == edge.sum()
+    assert crop.summary()["rescored_as_crops"] is None
     np.testing.assert_allclose(shared.scores[edge], crop.scores[edge], atol=0.02)  # the crops
 
 

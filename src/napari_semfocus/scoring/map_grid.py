@@ -137,6 +137,8 @@ class FocusMap:
             "certainty": CERTAINTY_TEXT if self.low is not None else None,
             "weight": "coverage x structure weight of the tile (napari_semfocus.scoring.aggregate)",
             "interval": self.extra.get("interval"),
+            # shared mode: the tiles at a step in focus, scored as crops (map_trunk.focus_steps)
+            "rescored_as_crops": self.extra.get("refined"),
         }
 
     def to_rows(self) -> list[tuple]:
