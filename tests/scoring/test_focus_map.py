@@ -183,14 +183,9 @@ def test_model_map_both_modes_and_windows(half, untrained, monkeypatch):
     assert np.all((shared.scores >= 0) & (shared.scores <= 10))
     small_tiles = untrained.focus_map(data, 127.0, tile=(96, 128), mode="shared")  # one window
     monkeypatch.setattr(map_trunk, "WINDOW_PX", 256)  # 11 x 12 tiles, cores of 2 x 3 windows
-    gen = focus_map(untrained, data, 127.0, tile=(96, 128), mode="shared")
     progress = []
-    while True:
-        try:
-            progress.append(next(gen))
-        except StopIteration as stop:
-            windowed = stop.value
-            break
+    windowed = run_to_end(focus_map(untrained, data, 127.0, tile=(96, 128), mode="shared"),
+                          progress.append)
     assert windowed.shape == (11, 12) and progress[-1] == (132, 132)
     assert len(progress) >= 6 and progress[0] == (0, 132)  # a step after every window
     # windows with a halo (then one tile; now HALO_PX): a development checkpoint of the shipped model differed
@@ -238,13 +233,9 @@ def test_shared_and_crop_modes_agree(half, default_scorer):
     refinement: 0.19 / 0.75 with v5, 0.14 / 0.32 with v4). Bounds: the issue 27 targets,
     0.25 / 0.5."""
     data, meta = half
-    gen, progress = focus_map(default_scorer, data, meta["magnification"], mode="shared"), []
-    while True:
-        try:
-            progress.append(next(gen))
-        except StopIteration as stop:
-            shared = stop.value
-            break
+    progress = []
+    shared = run_to_end(focus_map(default_scorer, data, meta["magnification"], mode="shared"),
+                        progress.append)
     # the re-scored tiles keep the progress at its end: it never goes back
     done = [d for d, _ in progress]
     assert progress[-1] == (20, 20) and done == sorted(done)
