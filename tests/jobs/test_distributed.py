@@ -107,3 +107,22 @@ def test_a_scheduler_whose_workers_trim_malloc_gets_a_note(scheduler, monkeypatc
         assert about.endswith("; note: its workers run with MALLOC_TRIM_THRESHOLD_=65536, which "
                               "makes the model ~40 % slower (docs/scale-out.md, 'A real "
                               "cluster')")
+
+
+def test_a_run_left_open_does_not_take_over_the_dask_arrays_of_this_process(scheduler, tmp_path):
+    """A scale-out run's client is not dask's default: while a run is suspended (an abandoned
+    generator, a widget's worker) and after it, a dask array here computes on this process, as
+    napari's lazy layers do (CI failed on four such layers after a client was left as default)."""
+    import dask
+    import dask.array as da
+
+    before = dask.config.get("scheduler", None)
+    files = _files(20)
+    with CsvStream(tmp_path / "t.csv", "path,length", [f.name for f in files]) as out:
+        run = D.write_table(rows_table, files, D.Cluster(scheduler=scheduler), out)
+        statuses = [next(run).text for _ in range(2)]
+        assert statuses[1].startswith(f"dask cluster at {scheduler}")  # the client is open
+        assert dask.config.get("scheduler", None) == before
+        assert int(da.ones(10, chunks=5).sum().compute()) == 10
+        run.close()
+    assert dask.config.get("scheduler", None) == before

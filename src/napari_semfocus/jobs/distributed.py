@@ -243,7 +243,10 @@ def _client(cluster: Cluster):
 
     if cluster.scheduler is not None:
         try:
-            client = Client(cluster.scheduler)  # waits dask's connect timeout (30 s default)
+            # not set as dask's default: a client left open (or closed out of order with
+            # another) would send every dask array of this process (napari's lazy layers)
+            # to a scheduler that is gone
+            client = Client(cluster.scheduler, set_as_default=False)  # waits the connect timeout
         except (OSError, ValueError, TypeError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise SemFocusError(f"--scheduler {cluster.scheduler}: no dask scheduler could be "
@@ -258,7 +261,7 @@ def _client(cluster: Cluster):
     with dask.config.set({MALLOC_TRIM: None}), \
             LocalCluster(n_workers=cluster.workers, threads_per_worker=1, processes=True,
                          dashboard_address=":0", env=env, silence_logs=logging.ERROR) as local, \
-            Client(local) as client:
+            Client(local, set_as_default=False) as client:
         yield client, (f"dask LocalCluster of {cluster.workers} workers, torch threads per "
                        f"worker: {threads}" + _dashboard(client))
 
@@ -294,7 +297,7 @@ def _ordered(client, table, parts: list[Partition]) -> Iterator[PartResult]:
 
     window = max(2, 2 * sum(client.nthreads().values()))
     waiting = iter(parts)
-    running = as_completed()
+    running = as_completed(loop=client.loop)  # the client is not dask's default one
     for part in (p for _, p in zip(range(window), waiting, strict=False)):
         running.add(client.submit(table, part, pure=False))
     finished: dict[int, PartResult] = {}
