@@ -3,15 +3,19 @@
 Scores the validation frames of a ``semfocus make-dataset`` folder (pool sources and scene seeds
 never trained on), splits them by series into a calibration half and a test half, fits an
 :class:`~napari_semfocus.scoring.intervals.IntervalModel` per feature (none, predicted score,
-noise) on the calibration half and reports, on the test half, the coverage of the interval
+noise, both) on the calibration half and reports, on the test half, the coverage of the interval
 overall, per magnification band, sample type, noise bin and on no-sample frames, and the mean
 width; then the real frames judged by eye (``benchmarks/real_frames.csv``: the interval meets
 the judged range). The feature kept is the one that holds >= 0.7 in every group with the
 narrowest intervals. ``--write`` saves a copy of the model with the interval, fitted on all the
-frames, in its metadata.
+frames (both folders with ``--test``), in its metadata.
 
-    python scripts/calibrate_intervals.py --dataset DIR [--checkpoint FILE] [--level 0.8]
-        [--output docs/intervals.md] [--write model-with-intervals.safetensors]
+    python scripts/calibrate_intervals.py --dataset DIR [--test DIR] [--checkpoint FILE]
+        [--level 0.8] [--output docs/intervals.md] [--write model-with-intervals.safetensors]
+
+``--test DIR``: calibrate on every frame of ``--dataset`` and test on every frame of another
+``make-dataset`` folder (another seed: other series, scenes and noise draws), instead of halves
+of one.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import csv
 import json
 import sys
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -116,18 +121,21 @@ def judged_frames(scorer: FocusScorer, model: IntervalModel) -> tuple[int, int, 
     return hits, len(rows), lines
 
 
-def describe_calibration(dataset: Path, frames: int, ev: dict) -> dict:
+def describe_calibration(datasets: list[Path], frames: int, ev: dict) -> dict:
     """What the interval was calibrated on, for the checkpoint's metadata (no local paths)."""
-    info = json.loads((dataset / "dataset.json").read_text()) if (dataset / "dataset.json").is_file() else {}
+    seeds = [json.loads((d / "dataset.json").read_text()).get("seed")
+             if (d / "dataset.json").is_file() else None for d in datasets]
     return {"frames": frames, "source": "semfocus make-dataset validation frames (the pool's "
-            "validation split, fast-scan noise included)", "seed": info.get("seed"),
-            "test_half_coverage": round(ev["coverage"], 4),
+            "validation split, fast-scan noise included)",
+            "seed": seeds[0] if len(seeds) == 1 else seeds,
+            "test_coverage": round(ev["coverage"], 4),
             "script": "scripts/calibrate_intervals.py"}
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", type=Path, required=True)
+    p.add_argument("--test", type=Path, default=None)
     p.add_argument("--checkpoint", default=None)
     p.add_argument("--level", type=float, default=0.8)
     p.add_argument("--seed", type=int, default=0)
@@ -137,7 +145,14 @@ def main(argv=None) -> None:
     path = model_file(args.checkpoint)
     scorer = FocusScorer.load(args.checkpoint)
     rows = score_dataset(scorer, args.dataset / "val")
-    cal, test = split_halves(rows, args.seed)
+    if args.test:
+        cal, test = rows, score_dataset(scorer, args.test / "val")
+        how = (f"{len(cal)} validation frames of `make-dataset` to calibrate ({args.dataset.name}) "
+               f"and {len(test)} of another seed to test ({args.test.name})")
+    else:
+        cal, test = split_halves(rows, args.seed)
+        how = (f"{len(rows)} validation frames of `make-dataset`, split by series: {len(cal)} to "
+               f"calibrate, {len(test)} to test")
     results = {f: (fit(cal, f, args.level), None) for f in FEATURES}
     results = {f: (m, evaluate(m, test)) for f, (m, _) in results.items()}
     ok = [f for f, (_, e) in results.items() if e["worst"] >= 0.7]
@@ -148,10 +163,10 @@ def main(argv=None) -> None:
     lines = [
         f"# Score intervals ({args.level:.0%}): coverage measured",
         "",
-        f"`python scripts/calibrate_intervals.py --dataset {args.dataset} --level {args.level}` "
-        f"with {path.name} on {cpu_model_name()} ({scorer.device_name}). {len(rows)} validation "
-        f"frames of `make-dataset` (pool sources and scene seeds never trained on, fast-scan "
-        f"noise included), split by series: {len(cal)} to calibrate, {len(test)} to test.",
+        f"`python scripts/calibrate_intervals.py --dataset {args.dataset}"
+        + (f" --test {args.test}" if args.test else "") + f" --level {args.level}` "
+        f"with {path.name} on {cpu_model_name()} ({scorer.device_name}). {how} (pool sources and "
+        f"scene seeds never trained on, fast-scan noise included).",
         "",
         f"| feature | coverage | mean width | worst group of >= {MIN_GROUP} frames |",
         "|---|---|---|---|",
@@ -164,7 +179,7 @@ def main(argv=None) -> None:
            "best worst group")
         + f"; bins {', '.join(f'{x:.3g}' for x in model.edges) or 'none'}).",
         "",
-        "| group (test half) | coverage | mean width | frames |",
+        f"| group ({'test set' if args.test else 'test half'}) | coverage | mean width | frames |",
         "|---|---|---|---|",
         *(f"| {g} | {c:.3f} | {w:.2f} | {n} |" for g, (c, w, n) in ev["groups"].items()),
         "",
@@ -181,9 +196,9 @@ def main(argv=None) -> None:
     if args.output:
         args.output.write_text(text)
     if args.write:
-        final = fit(rows, chosen, args.level)
-        final = IntervalModel(final.level, final.feature, final.edges, final.lower, final.upper,
-                              final.counts, describe_calibration(args.dataset, len(rows), ev))
+        final = fit(cal + test, chosen, args.level)
+        final = replace(final, calibration=describe_calibration(
+            [args.dataset, *([args.test] if args.test else [])], len(cal) + len(test), ev))
         net, meta = load_checkpoint(path)
         meta["interval"] = final.as_dict()
         save_checkpoint(net, args.write, meta, half=meta.get("weights_dtype") == "float16")

@@ -79,6 +79,46 @@ def test_the_model_travels_as_json_and_a_broken_one_is_one_sentence():
         check_level(1.5)
 
 
+def _noisy_frames(n, rng):
+    """Errors that grow with the middle of the scale and, within it, with the frame's noise."""
+    pred, true = _frames(n, rng)
+    noise = rng.uniform(0.0, 0.3, n)
+    pred = true + (pred - true) * (0.4 + 4.0 * noise)
+    return pred, true, noise
+
+
+def test_score_and_noise_bins_cover_the_noisy_half_that_score_bins_miss():
+    rng = np.random.default_rng(3)
+    cal_pred, cal_true, cal_noise = _noisy_frames(3000, rng)
+    pred, true, noise = _noisy_frames(3000, rng)
+    by_score = IntervalModel.fit(cal_pred, cal_true, 0.8, "score", cal_noise)
+    both = IntervalModel.fit(cal_pred, cal_true, 0.8, "score+noise", cal_noise)
+    assert both.needs_noise and not by_score.needs_noise
+    assert len(both.lower) == 2 * (len(both.edges) + 1) == 2 * len(both.noise_edges)
+    assert sum(both.counts) == 3000 and min(both.counts) >= 60
+    noisy = noise > np.median(noise)
+
+    def coverage(model):
+        low, high = model.bounds(pred, noise)
+        inside = (true >= low) & (true <= high)
+        return inside.mean(), inside[noisy].mean(), (high - low)[~noisy].mean()
+
+    (all_s, noisy_s, quiet_w_s), (all_b, noisy_b, quiet_w_b) = coverage(by_score), coverage(both)
+    assert 0.77 <= all_b <= 0.83 and 0.77 <= all_s <= 0.83
+    assert noisy_s < 0.74 <= noisy_b  # the noisy half keeps its coverage only with noise bins
+    assert quiet_w_b < quiet_w_s  # and the quiet half gets narrower intervals
+    again = IntervalModel.from_dict(json.loads(json.dumps(both.as_dict())))
+    assert again == both
+    broken = {**both.as_dict(), "noise_edges": both.noise_edges[:-1]}
+    with pytest.raises(SemFocusError, match="interval metadata is broken"):
+        IntervalModel.from_dict(broken)
+    with pytest.raises(SemFocusError, match="the interval needs the frames' noise"):
+        both.bounds(pred)
+    # too few frames to split a score bin: both halves get the whole bin's interval
+    few = IntervalModel.fit(cal_pred[:100], cal_true[:100], 0.8, "score+noise", cal_noise[:100])
+    assert few.edges == () and few.lower[0] == few.lower[1] and few.upper[0] == few.upper[1]
+
+
 def test_noise_level_rises_with_noise_on_a_real_frame(pool_image):
     rng = np.random.default_rng(3)
     frame = pool_image[:400, :500]

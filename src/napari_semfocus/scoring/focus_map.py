@@ -181,14 +181,15 @@ def _tile_bounds(scorer, frame, levels, geo, scores):
     ylo, yhi, xlo, xhi, valid = geo
     rows, cols = np.nonzero(valid)
     noise = None  # read only for an interval binned by noise (a pass over every tile)
-    if model.feature == "noise":
+    if model.needs_noise:
         noise = np.array([frame_noise(normalise(frame[ylo[r]:yhi[r], xlo[c]:xhi[c]], levels),
                                       MAP_NOISE_COLUMN_STEP)
                           for r, c in zip(rows, cols, strict=True)])
     low = np.full(scores.shape, np.nan, np.float32)
     high = low.copy()
     low[rows, cols], high[rows, cols] = model.bounds(scores[rows, cols], noise)
-    binned = {"noise": "binned by the tile's own noise", "score": "binned by the tile's score"}
+    binned = {"noise": "binned by the tile's own noise", "score": "binned by the tile's score",
+              "score+noise": "binned by the tile's score and its own noise"}
     return low, high, {"level": model.level, "feature": model.feature,
                        "per_tile": "the model's interval for the tile's score, "
                                    + binned.get(model.feature, "the same for every tile")}

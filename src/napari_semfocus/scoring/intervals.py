@@ -10,7 +10,9 @@ exchangeable, the true score lies inside for at least ``level`` of new frames.
 The errors are not alike everywhere: :class:`IntervalModel` keeps one pair of quantiles per bin
 of a feature known at scoring time (Mondrian conformal prediction: the coverage holds within each
 bin, not only on average, so frames where the model errs more get wider intervals instead of
-too narrow ones): the predicted score itself, the frame's noise (:func:`noise_level`) or none.
+too narrow ones): the predicted score itself, the frame's noise (:func:`noise_level`), both
+(``score+noise``: each score bin split at its own calibration frames' median noise, so that the
+noisy half of a score bin, where the model errs more, gets its own wider interval) or none.
 Which feature keeps the coverage in every band and sample type with the narrowest intervals is
 measured by
 ``scripts/calibrate_intervals.py`` (docs/intervals.md). The model travels in the checkpoint's
@@ -30,7 +32,7 @@ from ..errors import SemFocusError
 from ..io.frames import as_frames
 
 DEFAULT_LEVEL = 0.8
-FEATURES = ("none", "score", "noise")
+FEATURES = ("none", "score", "noise", "score+noise")
 MIN_PER_BIN = 60  # fewer calibration frames than this in a bin: too few for its quantiles
 SCORE_RANGE = (0.0, 10.0)
 
@@ -109,6 +111,14 @@ class IntervalModel:
     upper: tuple[float, ...]  # per bin: the upper error quantile
     counts: tuple[int, ...]  # calibration frames per bin
     calibration: dict = field(default_factory=dict)  # what the calibration set was
+    # score+noise: per score bin, the noise that splits it in two (the bins are then
+    # (score bin 0, quieter), (score bin 0, noisier), (score bin 1, quieter), ...)
+    noise_edges: tuple[float, ...] = ()
+
+    @property
+    def needs_noise(self) -> bool:
+        """Whether :meth:`bounds` reads the frames' noise."""
+        return self.feature in ("noise", "score+noise")
 
     @classmethod
     def fit(cls, predicted, true, level: float = DEFAULT_LEVEL, feature: str = "none",
@@ -122,23 +132,42 @@ class IntervalModel:
         pred = np.asarray(predicted, dtype=np.float64)
         errors = np.asarray(true, dtype=np.float64) - pred
         values = _feature(feature, pred, feature_values)
-        edges = bin_edges(values, min_per_bin) if feature != "none" else ()
+        split = feature == "score+noise"
+        edges = (bin_edges(values, min_per_bin * (2 if split else 1)) if feature != "none"
+                 else ())
         bins = np.searchsorted(edges, values, side="right")
+        groups = [bins == b for b in range(len(edges) + 1)]
+        noise_edges: tuple[float, ...] = ()
+        if split:  # each score bin in two at its median noise (too few frames: both halves alike)
+            noise = np.asarray(feature_values, dtype=np.float64)
+            noise_edges = tuple(float(np.median(noise[g])) for g in groups)
+            groups = [half for g, cut in zip(groups, noise_edges, strict=True)
+                      for half in ((g & (noise <= cut), g & (noise > cut))
+                                   if g.sum() >= 2 * min_per_bin else (g, g))]
         lower, upper, counts = [], [], []
-        for b in range(len(edges) + 1):
-            lo, hi = conformal_bounds(errors[bins == b], level)
+        for g in groups:
+            lo, hi = conformal_bounds(errors[g], level)
             lower.append(lo)
             upper.append(hi)
-            counts.append(int((bins == b).sum()))
+            counts.append(int(g.sum()))
         return cls(level, feature, edges, tuple(lower), tuple(upper), tuple(counts),
-                   dict(calibration or {}))
+                   dict(calibration or {}), noise_edges)
+
+    def _bins(self, pred: np.ndarray, feature_values) -> np.ndarray:
+        bins = np.searchsorted(self.edges, _feature(self.feature, pred, feature_values),
+                               side="right")
+        if self.feature == "score+noise":
+            if feature_values is None:
+                raise SemFocusError("the interval needs the frames' noise.")
+            noise = np.asarray(feature_values, dtype=np.float64)
+            bins = 2 * bins + (noise > np.asarray(self.noise_edges)[bins])
+        return bins
 
     def bounds(self, predicted, feature_values=None) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) for ``predicted`` scores (and their ``feature_values``), within 0-10 and
         holding the score."""
         pred = np.asarray(predicted, dtype=np.float64)
-        bins = np.searchsorted(self.edges, _feature(self.feature, pred, feature_values),
-                               side="right")
+        bins = self._bins(pred, feature_values)
         # the interval always holds the score itself (a bin whose errors all lie on one side
         # would otherwise give an interval beside the score: wider, never narrower)
         low = np.minimum(pred + np.asarray(self.lower)[bins], pred)
@@ -156,6 +185,7 @@ class IntervalModel:
         return {"level": self.level, "feature": self.feature, "edges": list(self.edges),
                 "lower": list(self.lower), "upper": list(self.upper),
                 "counts": list(self.counts), "calibration": self.calibration,
+                "noise_edges": list(self.noise_edges),
                 "method": "split conformal, signed errors, one pair of quantiles per bin"}
 
     @classmethod
@@ -164,11 +194,14 @@ class IntervalModel:
         try:
             model = cls(float(d["level"]), str(d["feature"]), tuple(map(float, d["edges"])),
                         tuple(map(float, d["lower"])), tuple(map(float, d["upper"])),
-                        tuple(map(int, d["counts"])), dict(d.get("calibration") or {}))
+                        tuple(map(int, d["counts"])), dict(d.get("calibration") or {}),
+                        tuple(map(float, d.get("noise_edges") or ())))
         except (KeyError, TypeError, ValueError) as exc:
             raise SemFocusError(f"the model's interval metadata is broken ({exc}).") from None
-        n = len(model.edges) + 1
-        if model.feature not in FEATURES or not (len(model.lower) == len(model.upper) == n):
+        split = model.feature == "score+noise"
+        n = (len(model.edges) + 1) * (2 if split else 1)
+        if (model.feature not in FEATURES or not (len(model.lower) == len(model.upper) == n)
+                or len(model.noise_edges) != (len(model.edges) + 1 if split else 0)):
             raise SemFocusError("the model's interval metadata is broken (feature or bins).")
         return model
 
@@ -183,7 +216,7 @@ def check_level(level: float) -> float:
 def _feature(feature: str, predicted: np.ndarray, values) -> np.ndarray:
     if feature == "none":
         return np.zeros_like(predicted)
-    if feature == "score":
+    if feature in ("score", "score+noise"):
         return predicted
     if values is None:
         raise SemFocusError(f"the interval needs the frames' {feature}.")
