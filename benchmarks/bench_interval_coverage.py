@@ -1,10 +1,11 @@
 """Coverage of the shipped model's score intervals on frames it was neither trained nor
 calibrated on (issue 24): whole frames, and the tiles of focus maps.
 
-``--frames DIR``: a ``semfocus make-dataset`` folder of another seed than the calibration's
-(the interval was fitted on ``--seed 11``); every validation frame is scored as ``score`` does and
-its interval checked against the label, overall and per magnification band, sample type, noise
-quartile and on the no-sample frames (the groups of ``scripts/calibrate_intervals.py``).
+``--frames DIR``: a ``semfocus make-dataset`` folder of another seed than the interval's
+calibration (the shipped one: seeds 11 and 13, its metadata says); every validation frame is
+scored as ``score`` does and its interval checked against the label, overall and per
+magnification band, sample type, noise quartile and on the no-sample frames (the groups of
+``scripts/calibrate_intervals.py``).
 
 ``--tiles DIR``: a ``make-dataset`` folder of larger frames (``size_hw=(512, 672)``: 4 x 4 tiles at
 the default stride); every frame is mapped (``--mode``) and each tile's interval is checked against
@@ -12,8 +13,7 @@ the frame's label (a frame's blur is uniform, so every tile of it has the frame'
 are reported all together and by their structure weight (``FocusMap.weight``): a tile of empty
 substrate in a frame that shows sample has no focus of its own to score.
 
-    python benchmarks/bench_interval_coverage.py --frames data/ds-cal13 --tiles data/ds-tile13 \\
-        --output docs/benchmarks/interval-coverage.md
+    python benchmarks/bench_interval_coverage.py --frames DS --tiles DS-512 [--checkpoint FILE]
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import numpy as np
 
 from napari_semfocus import FocusScorer
 from napari_semfocus.io.images import read_image
-from napari_semfocus.progress import run_to_end
 from napari_semfocus.scoring.checkpoint import model_file
 from napari_semfocus.scoring.devices import cpu_model_name
 
@@ -56,7 +55,7 @@ def map_tiles(scorer: FocusScorer, folder: Path, mode: str) -> list[dict]:
     tiles = []
     for k, r in enumerate(frames):
         image = read_image(folder / "val" / r["path"]).data
-        fmap = run_to_end(scorer.focus_map(image, float(r["magnification"]), mode=mode))
+        fmap = scorer.focus_map(image, float(r["magnification"]), mode=mode)
         ok = np.isfinite(fmap.scores)
         for s, lo, hi, w in zip(fmap.scores[ok], fmap.low[ok], fmap.high[ok], fmap.weight[ok],
                                 strict=True):
