@@ -15,7 +15,7 @@ frames (both folders with ``--test``), in its metadata.
 
 ``--test DIR``: calibrate on every frame of ``--dataset`` and test on every frame of another
 ``make-dataset`` folder (another seed: other series, scenes and noise draws), instead of halves
-of one.
+of one. ``--feature NAME``: fit only that binning.
 """
 
 from __future__ import annotations
@@ -136,6 +136,8 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", type=Path, required=True)
     p.add_argument("--test", type=Path, default=None)
+    p.add_argument("--feature", choices=FEATURES, default=None,
+                   help="only this feature (default: each, and keep the best)")
     p.add_argument("--checkpoint", default=None)
     p.add_argument("--level", type=float, default=0.8)
     p.add_argument("--seed", type=int, default=0)
@@ -153,11 +155,12 @@ def main(argv=None) -> None:
         cal, test = split_halves(rows, args.seed)
         how = (f"{len(rows)} validation frames of `make-dataset`, split by series: {len(cal)} to "
                f"calibrate, {len(test)} to test")
-    results = {f: (fit(cal, f, args.level), None) for f in FEATURES}
+    features = [args.feature] if args.feature else FEATURES
+    results = {f: (fit(cal, f, args.level), None) for f in features}
     results = {f: (m, evaluate(m, test)) for f, (m, _) in results.items()}
     ok = [f for f, (_, e) in results.items() if e["worst"] >= 0.7]
     chosen = (min(ok, key=lambda f: results[f][1]["width"]) if ok
-              else max(FEATURES, key=lambda f: results[f][1]["worst"]))
+              else max(results, key=lambda f: results[f][1]["worst"]))
     model, ev = results[chosen]
     hits, n_judged, judged_lines = judged_frames(scorer, model)
     lines = [
