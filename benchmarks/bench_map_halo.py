@@ -13,7 +13,7 @@ import glob
 
 import numpy as np
 
-import napari_semfocus.scoring.map_trunk as fm
+import napari_semfocus.scoring.map_trunk as map_trunk
 from napari_semfocus.io.images import read_frames
 from napari_semfocus.scoring.scorer import FocusScorer
 
@@ -31,20 +31,20 @@ def main(argv=None) -> None:
                    if f.lower().endswith((".tif", ".png", ".jpg")))
     pick = np.random.default_rng(0).choice(len(files), args.frames, replace=False)
     diffs: dict[int, list] = {h: [] for h in args.halos}
-    window, halo = fm.WINDOW_PX, fm.HALO_PX
+    window, halo = map_trunk.WINDOW_PX, map_trunk.HALO_PX
     try:
         for i in pick:
             frame = read_frames(files[i])[0]
-            fm.WINDOW_PX = 10**6
+            map_trunk.WINDOW_PX = 10**6
             ref = scorer.focus_map(frame, 5000, mode="shared").scores
-            fm.WINDOW_PX = 600
+            map_trunk.WINDOW_PX = 600
             for h in args.halos:
-                fm.HALO_PX = h
+                map_trunk.HALO_PX = h
                 d = np.abs(scorer.focus_map(frame, 5000, mode="shared").scores - ref)
                 diffs[h].append((np.nanmean(d), np.nanmax(d)))
             print(files[i].rsplit("/", 1)[-1], frame.shape, flush=True)
     finally:
-        fm.WINDOW_PX, fm.HALO_PX = window, halo
+        map_trunk.WINDOW_PX, map_trunk.HALO_PX = window, halo
     for h, v in diffs.items():
         v = np.array(v)
         print(f"halo {h:4d} px: mean {v[:, 0].mean():.4f}, largest {v[:, 1].max():.4f} points")

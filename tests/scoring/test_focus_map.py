@@ -188,8 +188,8 @@ def test_model_map_both_modes_and_windows(half, untrained, monkeypatch):
                           progress.append)
     assert windowed.shape == (11, 12) and progress[-1] == (132, 132)
     assert len(progress) >= 6 and progress[0] == (0, 132)  # a step after every window
-    # windows with a halo (then one tile; now HALO_PX): a development checkpoint of the shipped model differed
-    # from the one-window map by 0.0014 points on average, 0.012 at most, on this frame
+    # windows with a halo (then one tile; now HALO_PX): a development checkpoint of the shipped
+    # model differed from the one-window map by 0.0014 points on average, 0.012 at most, here
     np.testing.assert_allclose(windowed.scores, small_tiles.scores, atol=0.05)
     gen = focus_map(untrained, data, 127.0, mode="crop")
     next(gen)

@@ -52,14 +52,15 @@ instead, exact and slower, and the map says so (``FocusMap.mode`` is ``"crop"``,
 
 Intervals and certainty (issue 24). With a model that carries score intervals
 (:attr:`FocusScorer.interval`), every tile gets ``low`` / ``high``: the model's interval for the
-tile's score, binned by the interval's feature: the tile's score, or its own noise
+tile's score, binned by the interval's feature: the tile's score, its own noise
 (:func:`.intervals.noise_level` of its normalised footprint on every 8th column,
 :data:`MAP_NOISE_COLUMN_STEP`; whole frames are binned by their tiles' median noise on every
-2nd column), so that a noisy part of a frame gets the wider intervals of noisy frames. The
-map's *certainty* is that interval's width (:attr:`FocusMap.certainty`, points). The intervals
-were calibrated on whole frames: a single tile errs more than a frame (which averages its
-tiles), so they are a guide per tile, not a coverage guarantee. Without intervals (a classical measure, a model not calibrated)
-``low`` / ``high`` are None and ``extra["interval"]`` says why. ``weight`` (0..1) is
+2nd column) or both, so that a noisy part of a frame gets the wider intervals of noisy frames.
+The map's *certainty* is that interval's width (:attr:`FocusMap.certainty`, points). The
+intervals were calibrated on whole frames; measured on tiles no calibration saw, they cover
+the tiles that show sample about as whole frames, but not in every group, and tiles of empty
+substrate much less (docs/benchmarks/intervals.md). Without intervals (a classical measure, a
+model not calibrated) ``low`` / ``high`` are None and ``extra["interval"]`` says why. ``weight`` (0..1) is
 ``coverage * structure weight`` (the certainty before issue 24): the fraction of the tile inside
 the scored image times the weight whole-image scores use (:mod:`.aggregate`), low for empty
 substrate or noise beside sample whatever the score says.

@@ -47,11 +47,11 @@ def pooled_rows(scorer, frame, levels, geo):
     the whole frame's), only the core's cells are kept, and a strip of cores at a time is
     stitched into one feature map, so every pixel is run through the trunk once plus the
     halos (a window per block of whole tiles ran the overlap between blocks twice: a
-    4096 x 4096 map cost 1.3x one pass, 0.88x stitched). Yields ``(r0, r1, pooled)``: the tile rows r0..r1
-    whose footprints the stitched rows hold, their features averaged over every tile's
-    footprint with exact area weights (:func:`.map_grid.area_weights`), a torch tensor
-    (r1 - r0, columns, C); yields ``(r, r, None)`` after every window, so a caller can stop
-    between windows."""
+    4096 x 4096 map cost 1.3x one pass, 0.88x stitched). Yields ``(r0, r1, pooled)``: the
+    tile rows r0..r1 whose footprints the stitched rows hold, their features averaged over
+    every tile's footprint with exact area weights (:func:`.map_grid.area_weights`), a torch
+    tensor (r1 - r0, columns, C); yields ``(r, r, None)`` after every window, so a caller can
+    stop between windows."""
     ylo, yhi, xlo, xhi, valid = geo
     H, W = frame.shape
     rows = np.nonzero(valid.any(1))[0]
