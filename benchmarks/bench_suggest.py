@@ -36,7 +36,7 @@ from napari_semfocus.scoring.scorer import FocusScorer
 from napari_semfocus.training.data.annotations import AnnotationTable
 from napari_semfocus.training.finetune import finetune, finetune_config
 from napari_semfocus.training.loop import evaluate_rmse
-from napari_semfocus.training.suggest import score_candidates, suggest
+from napari_semfocus.training.suggest import informativeness, pick, score_candidates, suggest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_finetune import POOL, draw_images, lab_set  # noqa: E402
@@ -53,6 +53,51 @@ def candidates_of(table, frames, scorer):
     return run_to_end(score_candidates(scorer, inputs))
 
 
+TYPICAL_NEIGHBOURS = 10
+
+
+def typicality(feats: np.ndarray, k: int = TYPICAL_NEIGHBOURS) -> tuple[np.ndarray, float]:
+    """(1 / mean distance to the k nearest other rows, median nearest-neighbour distance)."""
+    dist = np.linalg.norm(feats[:, None] - feats[None], axis=2)
+    np.fill_diagonal(dist, np.inf)
+    near = np.sort(dist, axis=1)
+    d_nn = float(np.median(near[:, 0]))
+    return 1.0 / np.maximum(near[:, :k].mean(axis=1), 1e-12), d_nn if d_nn > 0 else 1.0
+
+
+def typical_pick(scores, feats, info, n) -> list[int]:
+    """The design tried in session 13 (for comparison; docs/benchmarks/suggest.md): per score
+    stratum the frame maximising typicality x sqrt(informativeness) x min(1, distance to the
+    nearest frame picked / median nearest-neighbour distance)."""
+    typ, d_nn = typicality(feats)
+    weight = typ * np.sqrt(info)
+    strata = sorted(np.array_split(np.argsort(scores, kind="stable"), n),
+                    key=lambda rows: -float(weight[rows].max()))
+    chosen, nearest = [], np.full(len(info), np.inf)
+    for rows in strata:
+        gain = weight[rows] * np.minimum(1.0, nearest[rows] / d_nn)
+        if gain.max() <= 0:
+            continue
+        best = int(rows[int(np.argmax(gain))])
+        nearest = np.minimum(nearest, np.linalg.norm(feats - feats[best], axis=1))
+        chosen.append(best)
+    return pick(feats, info, n, start=chosen)
+
+
+PICKS = {"shipped": "stratified by score", "typical": "typical"}  # what a log records
+
+
+def suggested_keys(cands, n, design: str) -> set:
+    """The keys of the N frames a design picks: ``shipped`` (``semfocus suggest``'s own) or
+    ``typical`` (:func:`typical_pick`)."""
+    if design == "shipped":
+        return {s.candidate.key for s in suggest(cands, n)}
+    scores = np.array([c.score for c in cands])
+    info = informativeness(scores, [c.low for c in cands], [c.high for c in cands])
+    rows = typical_pick(scores, np.stack([c.features for c in cands]), info, n)
+    return {cands[i].key for i in rows}
+
+
 def fine_tune_on(table, frames, keys, seed, test_set) -> dict:
     """Fine-tune the shipped model on the frames ``keys`` of the lab's table; held-out RMSE."""
     picked = AnnotationTable(r for r in table if r.key in keys)
@@ -66,7 +111,8 @@ def fine_tune_on(table, frames, keys, seed, test_set) -> dict:
             "label_mean": float(np.mean(labels)), "label_std": float(np.std(labels))}
 
 
-def run_seed(seed: int, ns, log_path: Path, arms=("suggested", "random")) -> None:
+def run_seed(seed: int, ns, log_path: Path, arms=("suggested", "random"),
+             design: str = "shipped") -> None:
     annotated, held_out = draw_images(POOL, seed)
     table, frames = lab_set(POOL, annotated)
     test_table, test_frames = lab_set(POOL, held_out)
@@ -86,11 +132,11 @@ def run_seed(seed: int, ns, log_path: Path, arms=("suggested", "random")) -> Non
                  if (arm, k) not in plan and arm in arms]
     for arm, n in plan:
         if arm == "suggested":
-            chosen = {s.candidate.key for s in suggest(cands, n)}
+            chosen = suggested_keys(cands, n, design)
         else:
             chosen = {keys[i] for i in order[:n]}
         rec = {"seed": seed, "arm": arm, "n": n, "before": before, "score_candidates_s": score_s,
-               "picks": "stratified by score",
+               "picks": PICKS[design] if arm == "suggested" else "random",
                **fine_tune_on(table, frames, chosen, seed, test_set)}
         print(json.dumps(rec), flush=True)
         with open(log_path, "a", encoding="utf-8") as fh:
@@ -152,10 +198,13 @@ def main(argv=None) -> None:
     p.add_argument("--output", type=Path)
     p.add_argument("--arms", nargs="+", default=["suggested", "random"],
                    choices=["suggested", "random"], help="run only these arms")
+    p.add_argument("--design", choices=["shipped", "typical"], default="shipped",
+                   help="the suggested arm's picks: semfocus suggest's (shipped) or the "
+                        "typical frames tried in session 13, for comparison")
     a = p.parse_args(argv)
     if a.report is None:
         for seed in a.seeds:
-            run_seed(seed, a.n, a.log, tuple(a.arms))
+            run_seed(seed, a.n, a.log, tuple(a.arms), a.design)
     text = report(a.report or a.log)
     print(text)
     if a.output:
