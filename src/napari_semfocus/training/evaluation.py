@@ -76,6 +76,21 @@ def noise_bins(noise, n_bins: int = 4) -> np.ndarray:
     return np.array([f"q{i + 1} {edges[i]:.3f}-{edges[i + 1]:.3f}" for i in idx])
 
 
+LABEL_EDGES = (0, 2, 4, 6, 8, 10)
+
+
+def label_bins(label) -> np.ndarray:
+    """Each frame's part of the scale (frames that show sample, label > 0): "(0, 2]" ...
+    "(6, 8]", "(8, 10)" and "10" apart: the sharp sources, whose mean error is the label-10
+    bias (sorted, the names follow the scale)."""
+    label = np.asarray(label, float)
+    idx = np.clip(np.searchsorted(LABEL_EDGES, label, side="left") - 1, 0, len(LABEL_EDGES) - 2)
+    names = np.array([f"({LABEL_EDGES[i]}, {LABEL_EDGES[i + 1]}]" for i in idx], dtype=object)
+    names[(idx == len(LABEL_EDGES) - 2) & (label < 10)] = f"({LABEL_EDGES[-2]}, 10)"
+    names[label >= 10] = "10"
+    return names.astype(str)
+
+
 def _shows_sample(pred, label):
     pred, label = np.asarray(pred, float), np.asarray(label, float)
     return pred[label > 0], label[label > 0]
@@ -123,6 +138,8 @@ def evaluate_manifest(scorer, manifest, classical: bool = True, region: str = "w
         noise = np.array([float(r["noise_level"]) for r in rows])
         report["model_by_noise"] = breakdown(*_shows_sample(preds, label),
                                              noise_bins(noise[label > 0]))
+    report["model_by_label"] = breakdown(*_shows_sample(preds, label),
+                                         label_bins(label[label > 0]))
     for name, values in raw.items():
         mapped = cross_fitted_isotonic(values, label, series)
         report["methods"][name] = metrics(mapped, label, mags, series)
@@ -152,6 +169,11 @@ def report_markdown(report: dict) -> str:
         lines += ["", "| noise level (frames that show sample) | n | RMSE | mean error |",
                   "|---|---|---|---|"]
         for k, v in report["model_by_noise"].items():
+            lines.append(f"| {k} | {v['n']} | {format_figure(v['rmse'])} | {v['bias']:+.2f} |")
+    if report.get("model_by_label"):
+        lines += ["", "| label (frames that show sample) | n | RMSE | mean error |",
+                  "|---|---|---|---|"]
+        for k, v in report["model_by_label"].items():
             lines.append(f"| {k} | {v['n']} | {format_figure(v['rmse'])} | {v['bias']:+.2f} |")
     lines.append("")
     lines.append(f"Model {report['model']} on {report['device']}, region {report['region']}; "
