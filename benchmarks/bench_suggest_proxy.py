@@ -38,8 +38,6 @@ from napari_semfocus.training.suggest import informativeness, stratified_pick
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_suggest import POOL, candidates_of, draw_images, lab_set, typical_pick  # noqa: E402
 
-THRESHOLD = 7.0  # bench_suggest: no gate
-
 
 def seed_arrays(seed: int, scorer) -> dict:
     """Candidates and held-out frames of one seed: features, scores, intervals, lab scores."""
@@ -70,7 +68,7 @@ def proxy_rmse(d: dict, picked) -> float:
 def picks(d: dict, design: str, n: int, seed: int) -> list[int]:
     if design == "random":  # as bench_suggest draws them
         return list(np.random.default_rng(1000 + seed).permutation(len(d["c_score"]))[:n])
-    info = informativeness(d["c_score"], d["c_low"], d["c_high"], THRESHOLD)
+    info = informativeness(d["c_score"], d["c_low"], d["c_high"])  # no gate, as bench_suggest
     fn = {"typical": typical_pick, "shipped": stratified_pick}[design]
     return fn(d["c_score"], d["c_features"], info, n)
 
@@ -86,7 +84,7 @@ def load(seeds, cache: Path | None) -> dict:
         scorer = scorer or FocusScorer.default(device="cpu")
         data[seed] = seed_arrays(seed, scorer)
         print(f"seed {seed}: scored", file=sys.stderr, flush=True)
-    if cache:
+    if cache and scorer is not None:  # something new was scored: store it beside the rest
         np.savez(cache, **{f"{s}/{k}": v for s, d in data.items() for k, v in d.items()},
                  **{k: v for k, v in stored.items() if int(k.split("/")[0]) not in data})
     return data

@@ -18,6 +18,7 @@ from ..gate.calibrate import format_figure
 from ..io.files import write_report as write_report_files
 from ..io.images import read_image
 from ..io.manifest import read_manifest
+from ..scale import SCORE_MAX
 from ..scoring.measures import MEASURES, measure
 
 BANDS = (("<1k", 0, 1e3), ("1k-10k", 1e3, 1e4), ("10k-50k", 1e4, 5e4), (">=50k", 5e4, np.inf))
@@ -76,19 +77,17 @@ def noise_bins(noise, n_bins: int = 4) -> np.ndarray:
     return np.array([f"q{i + 1} {edges[i]:.3f}-{edges[i + 1]:.3f}" for i in idx])
 
 
-LABEL_EDGES = (0, 2, 4, 6, 8, 10)
+LABEL_BINS = ("(0, 2]", "(2, 4]", "(4, 6]", "(6, 8]", "(8, 10)", "10")
 
 
 def label_bins(label) -> np.ndarray:
-    """Each frame's part of the scale (frames that show sample, label > 0): "(0, 2]" ...
-    "(6, 8]", "(8, 10)" and "10" apart: the sharp sources, whose mean error is the label-10
-    bias (sorted, the names follow the scale)."""
+    """Each frame's part of the scale (frames that show sample, label > 0), one of
+    :data:`LABEL_BINS`: the sharp sources ("10") apart, their mean error is the label-10 bias
+    (sorted, the names follow the scale)."""
     label = np.asarray(label, float)
-    idx = np.clip(np.searchsorted(LABEL_EDGES, label, side="left") - 1, 0, len(LABEL_EDGES) - 2)
-    names = np.array([f"({LABEL_EDGES[i]}, {LABEL_EDGES[i + 1]}]" for i in idx], dtype=object)
-    names[(idx == len(LABEL_EDGES) - 2) & (label < 10)] = f"({LABEL_EDGES[-2]}, 10)"
-    names[label >= 10] = "10"
-    return names.astype(str)
+    idx = np.searchsorted((2, 4, 6, 8), label, side="left")
+    idx[label >= SCORE_MAX] = len(LABEL_BINS) - 1
+    return np.array(LABEL_BINS)[idx]
 
 
 def _shows_sample(pred, label):
@@ -134,16 +133,20 @@ def evaluate_manifest(scorer, manifest, classical: bool = True, region: str = "w
         types = np.array([r["sample_type"] if r["sample_type"] != "zero" else r.get("source", "zero")
                           for r in rows])
         report["model_by_sample_type"] = breakdown(preds, label, types)
+    shown = _shows_sample(preds, label)  # the noise and label tables: frames that show sample
     if all(r.get("noise_level") not in (None, "") for r in rows):  # made by make-dataset
         noise = np.array([float(r["noise_level"]) for r in rows])
-        report["model_by_noise"] = breakdown(*_shows_sample(preds, label),
-                                             noise_bins(noise[label > 0]))
-    report["model_by_label"] = breakdown(*_shows_sample(preds, label),
-                                         label_bins(label[label > 0]))
+        report["model_by_noise"] = breakdown(*shown, noise_bins(noise[label > 0]))
+    report["model_by_label"] = breakdown(*shown, label_bins(label[label > 0]))
     for name, values in raw.items():
         mapped = cross_fitted_isotonic(values, label, series)
         report["methods"][name] = metrics(mapped, label, mags, series)
     return report
+
+
+BREAKDOWN_TITLES = {"model_by_sample_type": "sample type / zero kind",
+                    "model_by_noise": "noise level (frames that show sample)",
+                    "model_by_label": "label (frames that show sample)"}
 
 
 def report_markdown(report: dict) -> str:
@@ -161,20 +164,11 @@ def report_markdown(report: dict) -> str:
     m = report["methods"]["model"]
     lines += ["", f"Model: RMSE on frames that show sample {format_figure(m['rmse_sample_frames'])}, "
               f"mean error on label-10 frames {format_figure(m['label10_bias'])}."]
-    if report.get("model_by_sample_type"):
-        lines += ["", "| sample type / zero kind | n | RMSE | mean error |", "|---|---|---|---|"]
-        for k, v in report["model_by_sample_type"].items():
-            lines.append(f"| {k} | {v['n']} | {format_figure(v['rmse'])} | {v['bias']:+.2f} |")
-    if report.get("model_by_noise"):
-        lines += ["", "| noise level (frames that show sample) | n | RMSE | mean error |",
-                  "|---|---|---|---|"]
-        for k, v in report["model_by_noise"].items():
-            lines.append(f"| {k} | {v['n']} | {format_figure(v['rmse'])} | {v['bias']:+.2f} |")
-    if report.get("model_by_label"):
-        lines += ["", "| label (frames that show sample) | n | RMSE | mean error |",
-                  "|---|---|---|---|"]
-        for k, v in report["model_by_label"].items():
-            lines.append(f"| {k} | {v['n']} | {format_figure(v['rmse'])} | {v['bias']:+.2f} |")
+    for key, title in BREAKDOWN_TITLES.items():
+        if report.get(key):
+            lines += ["", f"| {title} | n | RMSE | mean error |", "|---|---|---|---|"]
+            lines += [f"| {k} | {v['n']} | {format_figure(v['rmse'])} | {v['bias']:+.2f} |"
+                      for k, v in report[key].items()]
     lines.append("")
     lines.append(f"Model {report['model']} on {report['device']}, region {report['region']}; "
                  f"{report['methods']['model']['n']} frames ({counts}); "
